@@ -1,0 +1,1 @@
+"""Samsyn broker: ingest, registry, policy router and audit trail."""

@@ -1,0 +1,175 @@
+"""The FastAPI application: one lifespan owns the database engine, the Kafka producer, the OPA
+client and the background workers this process runs (router, materializer, sealer)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import structlog
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, Response
+from joserfc.jwk import KeySet
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from broker import kafka
+from broker.audit.routes import router as audit_router
+from broker.audit.sealer import Sealer
+from broker.auth.deps import StateDep
+from broker.auth.routes import router as auth_router
+from broker.bootstrap import ensure_admin_client
+from broker.config import Settings, get_settings
+from broker.contracts import Contracts
+from broker.db import make_engine, make_sessionmaker
+from broker.errors import PROBLEM_JSON, TYPE_BASE, install_handlers
+from broker.ingest.routes import router as ingest_router
+from broker.keys import load_keys
+from broker.logging import configure_logging
+from broker.outbox import Outbox
+from broker.registry.routes import router as registry_router
+from broker.router.loop import Router
+from broker.router.policy import PolicyClient
+from broker.state import AppState
+from consumers.children.routes import router as children_router
+from consumers.feed.materializer import Materializer
+from consumers.feed.routes import router as feed_router
+
+log = structlog.get_logger("samsyn")
+
+
+async def _oidc_keyset(settings: Settings) -> KeySet | None:
+    if not (settings.oidc_issuer and settings.oidc_jwks_url):
+        return None
+    async with httpx.AsyncClient(timeout=10) as client:
+        resp = await client.get(settings.oidc_jwks_url)
+        resp.raise_for_status()
+        return KeySet.import_key_set(resp.json())
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging()
+        engine = make_engine(settings.database_url)
+        sessions = make_sessionmaker(engine)
+        keys = await load_keys(settings, sessions)
+        await ensure_admin_client(settings, sessions)
+        outbox = Outbox(settings)
+        outbox.start()
+        policy = PolicyClient(settings.opa_url, settings.opa_timeout_s)
+        await policy.__aenter__()
+        contracts = Contracts()
+        state = AppState(
+            settings=settings,
+            engine=engine,
+            sessions=sessions,
+            keys=keys,
+            contracts=contracts,
+            outbox=outbox,
+            policy=policy,
+            local_keyset=KeySet([keys.jwt]),
+            oidc_keyset=await _oidc_keyset(settings),
+        )
+        app.state.samsyn = state
+        workers: list[Any] = []
+        if "router" in settings.workers:
+            workers.append(Router(settings, sessions, contracts, policy))
+        if "materializer" in settings.workers:
+            workers.append(Materializer(settings, sessions))
+        if "sealer" in settings.workers:
+            workers.append(Sealer(settings, sessions, keys.audit, keys.audit_kid))
+        tasks = [asyncio.create_task(w.run(), name=type(w).__name__) for w in workers]
+        log.info(
+            "samsyn started",
+            workers=settings.workers,
+            kafka=settings.kafka_bootstrap,
+            opa=settings.opa_url,
+        )
+        try:
+            yield
+        finally:
+            for w in workers:
+                w.stopping.set()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 10)
+            for t in tasks:
+                t.cancel()
+            await policy.__aexit__()
+            await outbox.stop()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Samsyn",
+        version="1.0.0",
+        summary="Lawful, audited information sharing around one child (Backa barnet).",
+        description="Events in (CloudEvents 1.0), policy-decided slices out, every decision "
+        "in a tamper-evident audit trail. Errors are RFC 9457 problem+json.",
+        lifespan=lifespan,
+    )
+    install_handlers(app)
+    for r in (
+        auth_router,
+        ingest_router,
+        registry_router,
+        feed_router,
+        children_router,
+        audit_router,
+    ):
+        app.include_router(r)
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"])
+    async def readyz(state: StateDep) -> Any:
+        """Kafka metadata, OPA health and a database round trip; 503 naming what is down."""
+        checks: dict[str, bool] = {}
+
+        async def db() -> bool:
+            async with state.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            return True
+
+        async def probe(name: str, check: Any) -> None:
+            try:
+                checks[name] = bool(await asyncio.wait_for(check, 3.0))
+            except Exception:
+                checks[name] = False
+
+        await asyncio.gather(
+            probe("kafka", kafka.metadata_ok(state.settings)),
+            probe("opa", state.policy.healthy()),
+            probe("database", db()),
+        )
+        down = sorted(k for k, ok in checks.items() if not ok)
+        body = {
+            "status": "ready" if not down else "unavailable",
+            "checks": {k: "ok" if v else "down" for k, v in sorted(checks.items())},
+        }
+        if down:
+            return JSONResponse(
+                {
+                    **body,
+                    "type": TYPE_BASE + "not-ready",
+                    "title": "Not ready",
+                    "status": 503,
+                    "detail": f"down: {', '.join(down)}",
+                },
+                status_code=503,
+                media_type=PROBLEM_JSON,
+            )
+        return body
+
+    @app.get("/metrics", tags=["operations"], include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app

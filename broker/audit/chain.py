@@ -1,0 +1,117 @@
+"""The hash chain: canonical encoding, record hashes, checkpoint signatures and verification.
+
+``hash = SHA-256(prev_hash || canonical JSON of the record with its seq)``. A checkpoint signs
+``seq`` and the head hash at that seq with Ed25519, so a truncated tail or a rewritten chain that
+recomputes every hash is caught by the last signed checkpoint.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+GENESIS = "0" * 64
+HASHED_FIELDS = (
+    "seq",
+    "record_id",
+    "time",
+    "actor_org",
+    "actor_client",
+    "action",
+    "subject_pseudonym",
+    "event_id",
+    "recipient_org",
+    "outcome",
+    "legal_ground",
+    "purpose",
+    "categories_shared",
+    "categories_withheld",
+    "reasons",
+    "policy_revision",
+    "decision_id",
+)
+
+
+def canonical(record: dict[str, Any]) -> bytes:
+    body = {k: record.get(k) for k in HASHED_FIELDS}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def record_hash(prev_hash: str, record: dict[str, Any]) -> str:
+    return hashlib.sha256(prev_hash.encode() + canonical(record)).hexdigest()
+
+
+def checkpoint_message(seq: int, head_hash: str) -> bytes:
+    return f"samsyn-audit-checkpoint:{seq}:{head_hash}".encode()
+
+
+def sign_checkpoint(key: Ed25519PrivateKey, seq: int, head_hash: str) -> str:
+    return base64.b64encode(key.sign(checkpoint_message(seq, head_hash))).decode()
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    records: int
+    head: str
+    first_bad_seq: int | None
+    problem: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "records": self.records,
+            "head": self.head,
+            "first_bad_seq": self.first_bad_seq,
+            "problem": self.problem,
+        }
+
+
+def verify(
+    records: Iterable[dict[str, Any]],
+    checkpoints: Iterable[dict[str, Any]],
+    public_key: Ed25519PublicKey,
+) -> Verdict:
+    """Walk the chain in seq order; the first record that breaks it is ``first_bad_seq``.
+
+    Edits break that record's hash; deletions and swaps break the seq sequence or the link;
+    a cut-off tail leaves a signed checkpoint pointing past the end.
+    """
+    prev, count, expected_seq = GENESIS, 0, 1
+    hashes: dict[int, str] = {}
+    for rec in records:
+        seq = int(rec["seq"])
+        if seq != expected_seq:
+            return Verdict(False, count, prev, expected_seq, f"seq {expected_seq} missing")
+        if rec["prev_hash"] != prev:
+            return Verdict(False, count, prev, seq, "prev_hash does not link")
+        if record_hash(prev, rec) != rec["hash"]:
+            return Verdict(False, count, prev, seq, "hash does not match the record")
+        prev, count, expected_seq = rec["hash"], count + 1, seq + 1
+        hashes[seq] = prev
+    for cp in checkpoints:
+        seq = int(cp["seq"])
+        try:
+            public_key.verify(
+                base64.b64decode(cp["signature"]), checkpoint_message(seq, cp["head_hash"])
+            )
+        except (InvalidSignature, ValueError):
+            return Verdict(False, count, prev, seq, f"checkpoint {seq} signature invalid")
+        if seq not in hashes:
+            return Verdict(
+                False,
+                count,
+                prev,
+                count + 1,
+                f"checkpoint {seq} is past the end: records were removed",
+            )
+        if hashes[seq] != cp["head_hash"]:
+            return Verdict(False, count, prev, seq, f"checkpoint {seq} does not match")
+    return Verdict(True, count, prev, None)

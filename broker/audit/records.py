@@ -1,0 +1,59 @@
+"""The shape of an audit record before it is sealed into the chain.
+
+Every process that decides, reads or changes something produces these to ``audit.v1``; the sealer
+gives them ``seq``, ``prev_hash`` and ``hash``. Decision records get deterministic ids, so a
+decision re-made after a crash is the same record and is sealed once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from broker.db import utcnow
+
+NAMESPACE = uuid.UUID("8a6b1f0e-6f5c-4d8e-9a51-5a3c2b1d0e7f")
+
+
+def decision_record_id(source_org: str, event_id: str, recipient: str | None) -> str:
+    return str(uuid.uuid5(NAMESPACE, f"decision/{source_org}/{event_id}/{recipient or '-'}"))
+
+
+def record(
+    *,
+    action: str,
+    outcome: str,
+    actor_org: str | None,
+    actor_client: str | None = None,
+    subject_pseudonym: str | None = None,
+    event_id: str | None = None,
+    recipient_org: str | None = None,
+    legal_ground: str | None = None,
+    purpose: str | None = None,
+    categories_shared: list[str] | None = None,
+    categories_withheld: list[str] | None = None,
+    reasons: list[str] | None = None,
+    policy_revision: str | None = None,
+    decision_id: str | None = None,
+    record_id: str | None = None,
+    time: datetime | None = None,
+) -> dict[str, Any]:
+    return {
+        "record_id": record_id or str(uuid.uuid4()),
+        "time": (time or utcnow()).isoformat(),
+        "actor_org": actor_org,
+        "actor_client": actor_client,
+        "action": action,
+        "subject_pseudonym": subject_pseudonym,
+        "event_id": event_id,
+        "recipient_org": recipient_org,
+        "outcome": outcome,
+        "legal_ground": legal_ground,
+        "purpose": purpose,
+        "categories_shared": sorted(categories_shared or []),
+        "categories_withheld": sorted(categories_withheld or []),
+        "reasons": list(reasons or []),
+        "policy_revision": policy_revision,
+        "decision_id": decision_id,
+    }

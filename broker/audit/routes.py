@@ -1,0 +1,218 @@
+"""The auditors' API (scope ``audit:read``): search, verify, a child's log extract."""
+
+from __future__ import annotations
+
+import html
+from datetime import datetime
+from typing import Any, Literal
+
+from cryptography.hazmat.primitives import serialization
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse
+from pydantic import BaseModel
+
+from broker.audit import service
+from broker.audit.models import AuditRecord
+from broker.audit.records import record
+from broker.auth.deps import Auditor, StateDep
+from broker.cursor import decode_cursor, encode_cursor
+from broker.errors import InvalidInput
+from broker.openapi import PROBLEMS
+from broker.state import AppState
+from broker.subjects.input import subject_of
+
+router = APIRouter(tags=["audit"])
+PAGE = 200
+EXTRACT_ACTIONS = ("decision", "feed.read", "child.read", "emergency_access")
+ACTION_LABELS = {
+    "decision": "Mottog / Received",
+    "feed.read": "Läste (flöde) / Read (feed)",
+    "child.read": "Läste (barnvy) / Read (child view)",
+    "emergency_access": "Nödöppning / Emergency access",
+}
+
+
+class AuditRecordOut(BaseModel):
+    seq: int
+    record_id: str
+    time: str
+    actor_org: str | None
+    actor_client: str | None
+    action: str
+    subject_pseudonym: str | None
+    event_id: str | None
+    recipient_org: str | None
+    outcome: str
+    legal_ground: str | None
+    purpose: str | None
+    categories_shared: list[str]
+    categories_withheld: list[str]
+    reasons: list[str]
+    policy_revision: str | None
+    decision_id: str | None
+    prev_hash: str
+    hash: str
+
+
+class AuditPage(BaseModel):
+    items: list[AuditRecordOut]
+    next: str | None
+
+
+class VerifyOut(BaseModel):
+    ok: bool
+    records: int
+    head: str
+    first_bad_seq: int | None
+    problem: str | None
+
+
+def _pseudonyms(state: AppState, subject: str | None) -> list[str] | None:
+    if subject is None:
+        return None
+    return state.keys.pseudonymiser.candidates(subject_of(subject, pointer="/subject"))
+
+
+@router.get("/v1/audit/records", response_model=AuditPage, responses=PROBLEMS)
+async def records(
+    caller: Auditor,
+    state: StateDep,
+    subject: str | None = Query(default=None, description="The child's personnummer"),
+    org: str | None = Query(default=None, description="Actor or recipient organisation"),
+    start: datetime | None = Query(default=None, alias="from"),
+    end: datetime | None = Query(default=None, alias="to"),
+    outcome: Literal["allow", "deny", "ok", "refused"] | None = None,
+    action: str | None = Query(default=None, max_length=40),
+    legal_ground: str | None = Query(default=None, max_length=40),
+    cursor: str | None = Query(default=None, max_length=200),
+    limit: int = Query(default=PAGE, ge=1, le=1000),
+) -> Any:
+    if (start and start.tzinfo is None) or (end and end.tzinfo is None):
+        raise InvalidInput(
+            "/from: give times with a time zone",
+            errors=[{"pointer": "/from", "detail": "timezone required"}],
+        )
+    q = service.search(
+        pseudonyms=_pseudonyms(state, subject),
+        org=org,
+        start=start,
+        end=end,
+        outcome=outcome,
+        action=action,
+        legal_ground=legal_ground,
+        after_seq=decode_cursor(cursor, pointer="/cursor") if cursor else 0,
+    ).limit(limit)
+    async with state.sessions() as session:
+        rows = list((await session.execute(q)).scalars())
+    return {
+        "items": [service.as_dict(r) for r in rows],
+        "next": encode_cursor(rows[-1].seq) if len(rows) == limit else None,
+    }
+
+
+@router.get("/v1/audit/verify", response_model=VerifyOut, responses=PROBLEMS)
+async def verify(caller: Auditor, state: StateDep) -> Any:
+    """Recompute the whole chain and check every signed checkpoint."""
+    async with state.sessions() as session:
+        verdict = await service.verify_chain(session, state.keys.audit.public_key())
+    return verdict.as_dict()
+
+
+@router.get("/v1/audit/export", responses=PROBLEMS)
+async def export(caller: Auditor, state: StateDep) -> Any:
+    """The chain and checkpoints as JSON, for ``samsyn audit verify --export FILE`` offline."""
+    async with state.sessions() as session:
+        return await service.export(session)
+
+
+@router.get("/v1/audit/public-key", response_class=PlainTextResponse)
+async def public_key(state: StateDep) -> str:
+    """The Ed25519 public key (PEM) that verifies audit checkpoints."""
+    return (
+        state.keys.audit.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+
+
+def _extract_rows(rows: list[AuditRecord]) -> list[dict[str, Any]]:
+    return [
+        {
+            "time": r.time.isoformat(),
+            "action": r.action,
+            "organisation": r.recipient_org,
+            "source": r.actor_org if r.action == "decision" else None,
+            "legal_ground": r.legal_ground,
+            "purpose": r.purpose,
+            "categories": r.categories_shared,
+            "event_id": r.event_id,
+        }
+        for r in rows
+        if r.action != "decision" or r.outcome == "allow"
+    ]
+
+
+def _extract_html(subject: str, rows: list[dict[str, Any]]) -> str:
+    e = html.escape
+    body = (
+        "".join(
+            f"<tr><td>{e(r['time'][:19].replace('T', ' '))}</td>"
+            f"<td>{e(ACTION_LABELS.get(r['action'], r['action']))}</td>"
+            f"<td>{e(r['organisation'] or '')}</td><td>{e(r['source'] or '')}</td>"
+            f"<td>{e(r['legal_ground'] or '')}</td><td>{e(', '.join(r['categories']))}</td></tr>"
+            for r in rows
+        )
+        or '<tr><td colspan="6">Inga uppgifter / Nothing recorded</td></tr>'
+    )
+    return f"""<!doctype html><html lang="sv"><head><meta charset="utf-8">
+<title>Loggutdrag / Log extract</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;width:100%}}
+td,th{{border:1px solid #999;padding:4px 6px;text-align:left;font-size:90%}}
+@media print{{button{{display:none}}}}</style></head><body>
+<h1>Loggutdrag <small>/ Log extract</small></h1>
+<p>Barn / Child: <strong>{e(subject)}</strong></p>
+<p>Vem har fått eller läst uppgifter om barnet, när och med vilket lagstöd.<br>
+<em>Who received or read information about the child, when, and on which legal ground.</em></p>
+<table><thead><tr><th>Tid / Time (UTC)</th><th>Händelse / Action</th>
+<th>Organisation</th><th>Källa / Source</th><th>Lagstöd / Legal ground</th>
+<th>Kategorier / Categories</th></tr></thead><tbody>{body}</tbody></table>
+<button onclick="window.print()">Skriv ut / Print</button></body></html>"""
+
+
+@router.get("/v1/audit/subjects/{subject}/extract", responses=PROBLEMS)
+async def extract(
+    subject: str,
+    request: Request,
+    caller: Auditor,
+    state: StateDep,
+    format: Literal["json", "html"] | None = None,
+) -> Any:
+    """Loggutdrag: who received or read what about the child (JSON, or HTML to print)."""
+    pn = subject_of(subject, pointer="/subject")
+    pseudonyms = state.keys.pseudonymiser.candidates(pn)
+    async with state.sessions() as session:
+        rows = list(
+            (
+                await session.execute(
+                    service.search(pseudonyms=pseudonyms).where(
+                        AuditRecord.action.in_(EXTRACT_ACTIONS)
+                    )
+                )
+            ).scalars()
+        )
+    await state.emit_audit(
+        record(
+            action="admin.audit.extract",
+            outcome="ok",
+            actor_org=caller.org,
+            actor_client=caller.client_id,
+            subject_pseudonym=pseudonyms[0],
+        )
+    )
+    entries = _extract_rows(rows)
+    wants_html = format == "html" or (
+        format is None and "text/html" in request.headers.get("accept", "")
+    )
+    if wants_html:
+        return HTMLResponse(_extract_html(pn.digits, entries))
+    return {"subject": pn.digits, "entries": entries}

@@ -1,0 +1,160 @@
+"""Read ``audit.v1`` in order and seal each record into the chain (one writer per deployment).
+
+Idempotent: a record id already sealed is skipped, so re-reading the topic after a crash yields
+the same chain. Offsets are committed after the SQL commit. Every N records or T seconds the
+head is signed (a checkpoint).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime
+from typing import Any
+
+import structlog
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from prometheus_client import Gauge
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from broker import kafka
+from broker.audit.chain import GENESIS, record_hash, sign_checkpoint
+from broker.audit.models import AuditCheckpoint, AuditRecord
+from broker.config import Settings
+from broker.db import utcnow
+
+log = structlog.get_logger("samsyn.sealer")
+GROUP = "samsyn-sealer"
+CHAIN_LENGTH = Gauge("samsyn_audit_chain_length", "Records sealed into the audit chain")
+
+
+class Sealer:
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: async_sessionmaker[AsyncSession],
+        key: Ed25519PrivateKey,
+        key_id: str,
+    ) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.key = key
+        self.key_id = key_id
+        self.stopping = asyncio.Event()
+
+    async def run(self) -> None:
+        backoff = 0.5
+        while not self.stopping.is_set():
+            try:
+                await self._session()
+                backoff = 0.5
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:
+                log.warning("sealer restarting", error=f"{type(err).__name__}: {err}")
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+
+    async def _session(self) -> None:
+        consumer = kafka.consumer(self.settings, kafka.AUDIT, group_id=GROUP)
+        await consumer.start()
+        last_checkpoint = time.monotonic()
+        try:
+            while not self.stopping.is_set():
+                batch = await consumer.getmany(timeout_ms=200, max_records=2000)
+                records = [r.value for rs in batch.values() for r in rs]
+                due = time.monotonic() - last_checkpoint >= self.settings.audit_checkpoint_seconds
+                if not records and not due:
+                    continue
+                async with self.sessions() as session, session.begin():
+                    await self.seal(session, records)
+                    if due:
+                        await self.checkpoint(session)
+                        last_checkpoint = time.monotonic()
+                if records:
+                    await consumer.commit()
+        finally:
+            await consumer.stop()
+
+    async def seal(self, session: AsyncSession, records: list[dict[str, Any]]) -> int:
+        if not records:
+            return 0
+        head = (
+            await session.execute(
+                select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()).limit(1)
+            )
+        ).first()
+        seq, prev = (head[0], head[1]) if head else (0, GENESIS)
+        ids = [r["record_id"] for r in records]
+        known = set(
+            (
+                await session.execute(
+                    select(AuditRecord.record_id).where(AuditRecord.record_id.in_(ids))
+                )
+            ).scalars()
+        )
+        sealed = 0
+        for raw in records:
+            if raw["record_id"] in known:
+                continue
+            known.add(raw["record_id"])
+            seq += 1
+            rec = {**raw, "seq": seq}
+            digest = record_hash(prev, rec)
+            session.add(
+                AuditRecord(
+                    seq=seq,
+                    record_id=raw["record_id"],
+                    time=datetime.fromisoformat(raw["time"]),
+                    actor_org=raw.get("actor_org"),
+                    actor_client=raw.get("actor_client"),
+                    action=raw["action"],
+                    subject_pseudonym=raw.get("subject_pseudonym"),
+                    event_id=raw.get("event_id"),
+                    recipient_org=raw.get("recipient_org"),
+                    outcome=raw["outcome"],
+                    legal_ground=raw.get("legal_ground"),
+                    purpose=raw.get("purpose"),
+                    categories_shared=raw.get("categories_shared") or [],
+                    categories_withheld=raw.get("categories_withheld") or [],
+                    reasons=raw.get("reasons") or [],
+                    policy_revision=raw.get("policy_revision"),
+                    decision_id=raw.get("decision_id"),
+                    prev_hash=prev,
+                    hash=digest,
+                )
+            )
+            prev = digest
+            sealed += 1
+        if sealed:
+            CHAIN_LENGTH.set(seq)
+        need = self.settings.audit_checkpoint_every
+        last_cp = (await session.execute(select(func.max(AuditCheckpoint.seq)))).scalar() or 0
+        if sealed and seq - last_cp >= need:
+            await session.flush()
+            await self.checkpoint(session)
+        return sealed
+
+    async def checkpoint(self, session: AsyncSession) -> bool:
+        """Sign the current head unless it is signed already."""
+        await session.flush()
+        head = (
+            await session.execute(
+                select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()).limit(1)
+            )
+        ).first()
+        if head is None:
+            return False
+        if await session.get(AuditCheckpoint, head[0]) is not None:
+            return False
+        session.add(
+            AuditCheckpoint(
+                seq=head[0],
+                head_hash=head[1],
+                signed_at=utcnow(),
+                key_id=self.key_id,
+                signature=sign_checkpoint(self.key, head[0], head[1]),
+            )
+        )
+        return True

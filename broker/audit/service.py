@@ -1,0 +1,121 @@
+"""Queries over the sealed chain: search, verify, and a child's log extract."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import Select, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from broker.audit.chain import Verdict, verify
+from broker.audit.models import AuditCheckpoint, AuditRecord
+
+RECORD_FIELDS = (
+    "seq",
+    "record_id",
+    "time",
+    "actor_org",
+    "actor_client",
+    "action",
+    "subject_pseudonym",
+    "event_id",
+    "recipient_org",
+    "outcome",
+    "legal_ground",
+    "purpose",
+    "categories_shared",
+    "categories_withheld",
+    "reasons",
+    "policy_revision",
+    "decision_id",
+    "prev_hash",
+    "hash",
+)
+
+
+def as_dict(rec: AuditRecord) -> dict[str, Any]:
+    out = {f: getattr(rec, f) for f in RECORD_FIELDS}
+    out["time"] = rec.time.isoformat()
+    return out
+
+
+def search(
+    *,
+    pseudonyms: list[str] | None = None,
+    org: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    outcome: str | None = None,
+    action: str | None = None,
+    legal_ground: str | None = None,
+    after_seq: int = 0,
+) -> Select[AuditRecord]:
+    q = select(AuditRecord).where(AuditRecord.seq > after_seq)
+    if pseudonyms is not None:
+        q = q.where(AuditRecord.subject_pseudonym.in_(pseudonyms))
+    if org:
+        q = q.where(or_(AuditRecord.actor_org == org, AuditRecord.recipient_org == org))
+    if start:
+        q = q.where(AuditRecord.time >= start)
+    if end:
+        q = q.where(AuditRecord.time < end)
+    if outcome:
+        q = q.where(AuditRecord.outcome == outcome)
+    if action:
+        q = q.where(AuditRecord.action == action)
+    if legal_ground:
+        q = q.where(AuditRecord.legal_ground == legal_ground)
+    return q.order_by(AuditRecord.seq)
+
+
+async def _chain(session: AsyncSession, batch: int = 5000) -> AsyncIterator[dict[str, Any]]:
+    after = 0
+    while True:
+        rows = list(
+            (
+                await session.execute(
+                    select(AuditRecord)
+                    .where(AuditRecord.seq > after)
+                    .order_by(AuditRecord.seq)
+                    .limit(batch)
+                )
+            ).scalars()
+        )
+        if not rows:
+            return
+        for rec in rows:
+            yield as_dict(rec)
+        after = rows[-1].seq
+
+
+async def verify_chain(session: AsyncSession, public_key: Ed25519PublicKey) -> Verdict:
+    records = [r async for r in _chain(session)]
+    checkpoints = [
+        {"seq": c.seq, "head_hash": c.head_hash, "signature": c.signature}
+        for c in (
+            await session.execute(select(AuditCheckpoint).order_by(AuditCheckpoint.seq))
+        ).scalars()
+    ]
+    return verify(records, checkpoints, public_key)
+
+
+async def export(session: AsyncSession) -> dict[str, Any]:
+    """The whole chain with its checkpoints, for offline verification (``samsyn audit verify``)."""
+    return {
+        "records": [r async for r in _chain(session)],
+        "checkpoints": [
+            {
+                "seq": c.seq,
+                "head_hash": c.head_hash,
+                "signature": c.signature,
+                "key_id": c.key_id,
+                "signed_at": c.signed_at.isoformat(),
+            }
+            for c in (
+                await session.execute(select(AuditCheckpoint).order_by(AuditCheckpoint.seq))
+            ).scalars()
+        ],
+    }

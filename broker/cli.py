@@ -1,0 +1,120 @@
+"""``samsyn``: serve the API (with its workers), migrate, provision clients, verify an export."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from broker.app import create_app
+    from broker.config import get_settings
+    from broker.migrate import upgrade
+
+    settings = get_settings()
+    upgrade(settings.database_url)
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )
+    return 0
+
+
+def _migrate(_: argparse.Namespace) -> int:
+    from broker.config import get_settings
+    from broker.migrate import upgrade
+
+    upgrade(get_settings().database_url)
+    return 0
+
+
+def _topics(args: argparse.Namespace) -> int:
+    from broker.config import get_settings
+    from broker.topics import ensure_topics
+
+    created = asyncio.run(ensure_topics(get_settings(), replication=args.replication))
+    print(json.dumps({"created": created}))
+    return 0
+
+
+def _admin_client(args: argparse.Namespace) -> int:
+    """Create or reset an admin client directly in the database (a fresh deployment)."""
+    from broker.bootstrap import upsert_client
+    from broker.config import get_settings
+    from broker.db import make_engine, make_sessionmaker
+    from broker.migrate import upgrade
+    from broker.registry.secrets import new_secret
+
+    settings = get_settings()
+    upgrade(settings.database_url)
+    secret = new_secret()
+
+    async def run() -> None:
+        engine = make_engine(settings.database_url)
+        try:
+            await upsert_client(
+                make_sessionmaker(engine),
+                client_id=args.client_id,
+                secret=secret,
+                scopes=args.scope or ["admin"],
+            )
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+    print(json.dumps({"client_id": args.client_id, "client_secret": secret}))
+    return 0
+
+
+def _verify_export(args: argparse.Namespace) -> int:
+    """Verify an exported chain offline against the published checkpoint public key."""
+    from broker.audit.chain import verify
+
+    export = json.loads(Path(args.export).read_text())
+    key = serialization.load_pem_public_key(Path(args.public_key).read_bytes())
+    if not isinstance(key, Ed25519PublicKey):
+        print("the public key is not Ed25519", file=sys.stderr)
+        return 2
+    verdict = verify(export["records"], export["checkpoints"], key)
+    print(json.dumps(verdict.as_dict()))
+    return 0 if verdict.ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="samsyn", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="migrate, then serve the API and the workers")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(func=_serve)
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(func=_migrate)
+    topics = sub.add_parser("topics", help="create the Kafka topics that are missing")
+    topics.add_argument("--replication", type=int, default=1)
+    topics.set_defaults(func=_topics)
+    admin = sub.add_parser("admin-client", help="create or reset a client of the operator")
+    admin.add_argument("client_id")
+    admin.add_argument("--scope", action="append", help="repeat; default: admin")
+    admin.set_defaults(func=_admin_client)
+    audit = sub.add_parser("audit-verify", help="verify an exported audit chain offline")
+    audit.add_argument("--export", required=True, help="JSON from GET /v1/audit/export")
+    audit.add_argument("--public-key", required=True, help="PEM from GET /v1/audit/public-key")
+    audit.set_defaults(func=_verify_export)
+    args = parser.parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""Settings, one class per concern, read from ``SAMSYN_*`` environment variables.
+
+Secrets have no defaults that would work in production: outside ``env=development`` a missing
+key is an error at start-up instead of a silently generated one.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Environment = Literal["development", "test", "production"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SAMSYN_", extra="ignore")
+
+    env: Environment = "development"
+    database_url: str = "sqlite+aiosqlite:///var/samsyn.db"
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: str | None = None
+    topic_prefix: str = ""
+    opa_url: str = "http://127.0.0.1:8181"
+    opa_timeout_s: float = 2.0
+
+    # Which background workers this process runs besides the HTTP API.
+    workers: list[Literal["router", "materializer", "sealer"]] = Field(
+        default_factory=lambda: ["router", "materializer", "sealer"]  # type: ignore[arg-type]
+    )
+    router_instance: str = "router-1"
+    router_batch_max: int = 500
+
+    issuer: str = "http://127.0.0.1:8000"
+    audience: str = "samsyn"
+    token_ttl_s: int = 900
+    # External OpenID Connect issuer mode: tokens signed by the municipality's IdP.
+    oidc_issuer: str | None = None
+    oidc_jwks_url: str | None = None
+    oidc_org_claim: str = "org"
+    oidc_audience: str | None = None
+
+    admin_client_id: str | None = None
+    admin_client_secret: SecretStr | None = None
+
+    # Key material: base64/PEM from settings in production; generated at first start and kept in
+    # the database in development and test.
+    jwt_private_key: SecretStr | None = None
+    pseudonym_keys: dict[str, SecretStr] = Field(default_factory=dict)
+    pseudonym_current_kid: str | None = None
+    audit_signing_key: SecretStr | None = None
+
+    audit_checkpoint_every: int = 100
+    audit_checkpoint_seconds: float = 5.0
+    audit_retention_years: int = 5
+
+    max_body_bytes: int = 64 * 1024
+
+    @model_validator(mode="after")
+    def _production_needs_keys(self) -> Settings:
+        if self.env == "production":
+            missing = [
+                name
+                for name, value in (
+                    ("SAMSYN_JWT_PRIVATE_KEY", self.jwt_private_key),
+                    ("SAMSYN_PSEUDONYM_KEYS", self.pseudonym_keys or None),
+                    ("SAMSYN_AUDIT_SIGNING_KEY", self.audit_signing_key),
+                )
+                if value is None
+            ]
+            if missing:
+                raise ValueError(f"production needs {', '.join(missing)}")
+        return self
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

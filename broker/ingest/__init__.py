@@ -1,0 +1,1 @@
+"""``POST /v1/events``: validated CloudEvents made durable in Kafka."""

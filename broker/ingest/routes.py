@@ -1,0 +1,100 @@
+"""``POST /v1/events`` and ``GET /v1/events/{id}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy import func, select
+
+from broker.auth.deps import AnyCaller, Publisher, StateDep
+from broker.errors import NotFound, PayloadTooLarge
+from broker.ingest import service
+from broker.ingest.models import AcceptedEvent
+from broker.openapi import PROBLEMS
+from consumers.models import FeedItem
+
+router = APIRouter(tags=["events"])
+
+
+class AcceptedOut(BaseModel):
+    id: str
+    status: str
+
+
+class RecipientOut(BaseModel):
+    org: str
+    shared: bool
+    legal_ground: str | None
+    categories: list[str]
+
+
+class EventStatusOut(BaseModel):
+    id: str
+    status: str
+    recipients: list[RecipientOut]
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"the body is {declared} bytes; the limit is {limit}")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"the body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.post(
+    "/v1/events",
+    status_code=202,
+    response_model=AcceptedOut,
+    responses={
+        **PROBLEMS,
+        200: {"description": "The same event again: the first answer", "model": AcceptedOut},
+        413: PROBLEMS[422] | {"description": "Body over 64 KiB"},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": "https://samsyn.se/schemas/envelope.json"}}
+            },
+        }
+    },
+)
+async def publish(request: Request, caller: Publisher, state: StateDep) -> Any:
+    """Publish one CloudEvents 1.0 event; 202 once it is durably in Kafka (acks=all)."""
+    raw = await _read_limited(request, state.settings.max_body_bytes)
+    result = await service.accept(state, caller, service.parse_json(raw))
+    return JSONResponse(
+        {"id": result.event_id, "status": "accepted"}, status_code=202 if result.first_time else 200
+    )
+
+
+@router.get("/v1/events/{event_id}", response_model=EventStatusOut, responses=PROBLEMS)
+async def event_status(event_id: str, caller: AnyCaller, state: StateDep) -> Any:
+    """Where the caller's own event went; anyone else's event is 404."""
+    async with state.sessions() as session:
+        row = await session.get(AcceptedEvent, (caller.org, event_id))
+        if row is None:
+            raise NotFound(f"no event {event_id!r} from your organisation")
+        recipients = row.recipients or []
+        routed = row.routed_at is not None
+        wanted = [r["delivery_id"] for r in recipients if r.get("delivery_id")]
+        if routed and wanted:
+            # "routed" means visible in every recipient's feed, not just decided.
+            stored = await session.execute(
+                select(func.count()).select_from(FeedItem).where(FeedItem.item_id.in_(wanted))
+            )
+            routed = stored.scalar_one() == len(wanted)
+    return {
+        "id": row.event_id,
+        "status": "routed" if routed else "pending",
+        "recipients": recipients,
+    }

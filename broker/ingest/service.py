@@ -1,0 +1,109 @@
+"""Accept one event: validate everything first, then write it durably, or write nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from broker.auth.tokens import Caller
+from broker.db import transaction, utcnow
+from broker.errors import Conflict, Forbidden, InvalidInput, MalformedBody
+from broker.ingest.models import AcceptedEvent
+from broker.kafka import EVENTS, encode
+from broker.registry.models import Organisation
+from broker.state import AppState
+from broker.subjects.input import subject_of
+
+
+@dataclass(frozen=True)
+class Accepted:
+    event_id: str
+    first_time: bool
+
+
+def body_hash(envelope: dict[str, Any]) -> str:
+    return hashlib.sha256(encode(envelope)).hexdigest()
+
+
+def parse_json(raw: bytes) -> Any:
+    if not raw.strip():
+        raise MalformedBody("the body is empty; send a CloudEvents 1.0 JSON envelope")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise MalformedBody(f"the body is not valid JSON: {err}") from err
+
+
+async def accept(state: AppState, caller: Caller, body: Any) -> Accepted:
+    contracts = state.contracts
+    errors = contracts.envelope_errors(body)
+    if errors:
+        raise InvalidInput(f"{errors[0]['pointer']}: {errors[0]['detail']}", errors=errors)
+    envelope: dict[str, Any] = dict(body)
+    if envelope["source"] != f"org/{caller.org}":
+        raise Forbidden(f"source must be 'org/{caller.org}', the organisation of your client")
+    event_type = contracts.events.get(envelope["type"])
+    if event_type is None:
+        known = ", ".join(sorted(contracts.events))
+        raise InvalidInput(
+            f"/type: unknown event type {envelope['type']!r}; known: {known}",
+            errors=[{"pointer": "/type", "detail": "unknown event type"}],
+        )
+    errors = contracts.data_errors(event_type, envelope["data"])
+    if errors:
+        raise InvalidInput(f"{errors[0]['pointer']}: {errors[0]['detail']}", errors=errors)
+    subject = subject_of(envelope["subject"], pointer="/subject")
+    envelope["subject"] = subject.digits
+
+    async with state.sessions() as session:
+        org = await session.get(Organisation, caller.org)
+    if org is None:
+        raise Forbidden(f"organisation {caller.org!r} is not registered")
+    report_municipality = envelope.get("municipality") or org.municipality
+    if event_type.name == "mandatory.report" and report_municipality is None:
+        raise InvalidInput(
+            "/municipality: an organisation without a municipality names the municipality "
+            "whose social services receive the report",
+            errors=[{"pointer": "/municipality", "detail": "required for this source"}],
+        )
+
+    pseudonym = state.keys.pseudonymiser.pseudonym(subject)
+    digest = body_hash(envelope)
+    record = {
+        "source_org": org.id,
+        "source_kind": org.kind,
+        "report_municipality": report_municipality,
+        "subject_pseudonym": pseudonym,
+        "accepted_at": utcnow().isoformat(),
+        "envelope": envelope,
+    }
+    try:
+        async with transaction(state.sessions) as session:
+            existing = await session.get(AcceptedEvent, (org.id, envelope["id"]))
+            if existing is not None:
+                if existing.body_hash != digest:
+                    raise Conflict(
+                        f"event {envelope['id']!r} was accepted earlier with "
+                        "another body; ids are idempotency keys"
+                    )
+                return Accepted(event_id=envelope["id"], first_time=False)
+            session.add(
+                AcceptedEvent(
+                    source_org=org.id,
+                    event_id=envelope["id"],
+                    body_hash=digest,
+                    subject_pseudonym=pseudonym,
+                    type=envelope["type"],
+                    envelope=envelope,
+                )
+            )
+            await session.flush()
+            await state.outbox.send(EVENTS, record, key=pseudonym)
+    except IntegrityError:
+        # A concurrent request with the same id won the insert: answer as a repeat.
+        return await accept(state, caller, body)
+    return Accepted(event_id=envelope["id"], first_time=True)

@@ -1,0 +1,97 @@
+"""Key material: from settings in production, generated once and kept in the database otherwise.
+
+Three keys: the RS256 key that signs access tokens, the HMAC keys behind child pseudonyms and the
+Ed25519 key that signs audit checkpoints. Every process of a deployment must use the same keys, so
+a generated key is stored (first writer wins) and read back by the others.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from joserfc.jwk import RSAKey
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from broker.config import Settings
+from broker.registry.models import KeyMaterial
+from broker.subjects.pseudonym import Pseudonymiser
+
+
+@dataclass(frozen=True)
+class Keys:
+    jwt: RSAKey
+    pseudonymiser: Pseudonymiser
+    audit: Ed25519PrivateKey
+    audit_kid: str
+
+
+async def _stored(
+    factory: async_sessionmaker[AsyncSession], purpose: str, generate: str
+) -> tuple[str, str]:
+    """Return (kid, material) for ``purpose``, storing ``generate`` if none exists yet."""
+    async with factory() as session:
+        row = (
+            (
+                await session.execute(
+                    select(KeyMaterial)
+                    .where(KeyMaterial.purpose == purpose)
+                    .order_by(KeyMaterial.created_at)
+                )
+            )
+            .scalars()
+            .first()
+        )
+        if row is not None:
+            return row.kid, row.material
+        kid = f"{purpose}-{secrets.token_hex(4)}"
+        session.add(KeyMaterial(kid=kid, purpose=purpose, material=generate))
+        try:
+            await session.commit()
+        except IntegrityError:
+            await session.rollback()
+    return await _stored(factory, purpose, generate)
+
+
+def _pem(key: Ed25519PrivateKey) -> str:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+async def load_keys(settings: Settings, factory: async_sessionmaker[AsyncSession]) -> Keys:
+    if settings.jwt_private_key is not None:
+        jwt_pem, jwt_kid = settings.jwt_private_key.get_secret_value(), "jwt-settings"
+    else:
+        fresh = RSAKey.generate_key(2048, private=True).as_pem(private=True).decode()
+        jwt_kid, jwt_pem = await _stored(factory, "jwt", fresh)
+    jwt_key = RSAKey.import_key(jwt_pem, parameters={"kid": jwt_kid, "use": "sig", "alg": "RS256"})
+
+    if settings.pseudonym_keys:
+        secrets_by_kid = {
+            kid: base64.b64decode(v.get_secret_value())
+            for kid, v in settings.pseudonym_keys.items()
+        }
+        current = settings.pseudonym_current_kid or sorted(secrets_by_kid)[-1]
+    else:
+        kid, material = await _stored(
+            factory, "pseudonym", base64.b64encode(secrets.token_bytes(32)).decode()
+        )
+        secrets_by_kid, current = {kid: base64.b64decode(material)}, kid
+    pseudonymiser = Pseudonymiser(secrets_by_kid, current)
+
+    if settings.audit_signing_key is not None:
+        audit_pem, audit_kid = settings.audit_signing_key.get_secret_value(), "audit-settings"
+    else:
+        audit_kid, audit_pem = await _stored(factory, "audit", _pem(Ed25519PrivateKey.generate()))
+    audit_key = serialization.load_pem_private_key(audit_pem.encode(), password=None)
+    if not isinstance(audit_key, Ed25519PrivateKey):
+        raise ValueError("SAMSYN_AUDIT_SIGNING_KEY must be an Ed25519 private key in PEM")
+    return Keys(jwt=jwt_key, pseudonymiser=pseudonymiser, audit=audit_key, audit_kid=audit_kid)

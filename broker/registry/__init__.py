@@ -1,0 +1,1 @@
+"""Organisations, API clients, consents and relationships: who may take part, and how."""

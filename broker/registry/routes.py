@@ -1,0 +1,280 @@
+"""Admin, consent and relationship endpoints (contract sections 1, 2 and 5)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from broker.audit.records import record
+from broker.auth.deps import Admin, ConsentWriter, RelationshipWriter, StateDep
+from broker.auth.tokens import Caller
+from broker.db import transaction
+from broker.kafka import REGISTRY
+from broker.openapi import PROBLEMS
+from broker.registry import service
+from broker.registry.schemas import (
+    ClientIn,
+    ClientOut,
+    ConsentIn,
+    Created,
+    Ended,
+    OrganisationIn,
+    OrganisationOut,
+    RelationshipIn,
+)
+from broker.state import AppState
+from broker.subjects.input import subject_of
+
+router = APIRouter()
+
+
+async def _publish_change(
+    state: AppState,
+    session: AsyncSession,
+    *,
+    key: str | None,
+    change: dict[str, Any],
+    audit: dict[str, Any],
+) -> None:
+    """Make the change visible in Kafka before the SQL commit; a Kafka failure undoes both."""
+    await session.flush()
+    if key is not None:
+        await state.outbox.send(REGISTRY, change, key=key)
+    await state.emit_audit(audit)
+
+
+@router.post(
+    "/v1/admin/organisations",
+    status_code=201,
+    response_model=OrganisationOut,
+    responses=PROBLEMS,
+    tags=["admin"],
+)
+async def create_organisation(body: OrganisationIn, caller: Admin, state: StateDep) -> Any:
+    async with transaction(state.sessions) as session:
+        org = await service.create_organisation(session, body=body)
+        await _publish_change(
+            state,
+            session,
+            key=None,
+            change={},
+            audit=record(
+                action="admin.organisation.create",
+                outcome="ok",
+                actor_org=caller.org,
+                actor_client=caller.client_id,
+                recipient_org=org.id,
+            ),
+        )
+        return OrganisationOut(
+            id=org.id,
+            name=org.name,
+            kind=org.kind,
+            municipality=org.municipality,
+        )
+
+
+@router.get(
+    "/v1/admin/organisations",
+    response_model=list[OrganisationOut],
+    responses=PROBLEMS,
+    tags=["admin"],
+)
+async def list_organisations(caller: Admin, state: StateDep) -> Any:
+    async with state.sessions() as session:
+        orgs = await service.list_organisations(session)
+    return [
+        {"id": o.id, "name": o.name, "kind": o.kind, "municipality": o.municipality} for o in orgs
+    ]
+
+
+@router.post(
+    "/v1/admin/clients",
+    status_code=201,
+    response_model=ClientOut,
+    responses=PROBLEMS,
+    tags=["admin"],
+)
+async def create_client(body: ClientIn, caller: Admin, state: StateDep) -> Any:
+    async with transaction(state.sessions) as session:
+        client, secret = await service.create_client(session, body=body)
+        await _publish_change(
+            state,
+            session,
+            key=None,
+            change={},
+            audit=record(
+                action="admin.client.create",
+                outcome="ok",
+                actor_org=caller.org,
+                actor_client=caller.client_id,
+                recipient_org=client.org_id,
+                reasons=[f"client:{client.client_id}", *client.scopes],
+            ),
+        )
+    return ClientOut(
+        client_id=client.client_id, client_secret=secret, org=client.org_id, scopes=client.scopes
+    )
+
+
+@router.delete(
+    "/v1/admin/clients/{client_id}",
+    status_code=200,
+    response_model=Ended,
+    responses=PROBLEMS,
+    tags=["admin"],
+)
+async def disable_client(client_id: str, caller: Admin, state: StateDep) -> Any:
+    async with transaction(state.sessions) as session:
+        client = await service.disable_client(session, client_id=client_id)
+        await _publish_change(
+            state,
+            session,
+            key=None,
+            change={},
+            audit=record(
+                action="admin.client.disable",
+                outcome="ok",
+                actor_org=caller.org,
+                actor_client=caller.client_id,
+                recipient_org=client.org_id,
+                reasons=[f"client:{client_id}"],
+            ),
+        )
+    state.forget_client(client_id)
+    return Ended(id=client_id, status="disabled")
+
+
+def _change(kind: str, caller: Caller, **fields: Any) -> dict[str, Any]:
+    return {"kind": kind, "org": caller.org, "client": caller.client_id, **fields}
+
+
+@router.post(
+    "/v1/consents", status_code=201, response_model=Created, responses=PROBLEMS, tags=["consents"]
+)
+async def create_consent(body: ConsentIn, caller: ConsentWriter, state: StateDep) -> Any:
+    subject = subject_of(body.subject, pointer="/subject")
+    pseudonym = state.keys.pseudonymiser.pseudonym(subject)
+    async with transaction(state.sessions) as session:
+        consent = await service.create_consent(
+            session, body=body, pseudonym=pseudonym, org=caller.org
+        )
+        await _publish_change(
+            state,
+            session,
+            key=pseudonym,
+            change=_change("consent.created", caller, consent_id=consent.id),
+            audit=record(
+                action="consent.create",
+                outcome="ok",
+                actor_org=caller.org,
+                actor_client=caller.client_id,
+                subject_pseudonym=pseudonym,
+                categories_shared=list(body.scope.categories),
+                reasons=[f"consent:{consent.id}", *consent.given_by],
+            ),
+        )
+    return Created(id=consent.id)
+
+
+@router.post(
+    "/v1/consents/{consent_id}/withdraw",
+    status_code=200,
+    response_model=Ended,
+    responses=PROBLEMS,
+    tags=["consents"],
+)
+async def withdraw_consent(consent_id: str, caller: ConsentWriter, state: StateDep) -> Any:
+    async with transaction(state.sessions) as session:
+        consent = await service.withdraw_consent(session, consent_id=consent_id, org=caller.org)
+        await _publish_change(
+            state,
+            session,
+            key=consent.subject_pseudonym,
+            change=_change("consent.withdrawn", caller, consent_id=consent.id),
+            audit=record(
+                action="consent.withdraw",
+                outcome="ok",
+                actor_org=caller.org,
+                actor_client=caller.client_id,
+                subject_pseudonym=consent.subject_pseudonym,
+                reasons=[f"consent:{consent.id}"],
+            ),
+        )
+    return Ended(id=consent_id, status="withdrawn")
+
+
+@router.post(
+    "/v1/relationships",
+    status_code=201,
+    response_model=Created,
+    responses=PROBLEMS,
+    tags=["relationships"],
+)
+async def create_relationship(
+    body: RelationshipIn, caller: RelationshipWriter, state: StateDep
+) -> Any:
+    subject = subject_of(body.subject, pointer="/subject")
+    pseudonym = state.keys.pseudonymiser.pseudonym(subject)
+    async with transaction(state.sessions) as session:
+        caller_org = await service.get_organisation(session, caller.org)
+        for_org = (
+            caller_org
+            if body.org in (None, caller.org)
+            else await service.get_organisation(session, body.org or "")
+        )
+        rel = await service.create_relationship(
+            session, body=body, pseudonym=pseudonym, caller_org=caller_org, for_org=for_org
+        )
+        await _publish_change(
+            state,
+            session,
+            key=pseudonym,
+            change=_change(
+                "relationship.created",
+                caller,
+                relationship_id=rel.id,
+                role=rel.role,
+                for_org=rel.org_id,
+            ),
+            audit=record(
+                action="relationship.create",
+                outcome="ok",
+                actor_org=caller.org,
+                actor_client=caller.client_id,
+                subject_pseudonym=pseudonym,
+                recipient_org=rel.org_id,
+                reasons=[f"role:{rel.role}"],
+            ),
+        )
+    return Created(id=rel.id)
+
+
+@router.post(
+    "/v1/relationships/{rel_id}/end",
+    status_code=200,
+    response_model=Ended,
+    responses=PROBLEMS,
+    tags=["relationships"],
+)
+async def end_relationship(rel_id: str, caller: RelationshipWriter, state: StateDep) -> Any:
+    async with transaction(state.sessions) as session:
+        rel = await service.end_relationship(session, rel_id=rel_id, org=caller.org)
+        await _publish_change(
+            state,
+            session,
+            key=rel.subject_pseudonym,
+            change=_change("relationship.ended", caller, relationship_id=rel.id),
+            audit=record(
+                action="relationship.end",
+                outcome="ok",
+                actor_org=caller.org,
+                actor_client=caller.client_id,
+                subject_pseudonym=rel.subject_pseudonym,
+                recipient_org=rel.org_id,
+                reasons=[f"role:{rel.role}"],
+            ),
+        )
+    return Ended(id=rel_id, status="ended")

@@ -1,0 +1,1 @@
+"""The router: every event decided per candidate recipient by OPA, sliced, delivered, audited."""

@@ -1,0 +1,96 @@
+"""The OPA client: one query per batch; anything but a well-formed answer is a denial.
+
+OPA answers 200 without a ``result`` key when the rule is undefined; that, a timeout, a non-200
+or a malformed body all raise :class:`PolicyUnavailable`, and the router keeps the batch and
+retries: no disclosure without an explicit allow, and no event skipped.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from opa_client.opa_async import AsyncOpaClient
+from prometheus_client import Histogram
+
+PACKAGE = "samsyn.decide"
+RULE = "decisions"
+
+OPA_SECONDS = Histogram(
+    "samsyn_opa_query_seconds",
+    "Time of one OPA batch query",
+    buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+
+
+class PolicyUnavailable(Exception):
+    """No decision could be had; treat every pair in the batch as not (yet) allowed."""
+
+
+@dataclass(frozen=True)
+class PolicyAnswer:
+    decisions: dict[str, dict[str, dict[str, Any]]]
+    revision: str
+    decision_id: str | None
+    seconds: float
+
+
+class PolicyClient:
+    def __init__(self, url: str, timeout_s: float) -> None:
+        parts = urlsplit(url)
+        self._client = AsyncOpaClient(
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or (443 if parts.scheme == "https" else 8181),
+            ssl=parts.scheme == "https",
+            timeout=timeout_s,
+            retries=0,  # the router owns retries, with its own backoff
+        )
+
+    async def __aenter__(self) -> PolicyClient:
+        await self._client.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._client.close_connection()
+
+    async def healthy(self) -> bool:
+        try:
+            return bool(await self._client.check_health())
+        except Exception:
+            return False
+
+    async def decide(self, batch: dict[str, Any]) -> PolicyAnswer:
+        started = time.perf_counter()
+        try:
+            answer = await self._client.query_rule(
+                batch, PACKAGE, RULE, query_params={"provenance": "true"}
+            )
+        except Exception as err:
+            raise PolicyUnavailable(f"OPA query failed: {type(err).__name__}: {err}") from err
+        elapsed = time.perf_counter() - started
+        OPA_SECONDS.observe(elapsed)
+        if not isinstance(answer, dict) or not isinstance(answer.get("result"), dict):
+            raise PolicyUnavailable("OPA returned no result (rule undefined or not loaded)")
+        return PolicyAnswer(
+            decisions=answer["result"],
+            revision=_revision(answer.get("provenance")),
+            decision_id=answer.get("decision_id"),
+            seconds=elapsed,
+        )
+
+
+def _revision(provenance: Any) -> str:
+    """The bundle revision from OPA's provenance; ``unbundled`` when OPA serves a directory."""
+    if not isinstance(provenance, dict):
+        return "unknown"
+    if provenance.get("revision"):
+        return str(provenance["revision"])
+    bundles = provenance.get("bundles") or {}
+    revisions = sorted(
+        f"{name}@{info.get('revision')}"
+        for name, info in bundles.items()
+        if isinstance(info, dict) and info.get("revision")
+    )
+    return ",".join(revisions) or "unbundled"

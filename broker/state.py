@@ -1,0 +1,60 @@
+"""Everything a process owns for its lifetime, created in the app's lifespan, never at import."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import Request
+from joserfc.jwk import KeySet
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from broker.config import Settings
+from broker.contracts import Contracts
+from broker.kafka import AUDIT
+from broker.keys import Keys
+from broker.outbox import Outbox
+from broker.registry.models import ApiClient
+from broker.router.policy import PolicyClient
+
+CLIENT_CACHE_S = 5.0
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    keys: Keys
+    contracts: Contracts
+    outbox: Outbox
+    policy: PolicyClient
+    local_keyset: KeySet
+    oidc_keyset: KeySet | None = None
+    _client_seen: dict[str, float] = field(default_factory=dict)
+
+    async def client_is_active(self, client_id: str) -> bool:
+        """True for an existing, enabled client; positive answers are cached for a few seconds."""
+        seen = self._client_seen.get(client_id)
+        if seen is not None and time.monotonic() - seen < CLIENT_CACHE_S:
+            return True
+        async with self.sessions() as session:
+            row = await session.get(ApiClient, client_id)
+        if row is None or row.disabled_at is not None:
+            self._client_seen.pop(client_id, None)
+            return False
+        self._client_seen[client_id] = time.monotonic()
+        return True
+
+    def forget_client(self, client_id: str) -> None:
+        self._client_seen.pop(client_id, None)
+
+    async def emit_audit(self, *records: dict[str, Any]) -> None:
+        """Put audit records durably in ``audit.v1`` before the caller answers (fail closed)."""
+        await self.outbox.send(AUDIT, *records)
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.samsyn
+    return state

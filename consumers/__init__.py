@@ -1,0 +1,1 @@
+"""Samsyn consumer side: what each recipient organisation gets, and nothing more."""

@@ -1,0 +1,1 @@
+"""The child view and emergency access (nödöppning)."""

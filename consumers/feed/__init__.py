@@ -1,0 +1,1 @@
+"""Each organisation's feed: its deliveries and notices, in order, behind an opaque cursor."""

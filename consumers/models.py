@@ -1,0 +1,44 @@
+"""The read model: every organisation's feed items (deliveries and notices), in order."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from broker.db import Base, utcnow
+
+
+class FeedItem(Base):
+    """A delivery (an allowed slice of one event) or a notice, as its recipient sees it.
+
+    ``seq`` orders an organisation's feed and backs its cursor. The subject is in clear here:
+    this table is the access-controlled read model that serves each organisation its own items.
+    """
+
+    __tablename__ = "feed_items"
+    __table_args__ = (
+        Index("ix_feed_items_org_seq", "org_id", "seq"),
+        Index("ix_feed_items_org_subject", "org_id", "subject_pseudonym"),
+    )
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    item_id: Mapped[str] = mapped_column(String(36), unique=True)
+    org_id: Mapped[str] = mapped_column(String(63))
+    type: Mapped[str] = mapped_column(String(100))
+    event_id: Mapped[str | None] = mapped_column(String(128))
+    source_org: Mapped[str | None] = mapped_column(String(63))
+    source_kind: Mapped[str | None] = mapped_column(String(32))
+    subject: Mapped[str | None] = mapped_column(String(12))
+    subject_pseudonym: Mapped[str | None] = mapped_column(String(80))
+    time: Mapped[datetime]
+    purpose: Mapped[str | None] = mapped_column(String(40))
+    legal_ground: Mapped[str | None] = mapped_column(String(40))
+    consent_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    categories: Mapped[list[str]]
+    data: Mapped[dict[str, Any]]
+    withdrawal_notified: Mapped[bool] = mapped_column(default=False)
+    first_read_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

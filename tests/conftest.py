@@ -1,0 +1,60 @@
+"""Shared fixtures: one real stack and one Samsyn process per test session.
+
+``SAMSYN_TEST_DB`` chooses the database leg: ``sqlite`` (default) or ``postgres`` (the stack's
+throwaway PostgreSQL cluster). Integration tests never skip because a component is missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import REPO, Samsyn, stack_env, start_samsyn
+
+
+@pytest.fixture(scope="session")
+def stack() -> dict[str, str]:
+    return stack_env()
+
+
+def _postgres_database(stack: dict[str, str]) -> str:
+    import asyncpg
+
+    base = stack["SAMSYN_TEST_POSTGRES_DSN"]
+    name = f"samsyn_{uuid.uuid4().hex[:10]}"
+    plain = base.replace("postgresql+asyncpg://", "postgresql://")
+
+    async def create() -> None:
+        conn = await asyncpg.connect(plain)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    return base.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture(scope="session")
+def database_url(stack: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> str:
+    if os.environ.get("SAMSYN_TEST_DB", "sqlite") == "postgres":
+        return _postgres_database(stack)
+    path: Path = tmp_path_factory.mktemp("db") / "samsyn.db"
+    return f"sqlite+aiosqlite:///{path}"
+
+
+@pytest.fixture(scope="session")
+def samsyn(stack: dict[str, str], database_url: str) -> Iterator[Samsyn]:
+    s = start_samsyn(stack, database_url)
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+def repo() -> Path:
+    return REPO

@@ -1,0 +1,297 @@
+"""Helpers for the integration tests: a real Samsyn process on the real stack, and a small
+client that talks to it only through the public HTTP API (as an integrating system would)."""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+STACK_ENV = REPO / "var" / "stack" / "stack.env"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def stack_env() -> dict[str, str]:
+    """Start (or reuse) the real local stack and return its addresses. Never skips: a missing
+    Kafka, OPA or PostgreSQL fails the test run."""
+    subprocess.run([str(REPO / "deploy/local/stack.sh"), "up"], check=True)
+    env = {}
+    for line in STACK_ENV.read_text().splitlines():
+        if "=" in line and not line.startswith("#"):
+            k, _, v = line.partition("=")
+            env[k.strip()] = v.strip()
+    return env
+
+
+def luhn_check(nine: str) -> int:
+    total = 0
+    for i, ch in enumerate(nine):
+        d = int(ch) * (2 if i % 2 == 0 else 1)
+        total += d - 9 if d > 9 else d
+    return (10 - total % 10) % 10
+
+
+def child(age: int) -> str:
+    """A fictional child's number (serial 98x: a range no real person has) of the given age."""
+    today = date.today()
+    born = today.replace(year=today.year - age) - timedelta(days=random.randint(30, 300))
+    nine = born.strftime("%y%m%d") + f"98{random.randint(0, 9)}"
+    return born.strftime("%Y%m%d") + nine[6:] + str(luhn_check(nine))
+
+
+def iso(days: float = 0) -> str:
+    moment = datetime.now(UTC) + timedelta(days=days)
+    return moment.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+@dataclass
+class Samsyn:
+    """A running Samsyn process (API + workers) and its admin credentials."""
+
+    url: str
+    admin_id: str
+    admin_secret: str
+    env: dict[str, str]
+    proc: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+    http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30))
+
+    def token(self, client_id: str, secret: str) -> str:
+        r = self.http.post(
+            f"{self.url}/oauth/token",
+            data={"grant_type": "client_credentials"},
+            auth=(client_id, secret),
+        )
+        assert r.status_code == 200, r.text
+        return str(r.json()["access_token"])
+
+    @property
+    def admin(self) -> str:
+        return self.token(self.admin_id, self.admin_secret)
+
+    def call(self, method: str, path: str, token: str | None = None, **kw: Any) -> httpx.Response:
+        headers = kw.pop("headers", {})
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        return self.http.request(method, self.url + path, headers=headers, **kw)
+
+    def org(
+        self, kind: str, municipality: str | None = None, scopes: list[str] | None = None
+    ) -> Org:
+        """A fresh organisation with one client holding ``scopes`` (default: all but admin)."""
+        oid = f"{kind.replace('_', '-')}-{uuid.uuid4().hex[:10]}"
+        admin = self.admin
+        r = self.call(
+            "POST",
+            "/v1/admin/organisations",
+            admin,
+            json={"id": oid, "name": oid, "kind": kind, "municipality": municipality},
+        )
+        assert r.status_code == 201, r.text
+        r = self.call(
+            "POST",
+            "/v1/admin/clients",
+            admin,
+            json={
+                "org": oid,
+                "scopes": scopes
+                or ["events:publish", "feed:read", "relationships:write", "consents:write"],
+            },
+        )
+        assert r.status_code == 201, r.text
+        body = r.json()
+        return Org(
+            self,
+            oid,
+            kind,
+            body["client_id"],
+            body["client_secret"],
+            self.token(body["client_id"], body["client_secret"]),
+        )
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@dataclass
+class Org:
+    samsyn: Samsyn
+    id: str
+    kind: str
+    client_id: str
+    secret: str
+    token: str
+
+    def call(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        return self.samsyn.call(method, path, self.token, **kw)
+
+    def relate(self, subject: str, role: str, **extra: Any) -> str:
+        r = self.call(
+            "POST",
+            "/v1/relationships",
+            json={"subject": subject, "role": role, "valid_from": iso(-30), **extra},
+        )
+        assert r.status_code == 201, r.text
+        return str(r.json()["id"])
+
+    def consent(
+        self,
+        subject: str,
+        scope: dict[str, Any],
+        given_by: tuple[str, ...] = ("guardian",),
+        valid_from: float = -1,
+        valid_until: float = 180,
+    ) -> str:
+        r = self.call(
+            "POST",
+            "/v1/consents",
+            json={
+                "subject": subject,
+                "given_by": [{"role": g} for g in given_by],
+                "scope": scope,
+                "valid_from": iso(valid_from),
+                "valid_until": iso(valid_until),
+            },
+        )
+        assert r.status_code == 201, r.text
+        return str(r.json()["id"])
+
+    def envelope(
+        self,
+        subject: str,
+        name: str,
+        data: dict[str, Any],
+        *,
+        purpose: str,
+        basis: str,
+        consent: str | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        env = {
+            "specversion": "1.0",
+            "id": str(uuid.uuid4()),
+            "source": f"org/{self.id}",
+            "type": f"se.backabarnet.{name}.v1",
+            "time": iso(),
+            "subject": subject,
+            "datacontenttype": "application/json",
+            "purpose": purpose,
+            "legalbasis": basis,
+            "data": data,
+            **extra,
+        }
+        if consent:
+            env["consentref"] = consent
+        return env
+
+    def publish(self, env: dict[str, Any], wait: bool = True) -> dict[str, Any]:
+        r = self.call("POST", "/v1/events", json=env)
+        assert r.status_code in (200, 202), r.text
+        return self.wait_routed(env["id"]) if wait else dict(r.json())
+
+    def wait_routed(self, event_id: str, timeout: float = 60) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            r = self.call("GET", f"/v1/events/{event_id}")
+            if r.status_code == 200 and r.json()["status"] == "routed":
+                return dict(r.json())
+            time.sleep(0.1)
+        raise AssertionError(f"event {event_id} not routed within {timeout} s")
+
+    def feed(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        after = None
+        while True:
+            params: dict[str, Any] = {"limit": 500}
+            if after:
+                params["after"] = after
+            r = self.call("GET", "/v1/feed", params=params)
+            assert r.status_code == 200, r.text
+            page = r.json()
+            items += page["items"]
+            if not page["items"]:
+                return items
+            after = page["next"]
+
+
+def start_samsyn(
+    stack: dict[str, str],
+    database_url: str,
+    *,
+    workers: str | None = None,
+    extra_env: dict[str, str] | None = None,
+    prefix: str | None = None,
+    log_dir: Path | None = None,
+) -> Samsyn:
+    """Start ``samsyn serve`` as its own process (migrations, topics, API and workers)."""
+    port = free_port()
+    prefix = prefix or f"t{uuid.uuid4().hex[:8]}."
+    admin_id, admin_secret = "test-admin", uuid.uuid4().hex
+    env = {
+        **os.environ,
+        "SAMSYN_ENV": "test",
+        "SAMSYN_DATABASE_URL": database_url,
+        "SAMSYN_KAFKA_BOOTSTRAP": stack["SAMSYN_KAFKA_BOOTSTRAP"],
+        "SAMSYN_OPA_URL": stack["SAMSYN_OPA_URL"],
+        "SAMSYN_TOPIC_PREFIX": prefix,
+        "SAMSYN_ISSUER": f"http://127.0.0.1:{port}",
+        "SAMSYN_ADMIN_CLIENT_ID": admin_id,
+        "SAMSYN_ADMIN_CLIENT_SECRET": admin_secret,
+        "SAMSYN_AUDIT_CHECKPOINT_SECONDS": "1",
+        **(extra_env or {}),
+    }
+    if workers is not None:
+        env["SAMSYN_WORKERS"] = workers
+    subprocess.run(
+        [sys.executable, "-m", "broker.cli", "topics"],
+        env=env,
+        check=True,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+    )
+    log_dir = log_dir or REPO / "var" / "test-logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"samsyn-{prefix.rstrip('.')}-{port}.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "broker.cli", "serve", "--port", str(port)],
+        env=env,
+        cwd=REPO,
+        stdout=log_path.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    s = Samsyn(f"http://127.0.0.1:{port}", admin_id, admin_secret, env, proc, log_path)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"samsyn exited: {log_path.read_text()[-3000:]}")
+        try:
+            if s.http.get(s.url + "/readyz").status_code == 200:
+                return s
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    s.stop()
+    raise RuntimeError(f"samsyn not ready: {log_path.read_text()[-3000:]}")
