@@ -45,7 +45,7 @@ Purpose = Literal[
     "emergency",
     "social_services_inquiry",
 ]
-OrgId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]
+OrgId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{1,62}$")]
 
 
 def _aware(value: datetime) -> datetime:

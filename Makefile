@@ -1,0 +1,54 @@
+# Samsyn: the two commands are `make run` and `make test`; everything they need is installed
+# idempotently and cached (see README "What is downloaded, and where").
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PY := .venv/bin/python
+STAMP := .venv/.installed
+OPA = $$(deploy/local/install.sh opa-path)
+PORT ?= 8000
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x .venv/bin/python || python3 -m venv .venv
+	@.venv/bin/pip install -q --upgrade pip
+	@.venv/bin/pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP) ## create the virtual environment (.venv)
+
+stack: $(STAMP) ## start Kafka, OPA and PostgreSQL on loopback (idempotent)
+	@deploy/local/stack.sh up
+
+run: stack ## run Samsyn on http://127.0.0.1:8000 with SQLite, the real stack and a seeded demo
+	@deploy/local/run.sh $(PORT)
+
+demo: stack ## play one child's year through the public API (starts what it needs)
+	@deploy/local/demo.sh $(PORT)
+
+lint: $(STAMP) ## ruff, mypy, and the policy checks (opa fmt, opa check --strict, opa test)
+	@.venv/bin/ruff check .
+	@.venv/bin/ruff format --check .
+	@.venv/bin/mypy broker consumers tests bench
+	@deploy/local/install.sh opa >/dev/null
+	@test -z "$$($(OPA) fmt --list policies/)" || { echo "opa fmt: run '$(OPA) fmt -w policies/'"; $(OPA) fmt --diff policies/; exit 1; }
+	@$(OPA) check --strict policies/
+	@mkdir -p var
+	@$(OPA) test policies/ --coverage --threshold 95 --format json > var/opa-coverage.json || { $(OPA) test policies/ -v | tail -40; exit 1; }
+	@$(OPA) test policies/ | tail -1
+
+test: lint stack ## everything CI runs: lint, policy tests, unit + integration on SQLite and PostgreSQL
+	@SAMSYN_TEST_DB=sqlite $(PY) -m pytest tests -q
+	@SAMSYN_TEST_DB=postgres $(PY) -m pytest tests/integration -q
+
+stop: ## stop what `make run`/`make test` started
+	@deploy/local/run.sh stop || true
+	@deploy/local/stack.sh down
+
+status: ## what runs where
+	@deploy/local/stack.sh status
+
+.PHONY: help venv stack run demo lint test stop status

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Run Samsyn on the local stack: `run.sh [PORT]` in the foreground, `run.sh start [PORT]` in the
+# background (used by `make demo`), `run.sh stop`. The stack (Kafka, OPA, PostgreSQL) must be up:
+# `deploy/local/stack.sh up` (make does that first).
+#
+# Development credentials live in var/samsyn.env (made once, ignored by git): the admin client
+# and nothing else; keys are generated at first start and kept in the database.
+set -euo pipefail
+LOG_TAG=run
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+RUN_ENV="$SAMSYN_VAR/samsyn.env"
+PIDFILE="$SAMSYN_VAR/samsyn.pid"
+LOGFILE="$SAMSYN_VAR/samsyn.log"
+PY="$SAMSYN_ROOT/.venv/bin/python"
+
+ensure_env() {
+  mkdir -p "$SAMSYN_VAR"
+  if [[ ! -s $RUN_ENV ]]; then
+    umask 077
+    {
+      echo "SAMSYN_ADMIN_CLIENT_ID=local-admin"
+      echo "SAMSYN_ADMIN_CLIENT_SECRET=$(python3 -c 'import secrets; print(secrets.token_urlsafe(24))')"
+    } >"$RUN_ENV"
+  fi
+  set -a
+  # shellcheck disable=SC1090
+  source "$STACK_ENV"
+  # shellcheck disable=SC1090
+  source "$RUN_ENV"
+  set +a
+  export SAMSYN_DATABASE_URL="${SAMSYN_DATABASE_URL:-sqlite+aiosqlite:///$SAMSYN_VAR/samsyn.db}"
+  export SAMSYN_ISSUER="${SAMSYN_ISSUER:-http://127.0.0.1:$PORT}"
+}
+
+running() { [[ -s $PIDFILE ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
+
+wait_ready() {
+  local deadline=$((SECONDS + 90))
+  until curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || die "Samsyn did not become ready; see $LOGFILE"
+    running || die "Samsyn exited; see $LOGFILE"
+    sleep 0.5
+  done
+}
+
+banner() {
+  cat <<MSG
+
+  Samsyn kör / is running            http://127.0.0.1:$PORT
+  API-dokumentation / API docs        http://127.0.0.1:$PORT/docs
+  Granskarkonsol / auditors' console  http://127.0.0.1:$PORT/audit/
+  Databas / database                  $SAMSYN_DATABASE_URL
+  Kafka                               $SAMSYN_KAFKA_BOOTSTRAP
+  OPA                                 $SAMSYN_OPA_URL
+  Admin-klient / admin client         $RUN_ENV  (source it for the scenario runner)
+
+MSG
+}
+
+seed() {
+  "$PY" -m broker.demo seed --url "http://127.0.0.1:$PORT"
+}
+
+case "${1:-}" in
+  stop)
+    if running; then
+      kill "$(cat "$PIDFILE")" && log "stopped Samsyn (pid $(cat "$PIDFILE"))"
+    fi
+    rm -f "$PIDFILE"
+    exit 0
+    ;;
+  start)
+    PORT="${2:-8000}"
+    ensure_env
+    if running; then wait_ready; exit 0; fi
+    (cd "$SAMSYN_ROOT" && "$PY" -m broker.cli topics >/dev/null)
+    (cd "$SAMSYN_ROOT" && nohup "$PY" -m broker.cli serve --port "$PORT" >"$LOGFILE" 2>&1 &
+      echo $! >"$PIDFILE")
+    wait_ready
+    seed
+    banner
+    ;;
+  *)
+    PORT="${1:-8000}"
+    ensure_env
+    running && die "Samsyn already runs (pid $(cat "$PIDFILE")); make stop first"
+    (cd "$SAMSYN_ROOT" && "$PY" -m broker.cli topics >/dev/null)
+    (cd "$SAMSYN_ROOT" && exec "$PY" -m broker.cli serve --port "$PORT" 2>&1 | tee "$LOGFILE") &
+    sleep 0.2
+    pgrep -f "broker.cli serve --port $PORT" | head -1 >"$PIDFILE" || true
+    wait_ready
+    seed
+    banner
+    log "Ctrl-C stoppar Samsyn / stops Samsyn (the stack keeps running: make stop)"
+    wait
+    ;;
+esac

@@ -1,0 +1,288 @@
+"""Bad input gets its 4xx problem+json and leaves Kafka and the database exactly as they were."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import TopicPartition
+from joserfc import jwt
+from joserfc.jwk import RSAKey
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from tests.support import Org, Samsyn, child
+
+pytestmark = pytest.mark.integration
+TABLES = ("accepted_events", "consents", "relationships", "feed_items")
+
+
+def snapshot(samsyn: Samsyn) -> dict[str, int]:
+    """End offsets of every Samsyn topic and row counts of the tables ingest could touch."""
+    env = samsyn.env
+    prefix = env["SAMSYN_TOPIC_PREFIX"]
+
+    async def take() -> dict[str, int]:
+        consumer = AIOKafkaConsumer(bootstrap_servers=env["SAMSYN_KAFKA_BOOTSTRAP"])
+        await consumer.start()
+        try:
+            out: dict[str, int] = {}
+            for topic in ("events.v1", "registry.v1"):
+                parts = consumer.partitions_for_topic(prefix + topic) or set()
+                if not parts:
+                    await consumer._client.force_metadata_update()
+                    parts = consumer.partitions_for_topic(prefix + topic) or set()
+                tps = [TopicPartition(prefix + topic, p) for p in parts]
+                ends = await consumer.end_offsets(tps)
+                out[topic] = sum(ends.values())
+        finally:
+            await consumer.stop()
+        engine = create_async_engine(env["SAMSYN_DATABASE_URL"])
+        async with engine.connect() as conn:
+            for table in TABLES:
+                query = text(f"SELECT count(*) FROM {table}")  # noqa: S608 (fixed names)
+                out[table] = (await conn.execute(query)).scalar_one()
+        await engine.dispose()
+        return out
+
+    return asyncio.run(take())
+
+
+@pytest.fixture(scope="module")
+def parties(samsyn: Samsyn) -> tuple[Org, str]:
+    skola = samsyn.org("school", "1460")
+    barn = child(11)
+    skola.relate(barn, "enrolled")
+    return skola, barn
+
+
+def valid(skola: Org, barn: str) -> dict[str, Any]:
+    return skola.envelope(
+        barn,
+        "concern.raised",
+        {"areas": ["trygghet"], "level": 2},
+        purpose="early_support",
+        basis="mandatory_report",
+    )
+
+
+CASES: dict[str, tuple[int, Callable[[dict[str, Any]], Any]]] = {
+    "unknown type": (422, lambda e: {**e, "type": "se.backabarnet.unknown.v1"}),
+    "schema violation": (422, lambda e: {**e, "data": {"areas": ["trygghet"], "level": 9}}),
+    "unknown field": (422, lambda e: {**e, "data": {**e["data"], "extra": 1}}),
+    "unknown envelope field": (422, lambda e: {**e, "colour": "red"}),
+    "bad personnummer": (422, lambda e: {**e, "subject": "201206152388"}),
+    "unknown purpose": (422, lambda e: {**e, "purpose": "curiosity"}),
+    "unknown ground": (422, lambda e: {**e, "legalbasis": "because"}),
+    "consentref missing": (422, lambda e: {**e, "legalbasis": "consent"}),
+    "other source": (403, lambda e: {**e, "source": "org/someone-else"}),
+    "missing data": (422, lambda e: {k: v for k, v in e.items() if k != "data"}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_envelope_writes_nothing(samsyn: Samsyn, parties: tuple[Org, str], case: str) -> None:
+    """Each malformed event: its 4xx, problem+json naming the field, and nothing written."""
+    skola, barn = parties
+    status, mutate = CASES[case]
+    before = snapshot(samsyn)
+    r = skola.call("POST", "/v1/events", json=mutate(valid(skola, barn)))
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    body = r.json()
+    assert body["status"] == status
+    assert body["title"]
+    assert body["detail"]
+    time.sleep(0.2)
+    assert snapshot(samsyn) == before
+
+
+@pytest.mark.parametrize(
+    ("case", "raw"),
+    [
+        ("malformed json", b'{"specversion": "1.0",'),
+        ("empty body", b""),
+        ("not an object", b"[1, 2, 3]"),
+        ("oversize", b'{"pad": "' + b"x" * (70 * 1024) + b'"}'),
+    ],
+)
+def test_unparseable_body_writes_nothing(
+    samsyn: Samsyn, parties: tuple[Org, str], case: str, raw: bytes
+) -> None:
+    """Malformed, empty, non-object and oversize bodies are 400/422/413 and write nothing."""
+    skola, _ = parties
+    before = snapshot(samsyn)
+    r = skola.call("POST", "/v1/events", content=raw, headers={"Content-Type": "application/json"})
+    expected = {"malformed json": 400, "empty body": 400, "not an object": 422, "oversize": 413}[
+        case
+    ]
+    assert r.status_code == expected, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert snapshot(samsyn) == before
+
+
+def forged(payload: dict[str, Any], header: dict[str, Any]) -> str:
+    def enc(obj: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip("=")
+
+    return f"{enc(header)}.{enc(payload)}."
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        None,
+        "garbage",
+        "a.b.c",
+        forged(
+            {
+                "sub": "x",
+                "org": "x",
+                "scope": "events:publish",
+                "iss": "x",
+                "aud": "samsyn",
+                "exp": int(time.time()) + 600,
+            },
+            {"alg": "none"},
+        ),
+    ],
+)
+def test_bad_tokens_are_401_and_write_nothing(
+    samsyn: Samsyn, parties: tuple[Org, str], token: str | None
+) -> None:
+    """No token, garbage and alg:none are 401 problem+json; nothing is written."""
+    skola, barn = parties
+    before = snapshot(samsyn)
+    r = samsyn.call("POST", "/v1/events", token, json=valid(skola, barn))
+    assert r.status_code == 401, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert snapshot(samsyn) == before
+
+
+def server_key(samsyn: Samsyn) -> RSAKey:
+    """The server's own signing key, read from its database (generated there in test mode)."""
+
+    async def load() -> RSAKey:
+        engine = create_async_engine(samsyn.env["SAMSYN_DATABASE_URL"])
+        async with engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    text("SELECT kid, material FROM key_material WHERE purpose = 'jwt'")
+                )
+            ).one()
+        await engine.dispose()
+        return RSAKey.import_key(row[1], parameters={"kid": row[0]})
+
+    return asyncio.run(load())
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "expired",
+        "not yet valid",
+        "wrong issuer",
+        "wrong audience",
+        "other key",
+        "hs256 with public key",
+    ],
+)
+def test_well_signed_but_wrong_tokens_are_401(
+    samsyn: Samsyn, parties: tuple[Org, str], change: str
+) -> None:
+    """Tokens signed with the server's real key but expired, not yet valid, for another
+    issuer or audience, and tokens from another key or HS256-keyed with the public key: 401."""
+    skola, barn = parties
+    key = server_key(samsyn)
+    now = int(time.time())
+    claims = {
+        "iss": samsyn.env["SAMSYN_ISSUER"],
+        "aud": "samsyn",
+        "sub": skola.client_id,
+        "org": skola.id,
+        "scope": "events:publish",
+        "iat": now,
+        "nbf": now,
+        "exp": now + 300,
+        "jti": "t",
+    }
+    header = {"alg": "RS256", "kid": key.kid}
+    if change == "expired":
+        claims.update(iat=now - 900, nbf=now - 900, exp=now - 60)
+    elif change == "not yet valid":
+        claims.update(nbf=now + 600, exp=now + 900)
+    elif change == "wrong issuer":
+        claims["iss"] = "https://idp.example"
+    elif change == "wrong audience":
+        claims["aud"] = "another-api"
+    elif change == "other key":
+        key = RSAKey.generate_key(2048, private=True, parameters={"kid": str(key.kid)})
+    if change == "hs256 with public key":
+
+        def enc(obj: dict[str, Any]) -> str:
+            return base64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip("=")
+
+        signing_input = f"{enc({'alg': 'HS256', 'kid': key.kid})}.{enc(claims)}"
+        mac = hmac.new(key.as_pem(private=False), signing_input.encode(), hashlib.sha256)
+        token = signing_input + "." + base64.urlsafe_b64encode(mac.digest()).decode().rstrip("=")
+    else:
+        token = jwt.encode(header, claims, key, algorithms=["RS256"])
+    before = snapshot(samsyn)
+    r = samsyn.call("POST", "/v1/events", token, json=valid(skola, barn))
+    assert r.status_code == 401, r.text
+    assert snapshot(samsyn) == before
+
+
+def test_missing_scope_is_403(samsyn: Samsyn, parties: tuple[Org, str]) -> None:
+    """A client without events:publish cannot publish, and nothing is written."""
+    skola, barn = parties
+    reader = samsyn.org("school", "1460", scopes=["feed:read"])
+    before = snapshot(samsyn)
+    env = valid(skola, barn)
+    env["source"] = f"org/{reader.id}"
+    r = reader.call("POST", "/v1/events", json=env)
+    assert r.status_code == 403
+    assert snapshot(samsyn) == before
+
+
+def test_removed_client_token_is_401(samsyn: Samsyn) -> None:
+    """A token issued before its client was disabled stops working."""
+    org = samsyn.org("school", "1460")
+    r = samsyn.call("DELETE", f"/v1/admin/clients/{org.client_id}", samsyn.admin)
+    assert r.status_code == 200
+    time.sleep(6)  # past the positive cache of active clients
+    assert org.call("GET", "/v1/feed").status_code == 401
+
+
+def test_openapi_describes_every_endpoint(samsyn: Samsyn) -> None:
+    """/openapi.json lists every contract path, each with problem+json error responses."""
+    spec = samsyn.http.get(samsyn.url + "/openapi.json").json()
+    paths = spec["paths"]
+    for path in (
+        "/oauth/token",
+        "/v1/events",
+        "/v1/events/{event_id}",
+        "/v1/consents",
+        "/v1/consents/{consent_id}/withdraw",
+        "/v1/relationships",
+        "/v1/relationships/{rel_id}/end",
+        "/v1/admin/organisations",
+        "/v1/admin/clients",
+        "/v1/feed",
+        "/v1/children/{subject}",
+        "/v1/children/{subject}/emergency-access",
+        "/v1/audit/records",
+        "/v1/audit/verify",
+        "/v1/audit/subjects/{subject}/extract",
+    ):
+        assert path in paths, path
+        for op in paths[path].values():
+            assert "401" in op["responses"] or path == "/.well-known/jwks.json", path
