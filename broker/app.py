@@ -18,7 +18,6 @@ from sqlalchemy import text
 
 from broker import kafka
 from broker.audit.routes import router as audit_router
-from broker.audit.sealer import Sealer
 from broker.auth.deps import StateDep
 from broker.auth.routes import router as auth_router
 from broker.bootstrap import ensure_admin_client
@@ -31,11 +30,10 @@ from broker.keys import load_keys
 from broker.logging import configure_logging
 from broker.outbox import Outbox
 from broker.registry.routes import router as registry_router
-from broker.router.loop import Router
 from broker.router.policy import PolicyClient
 from broker.state import AppState
+from broker.workers import build_workers, stop_workers
 from consumers.children.routes import router as children_router
-from consumers.feed.materializer import Materializer
 from consumers.feed.routes import router as feed_router
 
 log = structlog.get_logger("samsyn")
@@ -77,13 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             oidc_keyset=await _oidc_keyset(settings),
         )
         app.state.samsyn = state
-        workers: list[Any] = []
-        if "router" in settings.workers:
-            workers.append(Router(settings, sessions, contracts, policy))
-        if "materializer" in settings.workers:
-            workers.append(Materializer(settings, sessions))
-        if "sealer" in settings.workers:
-            workers.append(Sealer(settings, sessions, keys.audit, keys.audit_kid))
+        workers = build_workers(settings, sessions, contracts, policy, keys)
         tasks = [asyncio.create_task(w.run(), name=type(w).__name__) for w in workers]
         log.info(
             "samsyn started",
@@ -94,12 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            for w in workers:
-                w.stopping.set()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 10)
-            for t in tasks:
-                t.cancel()
+            await stop_workers(workers, tasks)
             await policy.__aexit__()
             await outbox.stop()
             await engine.dispose()

@@ -32,6 +32,14 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _worker(args: argparse.Namespace) -> int:
+    from broker.config import Settings
+    from broker.workers import run_workers
+
+    asyncio.run(run_workers(Settings(workers=args.names)))
+    return 0
+
+
 def _migrate(_: argparse.Namespace) -> int:
     from broker.config import get_settings
     from broker.migrate import upgrade
@@ -99,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.set_defaults(func=_serve)
+    worker = sub.add_parser("worker", help="run background workers without the HTTP API")
+    worker.add_argument("names", nargs="+", choices=["router", "materializer", "sealer"])
+    worker.set_defaults(func=_worker)
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=_migrate)
     topics = sub.add_parser("topics", help="create the Kafka topics that are missing")
     topics.add_argument("--replication", type=int, default=1)

@@ -1,0 +1,75 @@
+"""The background workers a process may run, and ``samsyn worker NAME…`` to run them without the
+HTTP API (a router per instance in production; the API and the workers in one process locally)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from typing import Any, Protocol
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from broker.audit.sealer import Sealer
+from broker.config import Settings
+from broker.contracts import Contracts
+from broker.db import make_engine, make_sessionmaker
+from broker.keys import Keys, load_keys
+from broker.logging import configure_logging
+from broker.router.loop import Router
+from broker.router.policy import PolicyClient
+from consumers.feed.materializer import Materializer
+
+log = structlog.get_logger("samsyn.workers")
+
+
+class Worker(Protocol):
+    stopping: asyncio.Event
+
+    async def run(self) -> None: ...
+
+
+def build_workers(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    contracts: Contracts,
+    policy: PolicyClient,
+    keys: Keys,
+) -> list[Worker]:
+    workers: list[Worker] = []
+    if "router" in settings.workers:
+        workers.append(Router(settings, sessions, contracts, policy))
+    if "materializer" in settings.workers:
+        workers.append(Materializer(settings, sessions))
+    if "sealer" in settings.workers:
+        workers.append(Sealer(settings, sessions, keys.audit, keys.audit_kid))
+    return workers
+
+
+async def stop_workers(workers: list[Worker], tasks: list[asyncio.Task[Any]]) -> None:
+    for w in workers:
+        w.stopping.set()
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 10)
+    for t in tasks:
+        t.cancel()
+
+
+async def run_workers(settings: Settings) -> None:
+    """Run the configured workers until SIGTERM or SIGINT."""
+    configure_logging()
+    engine = make_engine(settings.database_url)
+    sessions = make_sessionmaker(engine)
+    keys = await load_keys(settings, sessions)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with PolicyClient(settings.opa_url, settings.opa_timeout_s) as policy:
+        workers = build_workers(settings, sessions, Contracts(), policy, keys)
+        tasks = [asyncio.create_task(w.run(), name=type(w).__name__) for w in workers]
+        log.info("workers started", workers=settings.workers)
+        await stop.wait()
+        await stop_workers(workers, tasks)
+    await engine.dispose()
