@@ -295,3 +295,64 @@ def start_samsyn(
         time.sleep(0.2)
     s.stop()
     raise RuntimeError(f"samsyn not ready: {log_path.read_text()[-3000:]}")
+
+
+def start_worker(samsyn: Samsyn, *names: str) -> subprocess.Popen[bytes]:
+    """A worker process (e.g. the router) beside a Samsyn API process, on the same settings."""
+    assert samsyn.log_path is not None
+    log = samsyn.log_path.with_suffix(f".{'-'.join(names)}.log").open("ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "broker.cli", "worker", *names],
+        env=samsyn.env,
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+class Opa:
+    """A private OPA server on a fixed port, to stop and start in fault tests."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.binary = subprocess.run(
+            [str(REPO / "deploy/local/install.sh"), "opa-path"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [
+                self.binary,
+                "run",
+                "--server",
+                "--addr",
+                f"127.0.0.1:{self.port}",
+                "--log-level",
+                "error",
+                str(REPO / "policies"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("private OPA did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
