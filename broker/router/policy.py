@@ -73,6 +73,20 @@ class PolicyClient:
         OPA_SECONDS.observe(elapsed)
         if not isinstance(answer, dict) or not isinstance(answer.get("result"), dict):
             raise PolicyUnavailable("OPA returned no result (rule undefined or not loaded)")
+        faults = sorted(
+            {
+                reason
+                for per_org in answer["result"].values()
+                if isinstance(per_org, dict)
+                for d in per_org.values()
+                if isinstance(d, dict) and d.get("fault")
+                for reason in d.get("reasons", [])
+            }
+        )
+        if faults:
+            # The policy could not answer (broken input, batch or data), which is not a refusal:
+            # hold the batch as for an outage instead of recording a final denial.
+            raise PolicyUnavailable(f"the policy reports a fault: {', '.join(faults)}")
         return PolicyAnswer(
             decisions=answer["result"],
             revision=_revision(answer.get("provenance")),

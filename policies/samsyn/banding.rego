@@ -1,0 +1,47 @@
+# METADATA
+# title: Banding
+# description: |
+#   Attendance figures (policies/data/banding/data.json fields) go to recipients other than
+#   the exempt kinds as band labels. The policy sees field names, never values: it tells the
+#   router which fields to band and with which bands; band_label is the reference for the
+#   labels (min inclusive, max exclusive, null max = no upper bound).
+package samsyn.banding
+
+import data.samsyn.config
+
+# METADATA
+# title: Banded fields of the event
+# description: "[field, category] for each field present that the banding names, by field name."
+banded_fields(e) := [[field, cat] |
+	some field in sort(object.keys(e.fields))
+	field in config.banding.fields
+	cat := e.fields[field]
+]
+
+# METADATA
+# title: Band transforms for a delivery
+# description: |
+#   One {field, op: "band", bands} entry per banded field whose category is shared. Always
+#   defined; an unknown recipient kind is banded.
+transforms(banded, c, shared) := [t |
+	some [field, cat] in banded
+	cat in shared
+	not exempt(c)
+	t := {"field": field, "op": "band", "bands": config.banding.bands}
+]
+
+# METADATA
+# title: Recipient kind that sees exact figures
+exempt(c) if c.kind in config.banding.exempt_recipient_kinds
+
+# METADATA
+# title: The band label for a value
+band_label(bands, value) := band.label if {
+	some band in bands
+	band.min <= value
+	_below_max(value, band.max)
+}
+
+_below_max(_, max) if max == null
+
+_below_max(value, max) if value < max

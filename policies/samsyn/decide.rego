@@ -1,0 +1,235 @@
+# METADATA
+# title: Samsyn sharing decisions
+# description: |
+#   For each event of a batch and each of its candidate recipients: may the event's
+#   information go there, which categories, with which transforms and obligations, and if not,
+#   why. Deny by default: a delivery is allowed only when no check fails and something beyond
+#   identity remains. Query: POST /v1/data/samsyn/decide/decisions.
+package samsyn.decide
+
+import data.samsyn.banding
+import data.samsyn.categories
+import data.samsyn.config
+import data.samsyn.grounds
+
+# METADATA
+# title: Decisions
+# description: |
+#   event ref -> candidate org -> Decision, for every candidate of every event. What depends
+#   on the event alone is evaluated once per event (event_view), then each candidate.
+decisions[e.ref] := event_decisions(e) if {
+	refs_unique
+	some e in input.events
+}
+
+decisions[ref] := duplicate_ref_decisions(ref) if {
+	not refs_unique
+	some e in input.events
+	ref := e.ref
+}
+
+# METADATA
+# title: Event refs unique in the batch
+# description: |
+#   A batch that repeats an event ref cannot be answered event by event: every pair of the
+#   batch gets one constant denial (duplicate_event_ref) instead of an evaluation conflict.
+refs_unique if {
+	refs := [e.ref | some e in input.events]
+	count(refs) == count({ref | some ref in refs})
+}
+
+duplicate_ref_decisions(ref) := {c.org: constant_denial("duplicate_event_ref") |
+	some e in input.events
+	e.ref == ref
+	some c in e.candidates
+}
+
+# METADATA
+# title: Decisions for the candidates of one event
+# description: |
+#   An event that names an organisation twice among its candidates gets one constant denial
+#   per organisation (duplicate_candidate). Always defined.
+event_decisions(e) := {c.org: constant_denial("duplicate_candidate") | some c in e.candidates} if {
+	not candidates_unique(e)
+} else := {c.org: pair_decision(ev, c) | some c in e.candidates} if {
+	ev := event_view(e)
+} else := {c.org: constant_denial("indeterminate") | some c in e.candidates}
+
+# METADATA
+# title: Candidate organisations unique in the event
+candidates_unique(e) if {
+	orgs := [c.org | some c in e.candidates]
+	count(orgs) == count({org | some org in orgs})
+}
+
+# METADATA
+# title: What the event alone decides
+# description: |
+#   The event, its ground's record ({} if unknown), the reason codes that do not depend on
+#   the recipient, the categories present, the slice any recipient could get, and the banded
+#   fields.
+event_view(e) := {
+	"event": e,
+	"ground": g,
+	"failures": event_failures(e, g),
+	"present": categories.present(e),
+	"slice": categories.event_slice(e, g),
+	"banded": banding.banded_fields(e),
+} if {
+	g := ground_or_empty(e)
+}
+
+# METADATA
+# title: Decision for one event and one candidate
+# description: Always defined; anything that cannot be evaluated is a denial.
+pair_decision(ev, c) := d if {
+	shared := categories.shared(ev.event, c, ev.ground, ev.slice)
+	d := _decide(ev, c, pair_failures(ev, c), shared)
+} else := constant_denial("indeterminate")
+
+_decide(ev, c, failed, shared) := d if {
+	count(failed) == 0
+	count(shared) > 0
+	d := _allowed(ev, c, shared)
+} else := _denied(ev, _deny_reasons(failed, shared))
+
+# The failed checks; when every check passed, the reason is that nothing beyond identity
+# remained.
+_deny_reasons(failed, shared) := failed if {
+	count(failed) > 0
+} else := {"nothing_necessary"} if {
+	count(shared) == 0
+} else := {"indeterminate"}
+
+_allowed(ev, c, shared) := {
+	"allow": true,
+	"legal_ground": ev.event.legal_basis,
+	"statute": ev.ground.statute,
+	"categories": sort(shared | {"identity"}),
+	"withheld": sort(ev.present - shared),
+	"transforms": banding.transforms(ev.banded, c, shared),
+	"obligations": ev.ground.obligations,
+	"reasons": [],
+	"fault": false,
+}
+
+_denied(ev, reasons) := {
+	"allow": false,
+	"legal_ground": object.get(ev.event, "legal_basis", null),
+	"statute": object.get(ev.ground, "statute", null),
+	"categories": [],
+	"withheld": sort(ev.present),
+	"transforms": [],
+	"obligations": [],
+	"reasons": sort(reasons),
+	"fault": count(reasons & fault_reasons) > 0,
+}
+
+# METADATA
+# title: Reasons that mean the question could not be answered
+# description: |
+#   A denial with one of these reasons (fault: true) says that the input, the batch or the
+#   policy data is broken, not that the rules forbid the disclosure: the router should keep
+#   the event waiting and raise an alarm rather than record a final refusal.
+fault_reasons := {
+	"malformed_input", "config_malformed", "ground_malformed",
+	"duplicate_event_ref", "duplicate_candidate", "indeterminate",
+}
+
+# METADATA
+# title: A denial that needs nothing from the event
+constant_denial(reason) := {
+	"allow": false,
+	"legal_ground": null,
+	"statute": null,
+	"categories": [],
+	"withheld": [],
+	"transforms": [],
+	"obligations": [],
+	"reasons": [reason],
+	"fault": reason in fault_reasons,
+}
+
+# METADATA
+# title: The record of the event's ground, or {}
+ground_or_empty(e) := g if {
+	g := config.ground(e.legal_basis)
+} else := {}
+
+# METADATA
+# title: Reason codes that do not depend on the recipient
+# description: |
+#   Malformed input or policy data is reported alone, since the finer checks cannot be read
+#   on it. Always defined.
+event_failures(e, g) := {"malformed_input"} if {
+	not event_well_formed(e)
+} else := {"config_malformed"} if {
+	not config.well_formed
+} else := grounds.event_failures(e, g)
+
+# Event failures that make the recipient checks unreadable: reported alone.
+_dominant := {"malformed_input", "config_malformed", "unknown_ground", "ground_malformed"}
+
+# METADATA
+# title: Reason codes for one event and one candidate
+# description: |
+#   Empty only when every check passes; otherwise every failed check is reported, except
+#   that a dominant event failure is reported alone. (nothing_necessary is not a check: it is
+#   the reason when every check passed and nothing beyond identity remained.)
+pair_failures(ev, c) := {"malformed_input"} if {
+	not candidate_well_formed(c)
+} else := ev.failures if {
+	count(ev.failures & _dominant) > 0
+} else := union({
+	ev.failures,
+	{"oversight_never_recipient" | not not_oversight(c)},
+	{"recipient_is_source" | not other_than_source(ev.event, c)},
+	grounds.recipient_failures(ev.event, c, ev.ground),
+})
+
+# METADATA
+# title: Recipient is not an oversight body
+# description: Fixed by the contract, not by data; oversight also has no row in the matrix.
+not_oversight(c) if c.kind != "oversight"
+
+# METADATA
+# title: Recipient is not the source itself
+other_than_source(e, c) if c.org != e.source.org
+
+# METADATA
+# title: Batch time readable
+now_readable if is_number(time.parse_rfc3339_ns(input.now))
+
+# METADATA
+# title: Event well formed
+# description: |
+#   The attributes the rules read are present with their types, kinds and purposes are in the
+#   vocabulary, now is an RFC 3339 time, and fields and categories describe the same data.
+event_well_formed(e) if {
+	now_readable
+	is_string(e.ref)
+	is_string(e.source.org)
+	e.source.kind in config.known_kinds
+	e.purpose in config.known_purposes
+	is_string(e.legal_basis)
+	config.is_string_array(e.categories)
+	is_object(e.fields)
+	{cat | some cat in e.fields} == categories.present(e)
+	_age_unknown_or_valid(e)
+}
+
+_age_unknown_or_valid(e) if object.get(e, "age", null) == null
+
+_age_unknown_or_valid(e) if {
+	is_number(e.age)
+	e.age >= 0
+}
+
+# METADATA
+# title: Candidate well formed
+# description: Its kind is in the vocabulary (oversight included, refused by its own rule).
+candidate_well_formed(c) if {
+	is_string(c.org)
+	c.kind in config.known_kinds
+	config.is_string_array(c.roles)
+}

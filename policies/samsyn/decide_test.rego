@@ -1,0 +1,233 @@
+package samsyn.decide_test
+
+import data.samsyn.decide
+import data.samsyn.fixtures_test as fx
+
+decision_keys := {"allow", "legal_ground", "statute", "categories", "withheld", "transforms", "obligations", "reasons", "fault"}
+
+# ---------------------------------------------------------------------------------------------
+# the answer's shape
+
+# Every candidate of every event gets a decision, allowed or not, with every field.
+test_every_candidate_of_every_event_decided if {
+	candidates := [
+		fx.candidate("vc", "health", ["listed", "barnteam_member"]),
+		fx.candidate("polis", "police", ["case_open"]),
+		fx.candidate("annan", "school", []),
+	]
+	e1 := fx.event({"ref": "0", "candidates": candidates, "consent": fx.consent({"scope": {"to_kinds": ["health"]}})})
+	e2 := fx.event({"ref": "1", "legal_basis": "no_such_ground", "candidates": candidates})
+	out := fx.decide_batch([e1, e2])
+	object.keys(out) == {"0", "1"}
+	every ref in ["0", "1"] {
+		object.keys(out[ref]) == {"vc", "polis", "annan"}
+		every d in out[ref] {
+			object.keys(d) == decision_keys
+		}
+	}
+	fx.allowed(out["0"].vc)
+	fx.denied(out["0"].polis, "consent_recipient_out_of_scope")
+	fx.denied(out["0"].annan, "no_relationship")
+	every d in out["1"] {
+		fx.denied(d, "unknown_ground")
+	}
+}
+
+# An empty batch has no decisions; an event with no candidates is answered with none.
+test_empty_batches if {
+	fx.decide_batch([]) == {}
+	fx.decide_batch([fx.event({"candidates": []})]) == {"e1": {}}
+}
+
+# A denial carries no categories, transforms or obligations, and names what was withheld for
+# the audit trail.
+test_denial_shape if {
+	d := fx.decision(fx.event({"legal_basis": "emergency", "consent": null}), "vc")
+	d.allow == false
+	d.categories == []
+	d.transforms == []
+	d.obligations == []
+	d.withheld == ["concern"]
+	d.legal_ground == "emergency"
+	d.statute == data.data.grounds.emergency.statute
+	count(d.reasons) > 0
+}
+
+# ---------------------------------------------------------------------------------------------
+# who may never receive
+
+# Oversight bodies are never recipients, whatever the ground.
+test_oversight_never_recipient if {
+	every ground in ["consent", "emergency", "social_services_inquiry"] {
+		d := fx.only(fx.event({"legal_basis": ground}), fx.candidate("dso", "oversight", ["case_open", "barnteam_member"]))
+		fx.denied(d, "oversight_never_recipient")
+	}
+}
+
+# The source is not its own recipient.
+test_recipient_is_source_denied if {
+	d := fx.only(fx.event({}), fx.candidate("skola", "school", ["enrolled", "barnkontakt"]))
+	fx.denied(d, "recipient_is_source")
+}
+
+# ---------------------------------------------------------------------------------------------
+# a batch the policy cannot answer pair by pair
+
+# Two events with one ref: every pair of the batch is denied, rather than an evaluation error.
+test_duplicate_event_ref_denies_batch if {
+	e1 := fx.event({})
+	e2 := fx.event({"categories": ["wellbeing"], "fields": {"ratings": "wellbeing"}})
+	out := fx.decide_batch([e1, e2, fx.event({"ref": "e3"})])
+	out.e1.vc.reasons == ["duplicate_event_ref"]
+	out.e3.vc.reasons == ["duplicate_event_ref"]
+	out.e1.vc.allow == false
+}
+
+# One organisation twice among an event's candidates: that event is denied, others are not.
+test_duplicate_candidate_denies_event if {
+	e1 := fx.event({"candidates": [
+		fx.candidate("vc", "health", ["listed"]),
+		fx.candidate("vc", "health", ["barnteam_member"]),
+	]})
+	out := fx.decide_batch([e1, fx.event({"ref": "e2"})])
+	out.e1.vc.reasons == ["duplicate_candidate"]
+	fx.allowed(out.e2.vc)
+}
+
+# ---------------------------------------------------------------------------------------------
+# fail closed on missing or malformed input
+
+base := fx.event({})
+
+# The allowed fixture is the control for the tests below.
+test_base_is_allowed if {
+	fx.allowed(fx.decision(base, "vc"))
+}
+
+# Without any one attribute the rules read, the same event is denied.
+test_missing_event_attribute_denies if {
+	every key in ["source", "purpose", "legal_basis", "categories", "fields", "consent", "age"] {
+		d := fx.decision(object.remove(base, [key]), "vc")
+		d.allow == false
+		count(d.reasons) > 0
+	}
+}
+
+# The same for the source's attributes.
+test_missing_source_attribute_denies if {
+	every key in ["org", "kind"] {
+		e := fx.replace(base, {"source": object.remove(base.source, [key])})
+		fx.denied(fx.decision(e, "vc"), "malformed_input")
+	}
+}
+
+# The same for the candidate's attributes (without org there is no key to answer under,
+# which the router reads as a denial).
+test_missing_candidate_attribute_denies if {
+	every key in ["kind", "roles"] {
+		c := object.remove(fx.candidate("vc", "health", ["listed", "barnteam_member"]), [key])
+		fx.denied(fx.only(base, c), "malformed_input")
+	}
+	fx.denied(fx.only(base, fx.candidate("vc", "kindergarten", ["enrolled"])), "malformed_input")
+	out := fx.decide_batch([fx.replace(base, {"candidates": [{"kind": "health", "roles": ["listed"]}]})])
+	out.e1 == {}
+}
+
+# The same for the consent's attributes.
+test_missing_consent_attribute_denies if {
+	every key in ["subject_matches", "withdrawn", "valid_from", "valid_until", "given_by", "scope"] {
+		e := fx.replace(base, {"consent": object.remove(base.consent, [key])})
+		d := fx.decision(e, "vc")
+		d.allow == false
+		count(d.reasons) > 0
+	}
+}
+
+# The same for the consent scope's attributes.
+test_missing_scope_attribute_denies if {
+	every key in ["from_kinds", "to_kinds", "categories", "purposes"] {
+		scope := object.remove(base.consent.scope, [key])
+		e := fx.replace(base, {"consent": fx.replace(base.consent, {"scope": scope})})
+		d := fx.decision(e, "vc")
+		d.allow == false
+		count(d.reasons) > 0
+	}
+}
+
+# Wrong types are malformed input, reported alone.
+test_mistyped_input_denies if {
+	every e in [
+		fx.replace(base, {"ref": 1}),
+		fx.replace(base, {"purpose": ["early_support"]}),
+		fx.replace(base, {"categories": "concern"}),
+		fx.replace(base, {"categories": ["concern", 3]}),
+		fx.replace(base, {"fields": ["areas"]}),
+		fx.replace(base, {"age": "10"}),
+		fx.replace(base, {"age": -1}),
+		fx.replace(base, {"source": {"org": "skola", "kind": null}}),
+		fx.replace(base, {"source": {"org": "skola", "kind": "kindergarten"}}),
+		fx.replace(base, {"purpose": "curiosity"}),
+	] {
+		d := decide.decisions[e.ref].vc with input as {"now": fx.now, "events": [e]}
+		d.reasons == ["malformed_input"]
+	}
+}
+
+# fields and categories must describe the same data: a banded field the policy is not told
+# about could leave unbanded.
+test_fields_and_categories_disagree_denies if {
+	e := fx.replace(base, {"categories": ["concern", "attendance"]})
+	fx.denied(fx.decision(e, "vc"), "malformed_input")
+}
+
+# Without a readable now, nothing goes.
+test_missing_or_unreadable_now_denies if {
+	every batch in [{"events": [base]}, {"now": "today", "events": [base]}] {
+		d := decide.decisions.e1.vc with input as batch
+		d.reasons == ["malformed_input"]
+	}
+}
+
+# Without readable policy data, nothing goes.
+test_missing_policy_data_denies if {
+	d := fx.decision(base, "vc") with data.data.matrix as null
+	d.reasons == ["config_malformed"]
+	d2 := fx.decision(base, "vc") with data.data as {}
+	d2.allow == false
+}
+
+# ---------------------------------------------------------------------------------------------
+# the safety net
+
+# Should an allowed answer ever be impossible to build, the pair is denied with a reason.
+test_unbuildable_allow_is_indeterminate if {
+	ev := {"event": base, "ground": {}, "failures": set(), "present": {"concern"}, "slice": {"concern"}, "banded": []}
+	d := decide._decide(ev, {}, set(), {"concern"})
+	d.allow == false
+	d.reasons == ["indeterminate"]
+}
+
+_no_view(e) := e.no_such_attribute
+
+# Should a decision ever be impossible to evaluate, the pair is denied with a reason.
+test_unevaluable_decision_is_indeterminate if {
+	decide.pair_decision({}, fx.candidate("vc", "health", ["listed"])) == decide.constant_denial("indeterminate")
+	broken_view := decide.event_decisions(fx.event({})) with decide.event_view as {}
+	broken_view == {"vc": decide.constant_denial("indeterminate")}
+	no_view := decide.event_decisions(fx.event({})) with decide.event_view as _no_view
+	no_view == {"vc": decide.constant_denial("indeterminate")}
+}
+
+# ---------------------------------------------------------------------------------------------
+# faults and refusals
+
+# A refusal by the rules is final; a broken question is a fault, for the router to hold.
+test_fault_flag if {
+	fx.decision(base, "vc").fault == false
+	fx.decision(fx.replace(base, {"consent": null}), "vc").fault == false
+	fx.decision(fx.replace(base, {"legal_basis": "no_such_ground"}), "vc").fault == false
+	fx.decision(fx.replace(base, {"age": "ten"}), "vc").fault == true
+	fx.decision(base, "vc").fault == true with data.data.banding as {}
+	fx.decide_batch([base, base]).e1.vc.fault == true
+	decide.constant_denial("indeterminate").fault == true
+}
