@@ -5,15 +5,19 @@ from __future__ import annotations
 import argparse
 import sys
 
-from broker.demo.seed import seed
+from broker.demo.seed import CLIENTS_FILE, admin_from_env, seed
+from broker.demo.story import play
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m broker.demo")
-    parser.add_argument("command", choices=["seed"])
+    parser.add_argument("command", choices=["seed", "story"])
     parser.add_argument("--url", default="http://127.0.0.1:8000")
     args = parser.parse_args()
-    seed(args.url)
+    clients = seed(args.url, admin_from_env())
+    if args.command == "story":
+        play(args.url, clients)
+        print(f"\nKlientuppgifterna finns i / the demo clients are in {CLIENTS_FILE}")
     return 0
 
 

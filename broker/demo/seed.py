@@ -18,22 +18,24 @@ from broker.demo.dalsland import organisations
 CLIENTS_FILE = Path("var/demo-clients.json")
 
 
-def admin_token(http: httpx.Client, url: str) -> str:
-    r = http.post(
-        f"{url}/oauth/token",
-        data={"grant_type": "client_credentials"},
-        auth=(os.environ["SAMSYN_ADMIN_CLIENT_ID"], os.environ["SAMSYN_ADMIN_CLIENT_SECRET"]),
-    )
+def admin_token(http: httpx.Client, url: str, admin: tuple[str, str]) -> str:
+    r = http.post(f"{url}/oauth/token", data={"grant_type": "client_credentials"}, auth=admin)
     r.raise_for_status()
     return str(r.json()["access_token"])
 
 
-def seed(url: str, clients_file: Path = CLIENTS_FILE) -> dict[str, Any]:
+def admin_from_env() -> tuple[str, str]:
+    return os.environ["SAMSYN_ADMIN_CLIENT_ID"], os.environ["SAMSYN_ADMIN_CLIENT_SECRET"]
+
+
+def seed(
+    url: str, admin: tuple[str, str], clients_file: Path = CLIENTS_FILE, *, quiet: bool = False
+) -> dict[str, Any]:
     """Create what is missing; return {org id: {client_id, client_secret}}."""
     known: dict[str, Any] = json.loads(clients_file.read_text()) if clients_file.exists() else {}
     created: list[str] = []
     with httpx.Client(timeout=30) as http:
-        headers = {"Authorization": f"Bearer {admin_token(http, url)}"}
+        headers = {"Authorization": f"Bearer {admin_token(http, url, admin)}"}
         existing = {
             o["id"] for o in http.get(f"{url}/v1/admin/organisations", headers=headers).json()
         }
@@ -67,6 +69,9 @@ def seed(url: str, clients_file: Path = CLIENTS_FILE) -> dict[str, Any]:
         clients_file.parent.mkdir(parents=True, exist_ok=True)
         clients_file.touch(mode=0o600)
         clients_file.write_text(json.dumps(known, indent=2))
+    if quiet:
+        return known
+    if created:
         print("Demo-klienter skapade / demo clients created (visas en gång / shown once):")
         for org_id in created:
             print(f"  {org_id:24} {known[org_id]['client_id']}  {known[org_id]['client_secret']}")
