@@ -7,7 +7,12 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-import consumers.models  # noqa: F401  (the imports register every table on Base.metadata)
+# The imports register every table on Base.metadata, so autogenerate sees the whole schema.
+import broker.audit.console.models
+import broker.audit.models
+import broker.ingest.models
+import broker.registry.models  # noqa: F401
+import consumers.models  # noqa: F401
 from broker.db import Base, make_engine
 
 config = context.config
