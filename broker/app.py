@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from broker import kafka
+from broker.audit.console.routes import router as console_router
 from broker.audit.routes import router as audit_router
 from broker.auth.deps import StateDep
 from broker.auth.routes import router as auth_router
@@ -107,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         feed_router,
         children_router,
         audit_router,
+        console_router,
     ):
         app.include_router(r)
 

@@ -34,13 +34,7 @@ async def upsert_client(
 ) -> None:
     """Create or update a client of the operator organisation (kind ``oversight``)."""
     async with transaction(sessions) as session:
-        if await session.get(Organisation, org_id) is None:
-            session.add(
-                Organisation(
-                    id=org_id, name="Samsyn drift / operations", kind="oversight", municipality=None
-                )
-            )
-            await session.flush()
+        await ensure_oversight_org(session, org_id, name="Samsyn drift / operations")
         client = await session.get(ApiClient, client_id)
         if client is None:
             session.add(
@@ -56,3 +50,13 @@ async def upsert_client(
                 client.secret_hash = hash_secret(secret)
             client.scopes = sorted(scopes)
             client.disabled_at = None
+
+
+async def ensure_oversight_org(session: AsyncSession, org_id: str, *, name: str) -> Organisation:
+    """The organisation ``org_id``, created with kind ``oversight`` if it does not exist yet."""
+    org = await session.get(Organisation, org_id)
+    if org is None:
+        org = Organisation(id=org_id, name=name, kind="oversight", municipality=None)
+        session.add(org)
+        await session.flush()
+    return org

@@ -86,6 +86,40 @@ def _admin_client(args: argparse.Namespace) -> int:
     return 0
 
 
+def _auditor(args: argparse.Namespace) -> int:
+    """Create (or reset the password of) a local auditor of the console, or disable one."""
+    from broker.audit.console.service import disable_auditor, upsert_auditor
+    from broker.config import get_settings
+    from broker.db import make_engine, make_sessionmaker
+    from broker.errors import Problem
+    from broker.migrate import upgrade
+    from broker.registry.secrets import new_secret
+
+    settings = get_settings()
+    upgrade(settings.database_url)
+    password = new_secret()
+
+    async def run() -> None:
+        engine = make_engine(settings.database_url)
+        sessions = make_sessionmaker(engine)
+        try:
+            if args.action == "create":
+                await upsert_auditor(sessions, name=args.name, password=password, org_id=args.org)
+            else:
+                await disable_auditor(sessions, name=args.name)
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(run())
+    except Problem as err:
+        print(err.detail, file=sys.stderr)
+        return 2
+    if args.action == "create":
+        print(json.dumps({"auditor": args.name, "org": args.org, "password": password}))
+    return 0
+
+
 def _verify_export(args: argparse.Namespace) -> int:
     """Verify an exported chain offline against the published checkpoint public key."""
     from broker.audit.chain import verify
@@ -118,6 +152,11 @@ def main(argv: list[str] | None = None) -> int:
     admin.add_argument("client_id")
     admin.add_argument("--scope", action="append", help="repeat; default: admin")
     admin.set_defaults(func=_admin_client)
+    auditor = sub.add_parser("auditor", help="create or disable a local auditor of /audit/")
+    auditor.add_argument("action", choices=["create", "disable"])
+    auditor.add_argument("name")
+    auditor.add_argument("--org", default="samsyn-tillsyn", help="kind oversight; made if missing")
+    auditor.set_defaults(func=_auditor)
     audit = sub.add_parser("audit-verify", help="verify an exported audit chain offline")
     audit.add_argument("--export", required=True, help="JSON from GET /v1/audit/export")
     audit.add_argument("--public-key", required=True, help="PEM from GET /v1/audit/public-key")

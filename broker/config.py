@@ -58,7 +58,20 @@ class Settings(BaseSettings):
 
     audit_checkpoint_every: int = 100
     audit_checkpoint_seconds: float = 5.0
+    # Years a sealed record stays in the live chain; an older, checkpointed segment may then be
+    # archived (the console's verify page names it; docs/audit.md says how).
     audit_retention_years: int = 5
+
+    # The auditors' web console (/audit/): the key that signs its session cookies (required in
+    # production; derived from the token-signing key otherwise), how long a login lasts, and an
+    # OpenID Connect login (authorization code + PKCE), offered when the three OIDC_* are set.
+    console_session_secret: SecretStr | None = None
+    console_session_s: int = 8 * 3600
+    console_oidc_discovery_url: str | None = None
+    console_oidc_client_id: str | None = None
+    console_oidc_client_secret: SecretStr | None = None
+    console_oidc_scope: str = "openid profile"
+    console_oidc_org_claim: str = "org"
 
     max_body_bytes: int = 64 * 1024
 
@@ -71,12 +84,21 @@ class Settings(BaseSettings):
                     ("SAMSYN_JWT_PRIVATE_KEY", self.jwt_private_key),
                     ("SAMSYN_PSEUDONYM_KEYS", self.pseudonym_keys or None),
                     ("SAMSYN_AUDIT_SIGNING_KEY", self.audit_signing_key),
+                    ("SAMSYN_CONSOLE_SESSION_SECRET", self.console_session_secret),
                 )
                 if value is None
             ]
             if missing:
                 raise ValueError(f"production needs {', '.join(missing)}")
         return self
+
+    @property
+    def console_oidc_enabled(self) -> bool:
+        return bool(
+            self.console_oidc_discovery_url
+            and self.console_oidc_client_id
+            and self.console_oidc_client_secret
+        )
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"

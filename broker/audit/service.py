@@ -102,6 +102,19 @@ async def verify_chain(session: AsyncSession, public_key: Ed25519PublicKey) -> V
     return verify(records, checkpoints, public_key)
 
 
+async def archivable_checkpoint(session: AsyncSession, cutoff: datetime) -> AuditCheckpoint | None:
+    """The last checkpoint whose head record is older than ``cutoff`` (the retention period):
+    records 1 to its seq form a closed segment that may be archived with it."""
+    q = (
+        select(AuditCheckpoint)
+        .join(AuditRecord, AuditRecord.seq == AuditCheckpoint.seq)
+        .where(AuditRecord.time < cutoff)
+        .order_by(AuditCheckpoint.seq.desc())
+        .limit(1)
+    )
+    return (await session.execute(q)).scalars().first()
+
+
 async def export(session: AsyncSession) -> dict[str, Any]:
     """The whole chain with its checkpoints, for offline verification (``samsyn audit verify``)."""
     return {

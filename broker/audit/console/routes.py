@@ -1,0 +1,461 @@
+"""The console's pages: log in, search, open a record, verify the chain, export CSV.
+
+Every search, record view, verification and export is itself an audit record attributed to the
+auditor (``admin.audit.*``), put in ``audit.v1`` before the page is answered (fail closed).
+"""
+
+from __future__ import annotations
+
+import csv
+import hmac
+import io
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+import httpx
+import structlog
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import Select
+
+from broker.audit import service
+from broker.audit.console.auth import (
+    ConsoleUser,
+    authorization_redirect,
+    clear_session,
+    csrf_token,
+    csrf_valid,
+    current_user,
+    load_session,
+    logged_in,
+    oidc_identity,
+    oidc_metadata,
+    save_session,
+)
+from broker.audit.console.service import authenticate
+from broker.audit.models import AuditRecord
+from broker.audit.records import record
+from broker.audit.service import RECORD_FIELDS
+from broker.auth.deps import StateDep
+from broker.errors import Problem
+from broker.registry.models import Organisation
+from broker.state import AppState
+from broker.subjects.input import subject_of
+
+log = structlog.get_logger("samsyn.console")
+HERE = Path(__file__).resolve().parent
+templates = Jinja2Templates(directory=HERE / "templates")
+router = APIRouter(prefix="/audit", include_in_schema=False)
+PAGE = 100
+EXPORT_BATCH = 2000
+OUTCOMES = ("allow", "deny", "ok", "refused")
+ACTIONS = (
+    "decision",
+    "feed.read",
+    "child.read",
+    "emergency_access",
+    "consent.create",
+    "consent.withdraw",
+    "relationship.create",
+    "relationship.end",
+)
+HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "Referrer-Policy": "same-origin",
+    "X-Content-Type-Options": "nosniff",
+}
+Viewer = Annotated[ConsoleUser | None, Depends(current_user)]
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The search form: every field optional; dates are whole UTC days, ``to`` inclusive."""
+
+    subject: str = ""
+    org: str = ""
+    outcome: str = ""
+    action: str = ""
+    legal_ground: str = ""
+    start: date | None = None
+    end: date | None = None
+
+    def query(self, pseudonyms: list[str] | None, after_seq: int = 0) -> Select[AuditRecord]:
+        return service.search(
+            pseudonyms=pseudonyms,
+            org=self.org or None,
+            start=datetime.combine(self.start, time(), UTC) if self.start else None,
+            end=datetime.combine(self.end + timedelta(days=1), time(), UTC) if self.end else None,
+            outcome=self.outcome or None,
+            action=self.action or None,
+            legal_ground=self.legal_ground or None,
+            after_seq=after_seq,
+        )
+
+    def pseudonyms(self, state: AppState) -> list[str] | None:
+        """The child's pseudonyms; raises :class:`Problem` for a personnummer that is not one."""
+        if not self.subject:
+            return None
+        return state.keys.pseudonymiser.candidates(subject_of(self.subject, pointer="/subject"))
+
+    def params(self) -> dict[str, str]:
+        """The non-empty fields as query parameters (for paging and export links)."""
+        raw = {
+            "subject": self.subject,
+            "org": self.org,
+            "outcome": self.outcome,
+            "action": self.action,
+            "legal_ground": self.legal_ground,
+            "from": self.start.isoformat() if self.start else "",
+            "to": self.end.isoformat() if self.end else "",
+        }
+        return {k: v for k, v in raw.items() if v}
+
+    def described(self) -> list[str]:
+        """The filters for the audit record of the search; the child only as ``subject``
+        (its pseudonym is the record's subject), never the personnummer."""
+        return [k if k == "subject" else f"{k}={v}" for k, v in self.params().items()]
+
+
+def _filters(
+    subject: Annotated[str, Query(max_length=20)] = "",
+    org: Annotated[str, Query(max_length=63)] = "",
+    outcome: Annotated[str, Query(pattern="^(|allow|deny|ok|refused)$")] = "",
+    action: Annotated[str, Query(max_length=40)] = "",
+    legal_ground: Annotated[str, Query(max_length=40)] = "",
+    start: Annotated[date | None, Query(alias="from")] = None,
+    end: Annotated[date | None, Query(alias="to")] = None,
+) -> Filters:
+    return Filters(
+        subject=subject.strip(),
+        org=org.strip(),
+        outcome=outcome,
+        action=action.strip(),
+        legal_ground=legal_ground.strip(),
+        start=start,
+        end=end,
+    )
+
+
+SearchFilters = Annotated[Filters, Depends(_filters)]
+
+
+def _grounds(state: AppState) -> list[str]:
+    """The legal grounds a publisher may name (the envelope schema's enum), as suggestions."""
+    schema = state.contracts.envelope.schema
+    if not isinstance(schema, Mapping):
+        return []
+    return list(schema["properties"]["legalbasis"]["enum"])
+
+
+def _page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
+    """Render a page with the session's CSRF token. The cookie is re-signed only when the token
+    is new: re-signing restarts the clock, and a login must end ``console_session_s`` after it."""
+    session = load_session(request)
+    fresh = "csrf" not in session
+    token = csrf_token(session)
+    response = templates.TemplateResponse(
+        request, name, {"csrf": token, **context}, status_code=status, headers=HEADERS
+    )
+    if fresh:
+        save_session(request, response, session)
+    return response
+
+
+def _to_login() -> RedirectResponse:
+    return RedirectResponse("/audit/login", status_code=303, headers=HEADERS)
+
+
+async def _audit(
+    state: AppState,
+    user: ConsoleUser | None,
+    action: str,
+    *,
+    outcome: str = "ok",
+    actor: str | None = None,
+    **fields: Any,
+) -> None:
+    await state.emit_audit(
+        record(
+            action=action,
+            outcome=outcome,
+            actor_org=user.org if user else None,
+            actor_client=user.actor_client if user else actor,
+            **fields,
+        )
+    )
+
+
+# Logging in and out.
+
+
+@router.get("/login")
+async def login_page(request: Request, state: StateDep) -> Response:
+    return _page(request, "login.html", {"oidc": state.settings.console_oidc_enabled})
+
+
+@router.post("/login")
+async def login(
+    request: Request,
+    state: StateDep,
+    name: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=200)],
+    csrf: Annotated[str, Form(max_length=100)],
+) -> Response:
+    session = load_session(request)
+    if not csrf_valid(session, csrf):
+        return _page(
+            request,
+            "login.html",
+            {"oidc": state.settings.console_oidc_enabled, "error": "csrf"},
+            status=403,
+        )
+    async with state.sessions() as db:
+        account = await authenticate(db, name, password)
+    if account is None:
+        await _audit(state, None, "admin.audit.login", outcome="refused", actor=f"local:{name}")
+        return _page(
+            request,
+            "login.html",
+            {"oidc": state.settings.console_oidc_enabled, "error": "credentials"},
+            status=401,
+        )
+    user = ConsoleUser(name=account.name, org=account.org_id, via="local")
+    await _audit(state, user, "admin.audit.login")
+    response = RedirectResponse("/audit/", status_code=303, headers=HEADERS)
+    save_session(request, response, logged_in(user))
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, csrf: Annotated[str, Form(max_length=100)]) -> Response:
+    response = _to_login()
+    if csrf_valid(load_session(request), csrf):
+        clear_session(response)
+    return response
+
+
+def _callback_url(request: Request) -> str:
+    return str(request.url_for("oidc_callback"))
+
+
+@router.get("/login/oidc")
+async def oidc_start(request: Request, state: StateDep) -> Response:
+    if not state.settings.console_oidc_enabled:
+        return _to_login()
+    metadata = await oidc_metadata(state.settings)
+    url, pending = await authorization_redirect(state.settings, metadata, _callback_url(request))
+    response = RedirectResponse(url, status_code=303, headers=HEADERS)
+    session = load_session(request)
+    session["oidc"] = pending
+    save_session(request, response, session)
+    return response
+
+
+@router.get("/login/oidc/callback", name="oidc_callback")
+async def oidc_callback(
+    request: Request,
+    state: StateDep,
+    code: Annotated[str, Query(max_length=2000)] = "",
+    oauth_state: Annotated[str, Query(alias="state", max_length=200)] = "",
+) -> Response:
+    pending = load_session(request).get("oidc")
+    failed = {"oidc": state.settings.console_oidc_enabled, "error": "oidc"}
+    if not (
+        state.settings.console_oidc_enabled
+        and isinstance(pending, dict)
+        and code
+        and hmac.compare_digest(str(pending.get("state", "")), oauth_state)
+    ):
+        return _page(request, "login.html", failed, status=401)
+    try:
+        metadata = await oidc_metadata(state.settings)
+        subject, org = await oidc_identity(
+            state.settings, metadata, _callback_url(request), pending, code
+        )
+    except (Problem, httpx.HTTPError, KeyError, ValueError) as err:
+        log.warning("oidc login failed", error=f"{type(err).__name__}: {err}")
+        await _audit(state, None, "admin.audit.login", outcome="refused", actor="oidc")
+        return _page(request, "login.html", failed, status=401)
+    async with state.sessions() as db:
+        organisation = await db.get(Organisation, org)
+    user = ConsoleUser(name=subject, org=org, via="oidc")
+    if organisation is None or organisation.kind != "oversight":
+        await _audit(state, user, "admin.audit.login", outcome="refused", reasons=["not oversight"])
+        return _page(request, "login.html", failed, status=403)
+    await _audit(state, user, "admin.audit.login")
+    response = RedirectResponse("/audit/", status_code=303, headers=HEADERS)
+    save_session(request, response, logged_in(user))
+    return response
+
+
+# The console itself.
+
+
+@router.get("/console.css")
+async def stylesheet() -> FileResponse:
+    return FileResponse(HERE / "templates" / "console.css", media_type="text/css")
+
+
+@router.get("/")
+async def search(
+    request: Request,
+    state: StateDep,
+    user: Viewer,
+    filters: SearchFilters,
+    run: str = "",
+    after: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
+    """The search form; with ``run`` set, one page of matching records, oldest first."""
+    if user is None:
+        return _to_login()
+    context: dict[str, Any] = {
+        "user": user,
+        "filters": filters,
+        "outcomes": OUTCOMES,
+        "actions": ACTIONS,
+        "grounds": _grounds(state),
+        "rows": None,
+    }
+    if not run:
+        return _page(request, "search.html", context)
+    try:
+        pseudonyms = filters.pseudonyms(state)
+    except Problem as err:
+        return _page(request, "search.html", {**context, "error": err.detail}, status=422)
+    async with state.sessions() as db:
+        q = filters.query(pseudonyms, after_seq=after).limit(PAGE)
+        rows = list((await db.execute(q)).scalars())
+    await _audit(
+        state,
+        user,
+        "admin.audit.search",
+        subject_pseudonym=pseudonyms[0] if pseudonyms else None,
+        reasons=filters.described(),
+    )
+    params = filters.params()
+    here = {**params, "run": "1", "after": str(after)} if after else {**params, "run": "1"}
+    context["rows"] = rows
+    context["back"] = urlencode({"back": urlencode(here)})
+    context["export_url"] = "/audit/export.csv?" + urlencode(params)
+    if len(rows) == PAGE:
+        context["next_url"] = "/audit/?" + urlencode({**params, "run": "1", "after": rows[-1].seq})
+    return _page(request, "search.html", context)
+
+
+@router.get("/records/{seq}")
+async def view_record(
+    seq: int,
+    request: Request,
+    state: StateDep,
+    user: Viewer,
+    back: Annotated[str, Query(max_length=2000)] = "",
+) -> Response:
+    """One record with every field, including its hashes and the policy revision; ``back`` is
+    the query of the search it was opened from (only ever appended to ``/audit/?``)."""
+    if user is None:
+        return _to_login()
+    async with state.sessions() as db:
+        rec = await db.get(AuditRecord, seq)
+    context = {"user": user, "rec": rec, "seq": seq, "back": back}
+    if rec is None:
+        return _page(request, "record.html", context, status=404)
+    await _audit(
+        state,
+        user,
+        "admin.audit.view",
+        subject_pseudonym=rec.subject_pseudonym,
+        event_id=rec.event_id,
+        reasons=[f"seq={seq}"],
+    )
+    fields = [(f, getattr(rec, f)) for f in RECORD_FIELDS]
+    return _page(request, "record.html", {**context, "fields": fields})
+
+
+@router.post("/verify")
+async def verify(
+    request: Request, state: StateDep, user: Viewer, csrf: Annotated[str, Form(max_length=100)]
+) -> Response:
+    """Recompute the whole chain and check every signed checkpoint."""
+    if user is None or not csrf_valid(load_session(request), csrf):
+        return _to_login()
+    cutoff = datetime.now(UTC) - timedelta(
+        days=round(365.25 * state.settings.audit_retention_years)
+    )
+    async with state.sessions() as db:
+        verdict = await service.verify_chain(db, state.keys.audit.public_key())
+        archivable = await service.archivable_checkpoint(db, cutoff)
+    await _audit(
+        state,
+        user,
+        "admin.audit.verify",
+        reasons=[f"ok={verdict.ok}", f"records={verdict.records}"],
+    )
+    context = {
+        "user": user,
+        "verdict": verdict,
+        "archivable": archivable,
+        "cutoff": cutoff,
+        "retention_years": state.settings.audit_retention_years,
+    }
+    return _page(request, "verify.html", context)
+
+
+def _csv_cell(value: Any) -> str:
+    """Lists joined with ``;``; a leading ``= + - @`` is quoted so no spreadsheet runs it."""
+    text = ";".join(value) if isinstance(value, list) else "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+async def _csv_rows(
+    state: AppState, filters: Filters, pseudonyms: list[str] | None
+) -> AsyncIterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(RECORD_FIELDS)
+    after = 0
+    while True:
+        async with state.sessions() as db:
+            q = filters.query(pseudonyms, after_seq=after).limit(EXPORT_BATCH)
+            rows = list((await db.execute(q)).scalars())
+        for rec in rows:
+            writer.writerow(_csv_cell(v) for v in service.as_dict(rec).values())
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        if len(rows) < EXPORT_BATCH:
+            return
+        after = rows[-1].seq
+
+
+@router.get("/export.csv")
+async def export(request: Request, state: StateDep, user: Viewer, filters: SearchFilters) -> Any:
+    """Every record of the current search (all pages) as CSV, one column per field."""
+    if user is None:
+        return _to_login()
+    try:
+        pseudonyms = filters.pseudonyms(state)
+    except Problem as err:
+        return Response(err.detail, status_code=422, media_type="text/plain", headers=HEADERS)
+    await _audit(
+        state,
+        user,
+        "admin.audit.export",
+        subject_pseudonym=pseudonyms[0] if pseudonyms else None,
+        reasons=filters.described(),
+    )
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return StreamingResponse(
+        _csv_rows(state, filters, pseudonyms),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            **HEADERS,
+            "Content-Disposition": f'attachment; filename="samsyn-audit-{stamp}.csv"',
+        },
+    )
