@@ -125,7 +125,8 @@ def install_handlers(app: FastAPI) -> None:
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        problem = Problem(str(exc.detail))
+        # Starlette's 405 carries the Allow header (RFC 9110); keep whatever headers it set.
+        problem = Problem(str(exc.detail), headers=dict(exc.headers or {}))
         problem.status = exc.status_code
         problem.slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http")
         problem.title = {404: "Not found", 405: "Method not allowed"}.get(

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from broker.contracts import Contracts
+
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["type", "title", "status"],
@@ -41,3 +46,52 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
     429: _problem("Rate limited"),
     503: _problem("Kafka, OPA or the database is unavailable; nothing was written"),
 }
+
+
+def _embeddable(schema: dict[str, Any]) -> dict[str, Any]:
+    """A JSON Schema file as an OpenAPI 3.1 component (no ``$id``/``$schema`` of its own)."""
+    return {k: v for k, v in schema.items() if k not in ("$id", "$schema")}
+
+
+def with_contract_schemas(openapi: dict[str, Any], contracts: Contracts) -> dict[str, Any]:
+    """Link the files under ``schemas/`` into the OpenAPI document: the envelope, and per event
+    type the envelope with that type's ``data`` schema (so ``x-category`` shows in the docs)."""
+    components = openapi.setdefault("components", {}).setdefault("schemas", {})
+    components["CloudEventEnvelope"] = _embeddable(contracts.envelope.schema)
+    variants = []
+    for event_type in sorted(contracts.events.values(), key=lambda e: e.type):
+        name = f"EventData_{event_type.name.replace('.', '_')}_v{event_type.version}"
+        components[name] = _embeddable(event_type.validator.schema)
+        variants.append(
+            {
+                "allOf": [
+                    {"$ref": "#/components/schemas/CloudEventEnvelope"},
+                    {
+                        "properties": {
+                            "type": {"const": event_type.type},
+                            "data": {"$ref": f"#/components/schemas/{name}"},
+                        }
+                    },
+                ]
+            }
+        )
+    components["CloudEvent"] = {"oneOf": variants}
+    return openapi
+
+
+def install_openapi(app: FastAPI, contracts: Contracts) -> None:
+    def build() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = with_contract_schemas(
+                get_openapi(
+                    title=app.title,
+                    version=app.version,
+                    summary=app.summary,
+                    description=app.description,
+                    routes=app.routes,
+                ),
+                contracts,
+            )
+        return app.openapi_schema
+
+    app.openapi = build  # type: ignore[method-assign]

@@ -63,7 +63,7 @@ async def _read_limited(request: Request, limit: int) -> bytes:
         "requestBody": {
             "required": True,
             "content": {
-                "application/json": {"schema": {"$ref": "https://samsyn.se/schemas/envelope.json"}}
+                "application/json": {"schema": {"$ref": "#/components/schemas/CloudEvent"}}
             },
         }
     },

@@ -73,15 +73,18 @@ async def get_organisation(session: AsyncSession, org_id: str) -> Organisation:
 async def create_client(session: AsyncSession, *, body: ClientIn) -> tuple[ApiClient, str]:
     org = await session.get(Organisation, body.org)
     if org is None:
-        raise InvalidInput(
-            f"/org: no organisation {body.org!r}",
-            errors=[{"pointer": "/org", "detail": "unknown organisation"}],
-        )
+        raise NotFound(f"no organisation {body.org!r}; create it first")
     if org.kind == "oversight" and set(body.scopes) - {"audit:read", "admin"}:
         raise InvalidInput(
             "/scopes: an oversight organisation is never a party to sharing; "
             "it may hold audit:read (and admin) only",
             errors=[{"pointer": "/scopes", "detail": "not allowed for kind oversight"}],
+        )
+    if org.kind != "oversight" and "audit:read" in body.scopes:
+        raise InvalidInput(
+            "/scopes: audit:read covers the whole deployment and is for auditors only "
+            "(an organisation of kind oversight)",
+            errors=[{"pointer": "/scopes", "detail": "audit:read needs kind oversight"}],
         )
     secret = new_secret()
     client = ApiClient(
