@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI
@@ -48,8 +49,9 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _embeddable(schema: dict[str, Any]) -> dict[str, Any]:
+def _embeddable(schema: Mapping[str, Any] | bool) -> dict[str, Any]:
     """A JSON Schema file as an OpenAPI 3.1 component (no ``$id``/``$schema`` of its own)."""
+    assert isinstance(schema, Mapping), "schemas/ holds object schemas only"
     return {k: v for k, v in schema.items() if k not in ("$id", "$schema")}
 
 
