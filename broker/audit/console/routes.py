@@ -42,7 +42,7 @@ from broker.audit.models import AuditRecord
 from broker.audit.records import record
 from broker.audit.service import RECORD_FIELDS
 from broker.auth.deps import StateDep
-from broker.errors import Problem
+from broker.errors import InvalidInput, Problem
 from broker.registry.models import Organisation
 from broker.state import AppState
 from broker.subjects.input import subject_of
@@ -83,15 +83,17 @@ class Filters:
     outcome: str = ""
     action: str = ""
     legal_ground: str = ""
-    start: date | None = None
-    end: date | None = None
+    start: str = ""
+    end: str = ""
 
     def query(self, pseudonyms: list[str] | None, after_seq: int = 0) -> Select[AuditRecord]:
+        """The search as SQL; raises :class:`Problem` for a date that is not one."""
+        start, end = _day(self.start, "/from"), _day(self.end, "/to")
         return service.search(
             pseudonyms=pseudonyms,
             org=self.org or None,
-            start=datetime.combine(self.start, time(), UTC) if self.start else None,
-            end=datetime.combine(self.end + timedelta(days=1), time(), UTC) if self.end else None,
+            start=datetime.combine(start, time(), UTC) if start else None,
+            end=datetime.combine(end + timedelta(days=1), time(), UTC) if end else None,
             outcome=self.outcome or None,
             action=self.action or None,
             legal_ground=self.legal_ground or None,
@@ -112,8 +114,8 @@ class Filters:
             "outcome": self.outcome,
             "action": self.action,
             "legal_ground": self.legal_ground,
-            "from": self.start.isoformat() if self.start else "",
-            "to": self.end.isoformat() if self.end else "",
+            "from": self.start,
+            "to": self.end,
         }
         return {k: v for k, v in raw.items() if v}
 
@@ -129,8 +131,8 @@ def _filters(
     outcome: Annotated[str, Query(pattern="^(|allow|deny|ok|refused)$")] = "",
     action: Annotated[str, Query(max_length=40)] = "",
     legal_ground: Annotated[str, Query(max_length=40)] = "",
-    start: Annotated[date | None, Query(alias="from")] = None,
-    end: Annotated[date | None, Query(alias="to")] = None,
+    start: Annotated[str, Query(alias="from", max_length=10)] = "",
+    end: Annotated[str, Query(alias="to", max_length=10)] = "",
 ) -> Filters:
     return Filters(
         subject=subject.strip(),
@@ -138,9 +140,19 @@ def _filters(
         outcome=outcome,
         action=action.strip(),
         legal_ground=legal_ground.strip(),
-        start=start,
-        end=end,
+        start=start.strip(),
+        end=end.strip(),
     )
+
+
+def _day(value: str, pointer: str) -> date | None:
+    """A form's date (YYYY-MM-DD; empty is none)."""
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as err:
+        raise InvalidInput(f"{pointer}: {value!r} is not a date (YYYY-MM-DD)") from err
 
 
 SearchFilters = Annotated[Filters, Depends(_filters)]
@@ -327,10 +339,10 @@ async def search(
         return _page(request, "search.html", context)
     try:
         pseudonyms = filters.pseudonyms(state)
+        q = filters.query(pseudonyms, after_seq=after).limit(PAGE)
     except Problem as err:
         return _page(request, "search.html", {**context, "error": err.detail}, status=422)
     async with state.sessions() as db:
-        q = filters.query(pseudonyms, after_seq=after).limit(PAGE)
         rows = list((await db.execute(q)).scalars())
     await _audit(
         state,
@@ -441,6 +453,7 @@ async def export(request: Request, state: StateDep, user: Viewer, filters: Searc
         return _to_login()
     try:
         pseudonyms = filters.pseudonyms(state)
+        filters.query(pseudonyms)  # the dates, checked before the first byte is sent
     except Problem as err:
         return Response(err.detail, status_code=422, media_type="text/plain", headers=HEADERS)
     await _audit(
