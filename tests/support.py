@@ -237,6 +237,92 @@ class Org:
             after = page["next"]
 
 
+@dataclass(frozen=True)
+class Shared:
+    """One child's consented attendance event from a school: student health receives it and
+    reads its feed, the police (related, out of the consent's scope) is denied it."""
+
+    barn: str
+    event_id: str
+    skola: Org
+    eh: Org
+    polis: Org
+
+
+def shared_and_read(samsyn: Samsyn, municipality: str) -> Shared:
+    barn = child(11)
+    skola = samsyn.org("school", municipality)
+    eh = samsyn.org("student_health", municipality)
+    polis = samsyn.org("police")
+    skola.relate(barn, "enrolled")
+    eh.relate(barn, "enrolled")
+    polis.relate(barn, "case_open")
+    consent = skola.consent(
+        barn,
+        {
+            "from_kinds": ["school"],
+            "to_kinds": ["student_health"],
+            "categories": ["attendance"],
+            "purposes": ["early_support"],
+        },
+    )
+    env = skola.envelope(
+        barn,
+        "attendance.flagged",
+        {
+            "period_start": "2026-09-01",
+            "period_end": "2026-09-30",
+            "absence_percent": 31.0,
+            "unexcused_percent": 12.5,
+        },
+        purpose="early_support",
+        basis="consent",
+        consent=consent,
+    )
+    status = skola.publish(env)
+    assert {r["org"]: r["shared"] for r in status["recipients"]} == {eh.id: True, polis.id: False}
+    assert [i["event_id"] for i in eh.feed() if i["event_id"] == env["id"]] == [env["id"]]
+    return Shared(barn, env["id"], skola, eh, polis)
+
+
+def audit_for(
+    samsyn: Samsyn,
+    event_id: str | None,
+    expected: int,
+    action: str = "decision",
+    timeout: float = 30,
+    **match: Any,
+) -> list[dict[str, Any]]:
+    """The sealed ``action`` records about ``event_id`` (and with the ``match`` field values),
+    once at least ``expected`` are sealed.
+
+    Pages through ``GET /v1/audit/records`` with a fresh ``audit:read`` client; a partial last
+    page is read again from its start until the records arrive (the chain only grows)."""
+    auditor = samsyn.org("oversight", scopes=["audit:read"])
+    found: dict[int, dict[str, Any]] = {}
+    cursor: str | None = None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        params: dict[str, Any] = {"action": action, "limit": 1000}
+        if cursor:
+            params["cursor"] = cursor
+        r = auditor.call("GET", "/v1/audit/records", params=params)
+        assert r.status_code == 200, r.text
+        page = r.json()
+        found.update(
+            (i["seq"], i)
+            for i in page["items"]
+            if i["event_id"] == event_id and all(i[k] == v for k, v in match.items())
+        )
+        if len(found) >= expected:
+            return [found[seq] for seq in sorted(found)]
+        if page["next"]:
+            cursor = page["next"]
+        else:
+            time.sleep(0.3)
+    raise AssertionError(f"{action} records for {event_id} not sealed within {timeout} s")
+
+
 def start_samsyn(
     stack: dict[str, str],
     database_url: str,
