@@ -2,7 +2,7 @@
 # `make demo`: make sure Samsyn runs (in the background if it does not), then play the story.
 set -euo pipefail
 LOG_TAG=demo
-# shellcheck source=deploy/local/lib.sh
+# shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 PORT="${1:-8000}"
 if ! curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1; then
