@@ -2,26 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
-from tests.support import Samsyn, child
+from tests.support import Samsyn, audit_for, child
 
 pytestmark = pytest.mark.integration
-
-
-def audit_for(samsyn: Samsyn, event_id: str, expected: int) -> list[dict[str, object]]:
-    auditor = samsyn.org("oversight", scopes=["audit:read"])
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        r = auditor.call("GET", "/v1/audit/records", params={"action": "decision", "limit": 1000})
-        assert r.status_code == 200, r.text
-        items = [i for i in r.json()["items"] if i["event_id"] == event_id]
-        if len(items) >= expected:
-            return items
-        time.sleep(0.3)
-    raise AssertionError(f"audit records for {event_id} not sealed")
 
 
 def test_event_with_four_candidates(samsyn: Samsyn) -> None:
