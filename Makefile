@@ -40,7 +40,8 @@ lint: $(STAMP) ## ruff, mypy, and the policy checks (opa fmt, opa check --strict
 	@$(OPA) test policies/ --coverage --threshold 95 --format json > var/opa-coverage.json || { $(OPA) test policies/ -v | tail -40; exit 1; }
 	@$(OPA) test policies/ | tail -1
 
-test: lint stack ## everything CI runs: lint, policy tests, unit + integration on SQLite and PostgreSQL
+test: lint stack ## everything CI runs: lint, policy tests, unit + integration + browser (e2e) on SQLite, integration on PostgreSQL
+	@deploy/local/browser.sh -q
 	@SAMSYN_TEST_DB=sqlite $(PY) -m pytest tests -q
 	@SAMSYN_TEST_DB=postgres $(PY) -m pytest tests/integration -q
 
