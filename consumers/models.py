@@ -32,7 +32,7 @@ class FeedItem(Base):
     source_org: Mapped[str | None] = mapped_column(String(63))
     source_kind: Mapped[str | None] = mapped_column(String(32))
     subject: Mapped[str | None] = mapped_column(String(12))
-    subject_pseudonym: Mapped[str | None] = mapped_column(String(80))
+    subject_pseudonym: Mapped[str | None] = mapped_column(String(100))
     time: Mapped[datetime]
     purpose: Mapped[str | None] = mapped_column(String(40))
     legal_ground: Mapped[str | None] = mapped_column(String(40))

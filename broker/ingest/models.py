@@ -19,7 +19,7 @@ class AcceptedEvent(Base):
     source_org: Mapped[str] = mapped_column(String(63), primary_key=True)
     event_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     body_hash: Mapped[str] = mapped_column(String(64))
-    subject_pseudonym: Mapped[str] = mapped_column(String(80), index=True)
+    subject_pseudonym: Mapped[str] = mapped_column(String(100), index=True)
     type: Mapped[str] = mapped_column(String(100))
     envelope: Mapped[dict[str, Any]]
     accepted_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -36,7 +36,7 @@ class Consent(Base):
     __tablename__ = "consents"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    subject_pseudonym: Mapped[str] = mapped_column(String(80), index=True)
+    subject_pseudonym: Mapped[str] = mapped_column(String(100), index=True)
     recorded_by_org: Mapped[str] = mapped_column(ForeignKey("organisations.id"))
     given_by: Mapped[list[str]]
     scope: Mapped[dict[str, Any]]
@@ -51,7 +51,7 @@ class Relationship(Base):
     __table_args__ = (Index("ix_relationships_subject_org", "subject_pseudonym", "org_id"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    subject_pseudonym: Mapped[str] = mapped_column(String(80))
+    subject_pseudonym: Mapped[str] = mapped_column(String(100))
     org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"))
     role: Mapped[str] = mapped_column(String(32))
     declared_by_org: Mapped[str] = mapped_column(ForeignKey("organisations.id"))

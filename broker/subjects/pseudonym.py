@@ -21,6 +21,9 @@ from broker.subjects.personnummer import Personnummer
 MIN_KEY_BYTES = 32
 # The key id is the pseudonym's prefix up to ':', so it must not contain one.
 _KEY_ID = re.compile(r"[A-Za-z0-9_.-]{1,32}")
+# The longest pseudonym: a 32-character key id, ':' and 64 hex digits. Every column that stores
+# one (``subject_pseudonym``) must hold at least this many characters.
+MAX_LENGTH = 32 + 1 + 64
 
 
 class Pseudonymiser:

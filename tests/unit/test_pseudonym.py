@@ -79,3 +79,29 @@ def test_bad_keys_are_refused(keys: dict[str, bytes], current: str, message: str
     """Short keys, a missing current key and key ids that would make pseudonyms ambiguous fail."""
     with pytest.raises(ValueError, match=message):
         Pseudonymiser(keys, current)
+
+
+def test_every_pseudonym_column_holds_the_longest_pseudonym() -> None:
+    """A pseudonym under a 32-character key id fits every ``subject_pseudonym`` column.
+
+    PostgreSQL enforces ``VARCHAR(n)`` (SQLite does not): a column narrower than the longest
+    pseudonym made every publish, consent and relationship fail there with 500."""
+    import broker.audit.models  # the imports register every table on Base.metadata
+    import broker.ingest.models
+    import broker.registry.models  # noqa: F401
+    import consumers.models  # noqa: F401
+    from broker.db import Base
+    from broker.subjects.pseudonym import MAX_LENGTH
+
+    longest = Pseudonymiser({"k" * 32: OLD_KEY}, "k" * 32).pseudonym(CHILD)
+    assert len(longest) == MAX_LENGTH
+    columns = [
+        (table.name, table.c.subject_pseudonym.type)
+        for table in Base.metadata.tables.values()
+        if "subject_pseudonym" in table.c
+    ]
+    assert len(columns) >= 5
+    for name, kind in columns:
+        length = getattr(kind, "length", None)
+        assert length is not None, name
+        assert length >= MAX_LENGTH, f"{name}.subject_pseudonym holds {length} characters"
