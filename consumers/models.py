@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, Integer, String
+from sqlalchemy import Index, Integer, String, text
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from broker.db import Base, utcnow
@@ -42,3 +43,20 @@ class FeedItem(Base):
     withdrawal_notified: Mapped[bool] = mapped_column(default=False)
     first_read_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# The PostgreSQL advisory lock that every transaction adding feed items holds until it commits.
+FEED_WRITE_LOCK = 0x53414D53
+
+
+async def lock_feed(session: AsyncSession) -> None:
+    """Serialise the transactions that add feed items, from before their first insert to commit.
+
+    On PostgreSQL ``seq`` comes from a sequence: taken at insert, visible at commit. Two writers
+    (the materializer, a read that adds an owner notice) could commit out of order, and a reader
+    whose cursor had passed the later ``seq`` would never see the earlier item. With this lock
+    ``seq`` order is commit order, so a cursor never skips an item. SQLite serialises writers by
+    itself. Call it before adding the items (a query autoflushes pending inserts).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": FEED_WRITE_LOCK})

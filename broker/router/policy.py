@@ -94,6 +94,17 @@ class PolicyClient:
             seconds=elapsed,
         )
 
+    async def ground(self, name: str) -> dict[str, Any]:
+        """The record of one legal ground in the policy data (its kinds, purposes, limits)."""
+        try:
+            answer = await self._client.query_rule({}, "samsyn.config.grounds", name)
+        except Exception as err:
+            raise PolicyUnavailable(f"OPA query failed: {type(err).__name__}: {err}") from err
+        found = answer.get("result") if isinstance(answer, dict) else None
+        if not isinstance(found, dict):
+            raise PolicyUnavailable(f"the policy data has no ground {name!r}")
+        return found
+
 
 def _revision(provenance: Any) -> str:
     """The bundle revision from OPA's provenance; ``unbundled`` when OPA serves a directory."""

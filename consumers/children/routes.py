@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
@@ -11,7 +11,7 @@ from sqlalchemy import select
 from broker.audit.records import record
 from broker.auth.deps import FeedReader, StateDep
 from broker.db import transaction, utcnow
-from broker.errors import Forbidden, NotFound, Unavailable
+from broker.errors import Forbidden, NotFound, Problem, Unavailable
 from broker.ingest.models import AcceptedEvent
 from broker.openapi import PROBLEMS
 from broker.registry.models import Consent, Organisation
@@ -20,7 +20,7 @@ from broker.router.policy import PolicyUnavailable
 from broker.router.projector import project
 from broker.subjects.input import subject_of
 from consumers.feed.routes import FeedItemOut
-from consumers.models import FeedItem
+from consumers.models import FeedItem, lock_feed
 from consumers.notices import EMERGENCY_NOTICE, notice
 from consumers.reads import item_view, record_reads
 
@@ -79,7 +79,14 @@ async def child_view(subject: str, caller: FeedReader, state: StateDep) -> Any:
         if not latest:
             raise NotFound(NOTHING)
         items = sorted(latest.values(), key=lambda i: i.seq)
-        await record_reads(state, session, caller, items, action="child.read")
+        await record_reads(
+            state.emit_audit,
+            session,
+            items,
+            reader_org=caller.org,
+            reader_client=caller.client_id,
+            action="child.read",
+        )
     return {"subject": pn.digits, "slices": [item_view(i) for i in items]}
 
 
@@ -89,12 +96,41 @@ async def child_view(subject: str, caller: FeedReader, state: StateDep) -> Any:
 async def emergency_access(
     subject: str, body: EmergencyIn, caller: FeedReader, state: StateDep
 ) -> Any:
-    """Nödöppning: what the ``emergency`` ground allows the caller, audited, sources notified."""
+    """Nödöppning: what the ``emergency`` ground allows the caller, audited, sources notified.
+
+    An organisation of a kind that the ground does not name as a recipient gets 403 whatever the
+    child, so the answer never tells it whether anything is recorded; any other refusal is 404.
+    """
     pn = subject_of(subject, pointer="/subject")
     pseudonym = state.keys.pseudonymiser.pseudonym(pn)
     now = utcnow()
+
+    async def refuse(reason: str, problem: Problem) -> NoReturn:
+        await state.emit_audit(
+            record(
+                action="emergency_access",
+                outcome="refused",
+                actor_org=caller.org,
+                actor_client=caller.client_id,
+                subject_pseudonym=pseudonym,
+                legal_ground="emergency",
+                purpose="emergency",
+                reasons=[reason, f"reason:{body.reason}"],
+            )
+        )
+        raise problem
+
+    try:
+        ground = await state.policy.ground("emergency")
+    except PolicyUnavailable as err:
+        raise Unavailable("no policy decision can be had right now") from err
     async with transaction(state.sessions) as session:
         caller_org = await session.get(Organisation, caller.org)
+        if caller_org is None or caller_org.kind not in ground.get("recipient_kinds", []):
+            await refuse(
+                "recipient_kind_not_allowed",
+                Forbidden("emergency access is not open to organisations of your kind"),
+            )
         rows = await session.execute(
             select(AcceptedEvent, Organisation.kind)
             .join(Organisation, Organisation.id == AcceptedEvent.source_org)
@@ -113,20 +149,8 @@ async def emergency_access(
             )
             for e, kind in rows.all()
         ]
-        if caller_org is None or not events:
-            await state.emit_audit(
-                record(
-                    action="emergency_access",
-                    outcome="refused",
-                    actor_org=caller.org,
-                    actor_client=caller.client_id,
-                    subject_pseudonym=pseudonym,
-                    legal_ground="emergency",
-                    purpose="emergency",
-                    reasons=["nothing_recorded", f"reason:{body.reason}"],
-                )
-            )
-            raise NotFound(NOTHING)
+        if not events:
+            await refuse("nothing_recorded", NotFound(NOTHING))
         policy_input = await build_input(
             session, state.contracts, events, now, only_recipient=caller.org
         )
@@ -147,14 +171,13 @@ async def emergency_access(
             raise Unavailable("no policy decision can be had right now") from err
         slices: list[dict[str, Any]] = []
         audits: list[dict[str, Any]] = []
-        reasons: set[str] = set()
+        notices: list[FeedItem] = []
         for ref, ev in enumerate(events):
             decision = answer.decisions.get(str(ref), {}).get(caller.org) or {}
             allowed = decision.get("allow") is True
             categories = state.contracts.events[ev.envelope["type"]].categories
             data = project(ev.envelope["data"], categories, decision) if allowed else {}
             allowed = allowed and bool(data)
-            reasons.update(decision.get("reasons") or [])
             audits.append(
                 record(
                     action="emergency_access",
@@ -183,7 +206,7 @@ async def emergency_access(
                     "data": data,
                 }
             )
-            session.add(
+            notices.append(
                 notice(
                     org=ev.source_org,
                     type=EMERGENCY_NOTICE,
@@ -200,8 +223,9 @@ async def emergency_access(
                 )
             )
         await state.emit_audit(*audits)
+        if notices:
+            await lock_feed(session)
+            session.add_all(notices)
     if not slices:
-        if reasons == {"recipient_kind_not_allowed"}:
-            raise Forbidden("emergency access is for social services, police and health care")
         raise NotFound(NOTHING)
     return {"subject": pn.digits, "legal_ground": "emergency", "slices": slices}

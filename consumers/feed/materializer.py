@@ -22,7 +22,7 @@ from broker.config import Settings
 from broker.db import utcnow
 from broker.ingest.models import AcceptedEvent
 from broker.registry.models import Consent
-from consumers.models import FeedItem
+from consumers.models import FeedItem, lock_feed
 from consumers.notices import CONSENT_WITHDRAWN, notice
 
 log = structlog.get_logger("samsyn.materializer")
@@ -66,6 +66,7 @@ class Materializer:
                 if not records:
                     continue
                 async with self.sessions() as session, session.begin():
+                    await lock_feed(session)
                     for r in records:
                         await self.apply(session, r.topic, r.value)
                 await consumer.commit()

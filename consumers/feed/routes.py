@@ -54,6 +54,13 @@ async def feed(
             .limit(limit)
         )
         items = list(rows.scalars())
-        await record_reads(state, session, caller, items, action="feed.read")
+        await record_reads(
+            state.emit_audit,
+            session,
+            items,
+            reader_org=caller.org,
+            reader_client=caller.client_id,
+            action="feed.read",
+        )
     next_cursor = encode_cursor(items[-1].seq) if items else after
     return {"items": [item_view(i) for i in items], "next": next_cursor}
