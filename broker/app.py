@@ -1,5 +1,5 @@
 """The FastAPI application: one lifespan owns the database engine, the Kafka producer, the OPA
-client and the background workers this process runs (router, materializer, sealer)."""
+client and the background workers this process runs (router, materializer, sealer, webhooks)."""
 
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ from broker.state import AppState
 from broker.workers import build_workers, stop_workers
 from consumers.children.routes import router as children_router
 from consumers.feed.routes import router as feed_router
+from consumers.webhooks.routes import router as webhook_router
 
 log = structlog.get_logger("samsyn")
 
@@ -107,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         registry_router,
         feed_router,
         children_router,
+        webhook_router,
         audit_router,
         console_router,
     ):

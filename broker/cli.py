@@ -7,9 +7,12 @@ import asyncio
 import json
 import sys
 from pathlib import Path
+from typing import get_args
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from broker.config import WorkerName
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -142,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=8000)
     serve.set_defaults(func=_serve)
     worker = sub.add_parser("worker", help="run background workers without the HTTP API")
-    worker.add_argument("names", nargs="+", choices=["router", "materializer", "sealer"])
+    worker.add_argument("names", nargs="+", choices=get_args(WorkerName))
     worker.set_defaults(func=_worker)
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=_migrate)
     topics = sub.add_parser("topics", help="create the Kafka topics that are missing")

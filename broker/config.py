@@ -7,12 +7,14 @@ key is an error at start-up instead of a silently generated one.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["development", "test", "production"]
+# The background workers a process may run (broker/workers.py); all of them by default.
+WorkerName = Literal["router", "materializer", "sealer", "webhooks"]
 
 
 class Settings(BaseSettings):
@@ -31,11 +33,17 @@ class Settings(BaseSettings):
     opa_timeout_s: float = 2.0
 
     # Which background workers this process runs besides the HTTP API.
-    workers: list[Literal["router", "materializer", "sealer"]] = Field(
-        default_factory=lambda: ["router", "materializer", "sealer"]  # type: ignore[arg-type]
-    )
+    workers: list[WorkerName] = Field(default_factory=lambda: list(get_args(WorkerName)))
     router_instance: str = "router-1"
     router_batch_max: int = 500
+
+    # Webhook pushes (consumers/webhooks): a failed POST is retried after backoff_min_s, doubling
+    # up to backoff_max_s, until max_attempts; each POST waits at most timeout_s for an answer.
+    webhook_max_attempts: int = Field(default=12, ge=1)
+    webhook_backoff_min_s: float = Field(default=1.0, gt=0)
+    webhook_backoff_max_s: float = Field(default=300.0, gt=0)
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+    webhook_poll_s: float = Field(default=0.5, gt=0)
 
     issuer: str = "http://127.0.0.1:8000"
     audience: str = "samsyn"

@@ -20,6 +20,7 @@ from broker.logging import configure_logging
 from broker.router.loop import Router
 from broker.router.policy import PolicyClient
 from consumers.feed.materializer import Materializer
+from consumers.webhooks.sender import WebhookSender
 
 log = structlog.get_logger("samsyn.workers")
 
@@ -44,6 +45,8 @@ def build_workers(
         workers.append(Materializer(settings, sessions))
     if "sealer" in settings.workers:
         workers.append(Sealer(settings, sessions, keys.audit, keys.audit_kid))
+    if "webhooks" in settings.workers:
+        workers.append(WebhookSender(settings, sessions))
     return workers
 
 

@@ -23,11 +23,12 @@ from broker.subjects.input import subject_of
 
 router = APIRouter(tags=["audit"])
 PAGE = 200
-EXTRACT_ACTIONS = ("decision", "feed.read", "child.read", "emergency_access")
+EXTRACT_ACTIONS = ("decision", "feed.read", "child.read", "webhook.push", "emergency_access")
 ACTION_LABELS = {
     "decision": "Mottog / Received",
     "feed.read": "Läste (flöde) / Read (feed)",
     "child.read": "Läste (barnvy) / Read (child view)",
+    "webhook.push": "Skickades (webhook) / Pushed (webhook)",
     "emergency_access": "Nödöppning / Emergency access",
 }
 

@@ -12,7 +12,8 @@ import broker.audit.console.models
 import broker.audit.models
 import broker.ingest.models
 import broker.registry.models  # noqa: F401
-import consumers.models  # noqa: F401
+import consumers.models
+import consumers.webhooks.models  # noqa: F401
 from broker.db import Base, make_engine
 
 config = context.config
