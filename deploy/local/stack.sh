@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The local real-component stack: Kafka (KRaft, one node), OPA and PostgreSQL on 127.0.0.1.
 #
-# usage: deploy/local/stack.sh up|down|restart|status|env|clean [kafka] [opa] [postgres]
+# usage: deploy/local/stack.sh up|down|restart|status|env|clean [kafka] [opa] [postgres] [kafka-secure]
 #   up       install what is missing (cached), start the named components (default: all three)
 #            in parallel and write $SAMSYN_VAR/stack/stack.env; components already up and
 #            healthy are left alone, so a second `up` takes well under a second
@@ -9,6 +9,9 @@
 #   status   a table of what runs where; exit 0 when every named component is up, else 3
 #   env      print stack.env (`env --export` prints `export KEY=VALUE` lines for eval)
 #   clean    remove the named components' data (only while they are down)
+#
+# kafka-secure (kafka-secure.sh: a second node with SASL_SSL, SCRAM and ACLs) is optional: it is
+# started only when named (its tests start it themselves); `down` without names stops it too.
 #
 # stack.env (KEY=VALUE lines, for tests and `make run`):
 #   SAMSYN_KAFKA_BOOTSTRAP=127.0.0.1:PORT
@@ -21,6 +24,7 @@ LOG_TAG=stack
 
 HERE="$SAMSYN_ROOT/deploy/local"
 ALL=(kafka opa postgres)
+OPTIONAL=(kafka-secure)
 
 # run_each ACTION COMPONENT...: run `<component>.sh ACTION` for all of them in parallel; fail
 # when any failed.
@@ -89,9 +93,13 @@ main() {
     return
   fi
   local components=("$@")
-  ((${#components[@]})) || components=("${ALL[@]}")
+  if ((${#components[@]} == 0)); then
+    components=("${ALL[@]}")
+    [[ $action == down ]] && components+=("${OPTIONAL[@]}")
+  fi
   for c in "${components[@]}"; do
-    [[ " ${ALL[*]} " == *" $c "* ]] || die "unknown component '$c' (${ALL[*]})"
+    [[ " ${ALL[*]} ${OPTIONAL[*]} " == *" $c "* ]] ||
+      die "unknown component '$c' (${ALL[*]} ${OPTIONAL[*]})"
   done
   case $action in
     up) cmd_up "${components[@]}" ;;
@@ -99,7 +107,7 @@ main() {
     restart) cmd_down "${components[@]}" && cmd_up "${components[@]}" ;;
     status) cmd_status "${components[@]}" ;;
     clean) cmd_clean "${components[@]}" ;;
-    *) die "usage: $0 up|down|restart|status|env|clean [kafka] [opa] [postgres]" ;;
+    *) die "usage: $0 up|down|restart|status|env|clean [kafka] [opa] [postgres] [kafka-secure]" ;;
   esac
 }
 
