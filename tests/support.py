@@ -3,22 +3,28 @@ client that talks to it only through the public HTTP API (as an integrating syst
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import random
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
 STACK_ENV = REPO / "var" / "stack" / "stack.env"
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -54,6 +60,18 @@ def child(age: int) -> str:
     born = today.replace(year=today.year - age) - timedelta(days=random.randint(30, 300))
     nine = born.strftime("%y%m%d") + f"98{random.randint(0, 9)}"
     return born.strftime("%Y%m%d") + nine[6:] + str(luhn_check(nine))
+
+
+def eventually(check: Callable[[], T], what: str, timeout: float = 30) -> T:
+    """The first truthy answer of ``check``, asked every 0.2 s for up to ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = check()
+        if answer:
+            return answer
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {what} within {timeout} s")
+        time.sleep(0.2)
 
 
 def iso(days: float = 0) -> str:
@@ -235,6 +253,18 @@ class Org:
             if not page["items"]:
                 return items
             after = page["next"]
+
+    def wait_feed(
+        self, match: Callable[[dict[str, Any]], bool], timeout: float = 30
+    ) -> list[dict[str, Any]]:
+        """The items of this organisation's feed that ``match``, once there is at least one."""
+        return eventually(
+            lambda: [i for i in self.feed() if match(i)], f"an item in {self.id}'s feed", timeout
+        )
+
+    def withdraw(self, consent_id: str) -> None:
+        r = self.call("POST", f"/v1/consents/{consent_id}/withdraw")
+        assert r.status_code == 200, r.text
 
 
 @dataclass(frozen=True)
@@ -442,3 +472,76 @@ class Opa:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+
+@dataclass(frozen=True)
+class Push:
+    """One request a :class:`WebhookReceiver` got, and the status it answered."""
+
+    headers: dict[str, str]
+    body: bytes
+    status: int
+
+
+class WebhookReceiver:
+    """A tiny HTTP server on 127.0.0.1 (a free port, its own thread) that stands in for an
+    organisation's webhook endpoint: it answers the scripted statuses in turn, then 200, and
+    keeps every request it got."""
+
+    def __init__(self, *statuses: int) -> None:
+        self.statuses = list(statuses)
+        self.pushes: list[Push] = []
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with receiver.lock:
+                    status = receiver.statuses.pop(0) if receiver.statuses else 200
+                    receiver.pushes.append(Push(dict(self.headers.items()), body, status))
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host!s}:{port}/samsyn"
+
+    def __enter__(self) -> WebhookReceiver:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def wait(self, match: Callable[[Push], bool], count: int, timeout: float = 60) -> list[Push]:
+        """The pushes that ``match``, once there are at least ``count`` of them."""
+
+        def found() -> list[Push]:
+            with self.lock:
+                pushes = [p for p in self.pushes if match(p)]
+            return pushes if len(pushes) >= count else []
+
+        return eventually(found, f"{count} pushes", timeout)
+
+
+def signature_valid(secret: str, push: Push, tolerance_s: int = 300) -> bool:
+    """What a receiver does: recompute ``Samsyn-Signature`` over the raw body with its secret
+    (HMAC-SHA256 of ``"<t>." + body``) and refuse a timestamp outside the tolerance."""
+    fields = dict(
+        part.split("=", 1) for part in push.headers["Samsyn-Signature"].split(",") if "=" in part
+    )
+    t = fields.get("t", "")
+    if not t.isdigit() or abs(time.time() - int(t)) > tolerance_s:
+        return False
+    expected = hmac.new(secret.encode(), f"{t}.".encode() + push.body, hashlib.sha256)
+    return hmac.compare_digest(expected.hexdigest(), fields.get("v1", ""))
