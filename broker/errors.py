@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
@@ -90,6 +91,27 @@ class Unavailable(Problem):
     status, slug, title = 503, "unavailable", "A dependency is unavailable"
 
 
+# Seconds a client is asked to wait before retrying when a dependency is down.
+RETRY_AFTER_S = 2
+# Errors that mean "the database cannot be reached right now", not "this request is wrong":
+# refused or dropped connections (asyncpg raises OSError subclasses on connect), a server that
+# is shutting down or starting up (OperationalError), a connection lost mid-query
+# (InterfaceError, or a DBAPIError that invalidated its connection) and an exhausted pool.
+DATABASE_DOWN: tuple[type[Exception], ...] = (
+    OSError,
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.TimeoutError,
+)
+
+
+def database_down(exc: BaseException) -> bool:
+    """True for an error that says the database is unreachable (an outage, not a bug)."""
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, DATABASE_DOWN)
+
+
 def problem_response(problem: Problem, request: Request) -> JSONResponse:
     return JSONResponse(
         problem.body(instance=request.url.path),
@@ -134,6 +156,19 @@ def install_handlers(app: FastAPI) -> None:
         )
         return problem_response(problem, request)
 
+    async def on_dependency_error(request: Request, exc: Exception) -> JSONResponse:
+        if not database_down(exc):
+            raise exc  # a real bug: the server error middleware answers 500 and logs it
+        problem = Unavailable(
+            "the database is unavailable; try again later (sending the same event id again is "
+            "safe: ids are idempotency keys)",
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        )
+        return problem_response(problem, request)
+
     app.add_exception_handler(Problem, on_problem)
+    # A database outage is 503 problem+json with Retry-After, like Kafka's: a client retries.
+    for kind in (*DATABASE_DOWN, sa_exc.DBAPIError):
+        app.add_exception_handler(kind, on_dependency_error)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
