@@ -121,7 +121,7 @@ async def verify(caller: Auditor, state: StateDep) -> Any:
 
 @router.get("/v1/audit/export", responses=PROBLEMS)
 async def export(caller: Auditor, state: StateDep) -> Any:
-    """The chain and checkpoints as JSON, for ``samsyn audit verify --export FILE`` offline."""
+    """The chain and checkpoints as JSON, for ``samsyn audit-verify --export FILE`` offline."""
     async with state.sessions() as session:
         return await service.export(session)
 

@@ -116,7 +116,7 @@ async def archivable_checkpoint(session: AsyncSession, cutoff: datetime) -> Audi
 
 
 async def export(session: AsyncSession) -> dict[str, Any]:
-    """The whole chain with its checkpoints, for offline verification (``samsyn audit verify``)."""
+    """The whole chain with its checkpoints, for offline verification (``samsyn audit-verify``)."""
     return {
         "records": [r async for r in _chain(session)],
         "checkpoints": [
