@@ -29,6 +29,7 @@ from broker.errors import PROBLEM_JSON, TYPE_BASE, install_handlers
 from broker.ingest.routes import router as ingest_router
 from broker.keys import load_keys
 from broker.logging import configure_logging
+from broker.openapi import install_openapi
 from broker.outbox import Outbox
 from broker.registry.routes import router as registry_router
 from broker.router.policy import PolicyClient
@@ -52,6 +53,7 @@ async def _oidc_keyset(settings: Settings) -> KeySet | None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    contracts = Contracts()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -64,7 +66,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         outbox.start()
         policy = PolicyClient(settings.opa_url, settings.opa_timeout_s)
         await policy.__aenter__()
-        contracts = Contracts()
         state = AppState(
             settings=settings,
             engine=engine,
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_handlers(app)
+    install_openapi(app, contracts)
     for r in (
         auth_router,
         ingest_router,

@@ -83,6 +83,12 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = 64 * 1024
 
+    # Per-client rate limits (per API process): token requests and event publishes.
+    rate_token_per_s: float = Field(default=2.0, gt=0)
+    rate_token_burst: int = Field(default=30, ge=1)
+    rate_publish_per_s: float = Field(default=2000.0, gt=0)
+    rate_publish_burst: int = Field(default=4000, ge=1)
+
     @model_validator(mode="after")
     def _production_needs_keys(self) -> Settings:
         if self.env == "production":

@@ -15,6 +15,7 @@ from broker.contracts import Contracts
 from broker.kafka import AUDIT
 from broker.keys import Keys
 from broker.outbox import Outbox
+from broker.ratelimit import RateLimiter
 from broker.registry.models import ApiClient
 from broker.router.policy import PolicyClient
 
@@ -32,7 +33,14 @@ class AppState:
     policy: PolicyClient
     local_keyset: KeySet
     oidc_keyset: KeySet | None = None
+    token_limiter: RateLimiter = field(init=False)
+    publish_limiter: RateLimiter = field(init=False)
     _client_seen: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        self.token_limiter = RateLimiter(s.rate_token_per_s, s.rate_token_burst)
+        self.publish_limiter = RateLimiter(s.rate_publish_per_s, s.rate_publish_burst)
 
     async def client_is_active(self, client_id: str) -> bool:
         """True for an existing, enabled client; positive answers are cached for a few seconds."""

@@ -90,6 +90,7 @@ class Samsyn:
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30))
+    _admin: tuple[str, float] | None = None
 
     def token(self, client_id: str, secret: str) -> str:
         r = self.http.post(
@@ -102,7 +103,10 @@ class Samsyn:
 
     @property
     def admin(self) -> str:
-        return self.token(self.admin_id, self.admin_secret)
+        """The admin's token, reused for a few minutes (the token endpoint is rate limited)."""
+        if self._admin is None or time.monotonic() - self._admin[1] > 300:
+            self._admin = (self.token(self.admin_id, self.admin_secret), time.monotonic())
+        return self._admin[0]
 
     def call(self, method: str, path: str, token: str | None = None, **kw: Any) -> httpx.Response:
         headers = kw.pop("headers", {})

@@ -93,6 +93,8 @@ async def token(request: Request, state: StateDep) -> Any:
         )
     if fields.get("grant_type") != "client_credentials":
         return _oauth_error(400, "unsupported_grant_type", "only client_credentials is supported")
+    # Limited per claimed client id, before the secret is checked: guessing is throttled too.
+    state.token_limiter.take(creds[0])
     async with state.sessions() as session:
         client = await session.get(ApiClient, creds[0])
     # Argon2 is deliberately slow: verify off the event loop.

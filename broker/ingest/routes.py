@@ -70,6 +70,7 @@ async def _read_limited(request: Request, limit: int) -> bytes:
 )
 async def publish(request: Request, caller: Publisher, state: StateDep) -> Any:
     """Publish one CloudEvents 1.0 event; 202 once it is durably in Kafka (acks=all)."""
+    state.publish_limiter.take(caller.client_id)
     raw = await _read_limited(request, state.settings.max_body_bytes)
     result = await service.accept(state, caller, service.parse_json(raw))
     return JSONResponse(

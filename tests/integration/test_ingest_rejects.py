@@ -8,7 +8,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -19,7 +19,7 @@ from joserfc.jwk import RSAKey
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.support import Org, Samsyn, child
+from tests.support import Org, Samsyn, child, start_samsyn
 
 pytestmark = pytest.mark.integration
 TABLES = ("accepted_events", "consents", "relationships", "feed_items")
@@ -286,3 +286,57 @@ def test_openapi_describes_every_endpoint(samsyn: Samsyn) -> None:
         assert path in paths, path
         for op in paths[path].values():
             assert "401" in op["responses"] or path == "/.well-known/jwks.json", path
+
+
+@pytest.fixture(scope="module")
+def limited(stack: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Samsyn]:
+    """A Samsyn with tight rate limits, so the tests reach them in a few calls."""
+    db = tmp_path_factory.mktemp("rate") / "rate.db"
+    server = start_samsyn(
+        stack,
+        f"sqlite+aiosqlite:///{db}",
+        extra_env={
+            "SAMSYN_RATE_PUBLISH_PER_S": "0.2",
+            "SAMSYN_RATE_PUBLISH_BURST": "3",
+            "SAMSYN_RATE_TOKEN_PER_S": "0.1",
+            "SAMSYN_RATE_TOKEN_BURST": "4",
+        },
+    )
+    yield server
+    server.stop()
+
+
+def test_token_endpoint_is_rate_limited_per_client(limited: Samsyn) -> None:
+    """Past its burst, /oauth/token for one client id (right or wrong secret) answers 429 with
+    Retry-After, while another client is still served."""
+    org = limited.org("school", "1460")  # spends one of the client's tokens
+    answers = [
+        limited.http.post(
+            f"{limited.url}/oauth/token",
+            data={"grant_type": "client_credentials"},
+            auth=(org.client_id, "wrong-secret"),
+        ).status_code
+        for _ in range(4)
+    ]
+    assert answers == [401, 401, 401, 429]
+    refused = limited.http.post(
+        f"{limited.url}/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(org.client_id, org.secret),
+    )
+    assert refused.status_code == 429
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert limited.org("school", "1460").token
+
+
+def test_publish_is_rate_limited_per_client(limited: Samsyn) -> None:
+    """Past its burst a client's publishes get 429 with Retry-After and are not written."""
+    skola = limited.org("school", "1460")
+    barn = child(9)
+    answers = [
+        skola.call("POST", "/v1/events", json=valid(skola, barn)).status_code for _ in range(5)
+    ]
+    assert answers == [202, 202, 202, 429, 429]
+    again = skola.call("POST", "/v1/events", json=valid(skola, barn))
+    assert again.headers["Retry-After"]
