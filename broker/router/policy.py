@@ -56,8 +56,10 @@ class PolicyClient:
         await self._client.close_connection()
 
     async def healthy(self) -> bool:
+        """OPA answers AND has activated its bundles (``/health?bundles``): an OPA that refused
+        an unsigned or tampered bundle runs without policy and must not count as ready."""
         try:
-            return bool(await self._client.check_health())
+            return bool(await self._client.check_health({"bundles": "true"}))
         except Exception:
             return False
 
