@@ -34,8 +34,15 @@ class Settings(BaseSettings):
 
     # Which background workers this process runs besides the HTTP API.
     workers: list[WorkerName] = Field(default_factory=lambda: list(get_args(WorkerName)))
+    # Each router instance needs its own instance name: it is part of the Kafka transactional id,
+    # and a restarted instance with the same name fences its predecessor's open transaction.
     router_instance: str = "router-1"
     router_batch_max: int = 500
+    # How long a transaction of a router that died without a successor of the same name stays
+    # open before Kafka aborts it. Consumers reading read_committed stop at an open transaction,
+    # so this bounds how long the deliveries and audit partitions it touched are held up. A
+    # transaction holds only the produce and the offset commit (OPA is asked before it begins).
+    router_transaction_timeout_ms: int = Field(default=10_000, ge=1_000)
 
     # Webhook pushes (consumers/webhooks): a failed POST is retried after backoff_min_s, doubling
     # up to backoff_max_s, until max_attempts; each POST waits at most timeout_s for an answer.

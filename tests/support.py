@@ -417,13 +417,18 @@ def start_samsyn(
     raise RuntimeError(f"samsyn not ready: {log_path.read_text()[-3000:]}")
 
 
-def start_worker(samsyn: Samsyn, *names: str) -> subprocess.Popen[bytes]:
-    """A worker process (e.g. the router) beside a Samsyn API process, on the same settings."""
+def start_worker(
+    samsyn: Samsyn, *names: str, extra_env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """A worker process (e.g. the router) beside a Samsyn API process, on the same settings
+    plus ``extra_env`` (e.g. another SAMSYN_ROUTER_INSTANCE for a second router)."""
     assert samsyn.log_path is not None
-    log = samsyn.log_path.with_suffix(f".{'-'.join(names)}.log").open("ab")
+    instance = (extra_env or {}).get("SAMSYN_ROUTER_INSTANCE")
+    suffix = "-".join([*names, instance] if instance else names)
+    log = samsyn.log_path.with_suffix(f".{suffix}.log").open("ab")
     return subprocess.Popen(
         [sys.executable, "-m", "broker.cli", "worker", *names],
-        env=samsyn.env,
+        env={**samsyn.env, **(extra_env or {})},
         cwd=REPO,
         stdout=log,
         stderr=subprocess.STDOUT,

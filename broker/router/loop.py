@@ -81,7 +81,11 @@ class Router:
             max_poll_interval_ms=3_600_000,
             max_partition_fetch_bytes=4 * 1024 * 1024,
         )
-        producer = kafka.producer(s, transactional_id=s.topic(f"samsyn-{s.router_instance}"))
+        producer = kafka.producer(
+            s,
+            transactional_id=s.topic(f"samsyn-{s.router_instance}"),
+            transaction_timeout_ms=s.router_transaction_timeout_ms,
+        )
         await producer.start()
         try:
             await consumer.start()
