@@ -29,6 +29,7 @@ from broker.errors import PROBLEM_JSON, TYPE_BASE, install_handlers
 from broker.ingest.routes import router as ingest_router
 from broker.keys import load_keys
 from broker.logging import configure_logging
+from broker.metrics import DEPENDENCY_UP, install_http_metrics
 from broker.openapi import install_openapi
 from broker.outbox import Outbox
 from broker.registry.routes import router as registry_router
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_handlers(app)
+    install_http_metrics(app)
     install_openapi(app, contracts)
     for r in (
         auth_router,
@@ -142,6 +144,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             probe("opa", state.policy.healthy()),
             probe("database", db()),
         )
+        for name, ok in checks.items():
+            DEPENDENCY_UP.labels(name).set(1 if ok else 0)
         down = sorted(k for k, ok in checks.items() if not ok)
         body = {
             "status": "ready" if not down else "unavailable",

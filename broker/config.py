@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     # so this bounds how long the deliveries and audit partitions it touched are held up. A
     # transaction holds only the produce and the offset commit (OPA is asked before it begins).
     router_transaction_timeout_ms: int = Field(default=10_000, ge=1_000)
+    # Consumer lag (samsyn_consumer_lag) is sampled this often wherever a router runs.
+    lag_interval_s: float = Field(default=15.0, gt=0)
+    # A worker-only process (`samsyn worker`) has no HTTP API: it serves /metrics on this port
+    # when set (the API process serves GET /metrics on its own port).
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = None
 
     # Webhook pushes (consumers/webhooks): a failed POST is retried after backoff_min_s, doubling
     # up to backoff_max_s, until max_attempts; each POST waits at most timeout_s for an answer.

@@ -16,7 +16,9 @@ from broker.config import Settings
 from broker.contracts import Contracts
 from broker.db import make_engine, make_sessionmaker
 from broker.keys import Keys, load_keys
+from broker.lag import LagMonitor
 from broker.logging import configure_logging
+from broker.metrics import serve_worker_metrics
 from broker.router.loop import Router
 from broker.router.policy import PolicyClient
 from consumers.feed.materializer import Materializer
@@ -41,6 +43,7 @@ def build_workers(
     workers: list[Worker] = []
     if "router" in settings.workers:
         workers.append(Router(settings, sessions, contracts, policy))
+        workers.append(LagMonitor(settings))  # router lag is watched where routers run
     if "materializer" in settings.workers:
         workers.append(Materializer(settings, sessions))
     if "sealer" in settings.workers:
@@ -62,6 +65,7 @@ async def stop_workers(workers: list[Worker], tasks: list[asyncio.Task[Any]]) ->
 async def run_workers(settings: Settings) -> None:
     """Run the configured workers until SIGTERM or SIGINT."""
     configure_logging()
+    serve_worker_metrics(settings.metrics_host, settings.metrics_port)
     engine = make_engine(settings.database_url)
     sessions = make_sessionmaker(engine)
     keys = await load_keys(settings, sessions)

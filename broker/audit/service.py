@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker.audit.chain import Verdict, verify
 from broker.audit.models import AuditCheckpoint, AuditRecord
+from broker.metrics import AUDIT_VERIFY
 
 RECORD_FIELDS = (
     "seq",
@@ -99,7 +100,9 @@ async def verify_chain(session: AsyncSession, public_key: Ed25519PublicKey) -> V
             await session.execute(select(AuditCheckpoint).order_by(AuditCheckpoint.seq))
         ).scalars()
     ]
-    return verify(records, checkpoints, public_key)
+    verdict = verify(records, checkpoints, public_key)
+    AUDIT_VERIFY.labels("ok" if verdict.ok else "failed").inc()
+    return verdict
 
 
 async def archivable_checkpoint(session: AsyncSession, cutoff: datetime) -> AuditCheckpoint | None:

@@ -14,6 +14,7 @@ from broker.db import transaction, utcnow
 from broker.errors import Conflict, Forbidden, InvalidInput, MalformedBody
 from broker.ingest.models import AcceptedEvent
 from broker.kafka import EVENTS, encode
+from broker.metrics import EVENTS_ACCEPTED
 from broker.registry.models import Organisation
 from broker.state import AppState
 from broker.subjects.input import subject_of
@@ -106,4 +107,5 @@ async def accept(state: AppState, caller: Caller, body: Any) -> Accepted:
     except IntegrityError:
         # A concurrent request with the same id won the insert: answer as a repeat.
         return await accept(state, caller, body)
+    EVENTS_ACCEPTED.labels(envelope["type"]).inc()
     return Accepted(event_id=envelope["id"], first_time=True)

@@ -21,6 +21,7 @@ from broker import kafka
 from broker.config import Settings
 from broker.db import utcnow
 from broker.ingest.models import AcceptedEvent
+from broker.metrics import DELIVERIES_MATERIALISED
 from broker.registry.models import Consent
 from consumers.models import FeedItem, lock_feed
 from consumers.notices import CONSENT_WITHDRAWN, notice
@@ -40,6 +41,7 @@ class Materializer:
         self.settings = settings
         self.sessions = sessions
         self.stopping = asyncio.Event()
+        self._stored = 0  # deliveries stored by the current batch, counted once it commits
 
     async def run(self) -> None:
         backoff = 0.5
@@ -65,10 +67,12 @@ class Materializer:
                 )
                 if not records:
                     continue
+                self._stored = 0
                 async with self.sessions() as session, session.begin():
                     await lock_feed(session)
                     for r in records:
                         await self.apply(session, r.topic, r.value)
+                DELIVERIES_MATERIALISED.inc(self._stored)
                 await consumer.commit()
         finally:
             await consumer.stop()
@@ -115,6 +119,7 @@ class Materializer:
         )
         session.add(item)
         await session.flush()
+        self._stored += 1
         if item.consent_id:
             consent = await session.get(Consent, item.consent_id)
             if consent is not None and consent.withdrawn_at is not None:

@@ -1,0 +1,117 @@
+"""Observability on the real stack: the metrics the alert rules (deploy/observability/alerts.yaml)
+rely on are exported, and consumer lag is end offset minus committed offset per partition."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.structs import OffsetAndMetadata, TopicPartition
+from prometheus_client import REGISTRY
+from prometheus_client.parser import text_string_to_metric_families
+
+from broker import kafka
+from broker.config import Settings
+from broker.lag import LagMonitor
+from broker.router.loop import GROUP
+from broker.topics import ensure_topics
+from tests.support import Samsyn, child
+
+pytestmark = pytest.mark.integration
+
+
+def samples(samsyn: Samsyn) -> dict[str, list[tuple[dict[str, str], float]]]:
+    r = samsyn.call("GET", "/metrics")
+    assert r.status_code == 200
+    out: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for family in text_string_to_metric_families(r.text):
+        for s in family.samples:
+            out.setdefault(s.name, []).append((dict(s.labels), s.value))
+    return out
+
+
+def total(found: dict[str, list[tuple[dict[str, str], float]]], name: str, **labels: str) -> float:
+    return sum(
+        v for lbl, v in found.get(name, []) if all(lbl.get(k) == w for k, w in labels.items())
+    )
+
+
+def test_metrics_for_the_alerts_are_exported(samsyn: Samsyn) -> None:
+    """After one mandatory report: events in by type, deliveries materialised, HTTP answers by
+    route template and status, readiness per dependency, and router lag per partition."""
+    skola, soc = samsyn.org("school", "1415"), samsyn.org("social_services", "1415")
+    kind = "se.backabarnet.mandatory.report.v1"
+    before = samples(samsyn)
+    env = skola.envelope(
+        child(6),
+        "mandatory.report",
+        {"areas": ["omsorg"], "urgency": "normal", "description": "Fiktiv testanmälan."},
+        purpose="mandatory_report",
+        basis="mandatory_report",
+    )
+    skola.publish(env)
+    soc.wait_feed(lambda i: i["event_id"] == env["id"])
+    assert samsyn.call("GET", "/readyz").status_code == 200
+
+    after = samples(samsyn)
+    accepted = "samsyn_events_accepted_total"
+    assert total(after, accepted, type=kind) == total(before, accepted, type=kind) + 1
+    stored = "samsyn_deliveries_materialised_total"
+    assert total(after, stored) >= total(before, stored) + 1
+    assert total(after, "samsyn_http_requests_total", route="/v1/events", status="202") >= 1
+    # Route templates, never ids, are label values.
+    assert total(after, "samsyn_http_requests_total", route="/v1/events/{event_id}") >= 1
+    assert not [lbl for lbl, _ in after["samsyn_http_requests_total"] if env["id"] in lbl["route"]]
+    for dependency in ("kafka", "opa", "database"):
+        assert total(after, "samsyn_dependency_up", dependency=dependency) == 1
+    partitions = {
+        lbl["partition"]
+        for lbl, _ in after.get("samsyn_consumer_lag", [])
+        if lbl["group"] == "router" and lbl["topic"] == "events.v1"
+    }
+    assert partitions == {"0", "1", "2"}
+    assert "samsyn_audit_chain_length" in after
+    assert "samsyn_policy_failures_total" in after
+
+
+async def test_lag_is_end_offset_minus_committed(stack: dict[str, str]) -> None:
+    """Ten records on events.v1, the router group committed past four of them on partition 0
+    only: the sampled lag is six, and its gauges name the unprefixed topic."""
+    settings = Settings(
+        kafka_bootstrap=stack["SAMSYN_KAFKA_BOOTSTRAP"], topic_prefix=f"lag{uuid.uuid4().hex[:8]}."
+    )
+    await ensure_topics(settings)
+    topic = settings.topic(kafka.EVENTS)
+    producer = AIOKafkaProducer(**kafka.connection(settings))
+    await producer.start()
+    try:
+        for i in range(10):
+            await producer.send_and_wait(topic, b"{}", partition=0 if i < 6 else 1)
+    finally:
+        await producer.stop()
+    consumer = AIOKafkaConsumer(
+        **kafka.connection(settings), group_id=settings.topic(GROUP), enable_auto_commit=False
+    )
+    consumer.assign([TopicPartition(topic, 0)])
+    await consumer.start()
+    try:
+        await consumer.commit({TopicPartition(topic, 0): OffsetAndMetadata(4, "")})
+    finally:
+        await consumer.stop()
+
+    monitor = LagMonitor(settings)
+    admin = AIOKafkaAdminClient(**kafka.connection(settings))
+    probe = AIOKafkaConsumer(**kafka.connection(settings), group_id=None)
+    await admin.start()
+    await probe.start()
+    try:
+        totals = await monitor.sample(admin, probe)
+    finally:
+        await probe.stop()
+        await admin.close()
+    # partition 0: 6 records, committed 4 -> 2; partition 1: 4 records, never committed -> 4.
+    assert totals["router"] == 6
+    labels = {"group": "router", "topic": "events.v1", "partition": "0"}
+    assert REGISTRY.get_sample_value("samsyn_consumer_lag", labels) == 2
