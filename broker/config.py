@@ -45,8 +45,8 @@ class Settings(BaseSettings):
     router_transaction_timeout_ms: int = Field(default=10_000, ge=1_000)
     # Consumer lag (samsyn_consumer_lag) is sampled this often wherever a router runs.
     lag_interval_s: float = Field(default=15.0, gt=0)
-    # A worker-only process (`samsyn worker`) has no HTTP API: it serves /metrics on this port
-    # when set (the API process serves GET /metrics on its own port).
+    # A worker-only process (`samsyn worker`) has no HTTP API: when a port is set it serves
+    # /healthz, /readyz and /metrics there (the API process serves them on its own port).
     metrics_host: str = "127.0.0.1"
     metrics_port: int | None = None
 

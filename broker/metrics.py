@@ -3,7 +3,7 @@
 Metrics that belong to one module stay there (``samsyn_decisions_total`` … in the router,
 ``samsyn_audit_chain_length`` in the sealer, ``samsyn_opa_query_seconds`` in the OPA client). The
 API serves ``GET /metrics``; a process that runs only workers serves them on
-``SAMSYN_METRICS_PORT`` (see :func:`serve_worker_metrics`). deploy/observability/alerts.yaml
+``SAMSYN_METRICS_PORT`` with its probes (broker/worker_http.py). deploy/observability/alerts.yaml
 holds example alert rules over these names, and docs/operations.md says what to watch.
 
 Labels are bounded: event types come from the schema registry (validated before counting),
@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram
 
 EVENTS_ACCEPTED = Counter(
     "samsyn_events_accepted_total",
@@ -79,9 +79,3 @@ def install_http_metrics(app: FastAPI) -> None:
             if template != "/metrics":
                 HTTP_REQUESTS.labels(request.method, template, str(status)).inc()
                 HTTP_SECONDS.labels(template).observe(time.perf_counter() - started)
-
-
-def serve_worker_metrics(host: str, port: int | None) -> None:
-    """Serve /metrics from a worker-only process (``samsyn worker``) when a port is set."""
-    if port:
-        start_http_server(port, addr=host)

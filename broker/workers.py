@@ -11,6 +11,7 @@ from typing import Any, Protocol
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from broker import worker_http
 from broker.audit.sealer import Sealer
 from broker.config import Settings
 from broker.contracts import Contracts
@@ -18,7 +19,6 @@ from broker.db import make_engine, make_sessionmaker
 from broker.keys import Keys, load_keys
 from broker.lag import LagMonitor
 from broker.logging import configure_logging
-from broker.metrics import serve_worker_metrics
 from broker.router.loop import Router
 from broker.router.policy import PolicyClient
 from consumers.feed.materializer import Materializer
@@ -65,7 +65,6 @@ async def stop_workers(workers: list[Worker], tasks: list[asyncio.Task[Any]]) ->
 async def run_workers(settings: Settings) -> None:
     """Run the configured workers until SIGTERM or SIGINT."""
     configure_logging()
-    serve_worker_metrics(settings.metrics_host, settings.metrics_port)
     engine = make_engine(settings.database_url)
     sessions = make_sessionmaker(engine)
     keys = await load_keys(settings, sessions)
@@ -76,7 +75,13 @@ async def run_workers(settings: Settings) -> None:
     async with PolicyClient(settings.opa_url, settings.opa_timeout_s) as policy:
         workers = build_workers(settings, sessions, Contracts(), policy, keys)
         tasks = [asyncio.create_task(w.run(), name=type(w).__name__) for w in workers]
-        log.info("workers started", workers=settings.workers)
+        # /healthz, /readyz and /metrics for probes and scrapes, when a port is set.
+        http = worker_http.server(settings, engine, policy) if settings.metrics_port else None
+        serving = asyncio.create_task(http.serve(), name="http") if http else None
+        log.info("workers started", workers=settings.workers, http_port=settings.metrics_port)
         await stop.wait()
         await stop_workers(workers, tasks)
+        if http is not None and serving is not None:
+            http.should_exit = True
+            await serving
     await engine.dispose()

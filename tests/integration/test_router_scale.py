@@ -13,11 +13,12 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import httpx
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
-from tests.support import Org, Samsyn, child, start_samsyn, start_worker
+from tests.support import Org, Samsyn, child, free_port, start_samsyn, start_worker
 
 pytestmark = pytest.mark.integration
 
@@ -84,10 +85,14 @@ def test_two_routers_share_partitions_and_survive_a_sigkill(
         stack, f"sqlite+aiosqlite:///{tmp_path}/scale.db", workers='["materializer", "sealer"]'
     )
     routers: dict[str, subprocess.Popen[bytes]] = {}
+    probe_port = free_port()  # router-b also serves /healthz, /readyz and /metrics
     try:
-        for name in ("router-a", "router-b"):
+        for name, extra in (
+            ("router-a", {}),
+            ("router-b", {"SAMSYN_METRICS_PORT": str(probe_port)}),
+        ):
             routers[name] = start_worker(
-                samsyn, "router", extra_env={"SAMSYN_ROUTER_INSTANCE": name}
+                samsyn, "router", extra_env={"SAMSYN_ROUTER_INSTANCE": name, **extra}
             )
         shared = wait_assignment(samsyn, members=2)
         assert sorted(len(p) for p in shared.values()) == [1, 2]
@@ -119,6 +124,11 @@ def test_two_routers_share_partitions_and_survive_a_sigkill(
         got = Counter(i["event_id"] for i in soc.feed() if i["event_id"] in set(sent))
         assert set(got) == set(sent), f"lost deliveries: {len(set(sent) - set(got))}"
         assert max(got.values()) == 1, "duplicated deliveries"
+
+        probes = f"http://127.0.0.1:{probe_port}"
+        assert httpx.get(probes + "/healthz").status_code == 200
+        assert httpx.get(probes + "/readyz").status_code == 200
+        assert 'samsyn_consumer_lag{group="router"' in httpx.get(probes + "/metrics").text
     finally:
         for proc in routers.values():
             proc.kill()
