@@ -11,9 +11,11 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
+from starlette.routing import Match, Route
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://samsyn.se/problems/"
@@ -125,6 +127,15 @@ def _location(loc: tuple[Any, ...]) -> str:
     return "/".join(str(p) for p in loc if p != "body") or "body"
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match != Match.NONE and isinstance(route, Route | APIRoute):
+            methods |= set(route.methods or ())
+    return sorted(methods)
+
+
 def install_handlers(app: FastAPI) -> None:
     """Replace FastAPI's default error bodies with problem+json."""
 
@@ -147,8 +158,11 @@ def install_handlers(app: FastAPI) -> None:
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        # Starlette's 405 carries the Allow header (RFC 9110); keep whatever headers it set.
-        problem = Problem(str(exc.detail), headers=dict(exc.headers or {}))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette names only the first matching route's methods; RFC 9110 wants them all.
+            headers["Allow"] = ", ".join(_allowed_methods(request))
+        problem = Problem(str(exc.detail), headers=headers)
         problem.status = exc.status_code
         problem.slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http")
         problem.title = {404: "Not found", 405: "Method not allowed"}.get(

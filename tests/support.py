@@ -350,10 +350,10 @@ def audit_for(
         )
         if len(found) >= expected:
             return [found[seq] for seq in sorted(found)]
-        if page["next"]:
+        if page["items"]:
             cursor = page["next"]
         else:
-            time.sleep(0.3)
+            time.sleep(0.3)  # at the end of the trail: wait for the sealer
     raise AssertionError(f"{action} records for {event_id} not sealed within {timeout} s")
 
 
