@@ -27,7 +27,7 @@ from broker.contracts import Contracts
 from broker.db import make_engine, make_sessionmaker
 from broker.errors import PROBLEM_JSON, TYPE_BASE, install_handlers
 from broker.ingest.routes import router as ingest_router
-from broker.keys import load_keys
+from broker.keys import load_keys, verification_keys
 from broker.logging import configure_logging
 from broker.metrics import DEPENDENCY_UP, install_http_metrics
 from broker.openapi import install_openapi
@@ -75,7 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             contracts=contracts,
             outbox=outbox,
             policy=policy,
-            local_keyset=KeySet([keys.jwt]),
+            local_keyset=KeySet([*verification_keys(settings, keys.jwt)]),
             oidc_keyset=await _oidc_keyset(settings),
         )
         app.state.samsyn = state

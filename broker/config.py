@@ -73,6 +73,13 @@ class Settings(BaseSettings):
     # Key material: base64/PEM from settings in production; generated at first start and kept in
     # the database in development and test.
     jwt_private_key: SecretStr | None = None
+    # The key id ("kid") of jwt_private_key in tokens and in /.well-known/jwks.json: give every
+    # new signing key a new id, so that tokens name the key that verifies them.
+    jwt_kid: str = "jwt-settings"
+    # Public keys (PEM) by kid that also verify tokens and are published in the JWKS, for a
+    # rotation without downtime (docs/operations.md): first the NEXT key, before any instance
+    # signs with it; then the PREVIOUS key, until the last token it signed has expired.
+    jwt_previous_public_keys: dict[str, str] = Field(default_factory=dict)
     pseudonym_keys: dict[str, SecretStr] = Field(default_factory=dict)
     pseudonym_current_kid: str | None = None
     audit_signing_key: SecretStr | None = None

@@ -68,7 +68,7 @@ def _pem(key: Ed25519PrivateKey) -> str:
 
 async def load_keys(settings: Settings, factory: async_sessionmaker[AsyncSession]) -> Keys:
     if settings.jwt_private_key is not None:
-        jwt_pem, jwt_kid = settings.jwt_private_key.get_secret_value(), "jwt-settings"
+        jwt_pem, jwt_kid = settings.jwt_private_key.get_secret_value(), settings.jwt_kid
     else:
         fresh = RSAKey.generate_key(2048, private=True).as_pem(private=True).decode()
         jwt_kid, jwt_pem = await _stored(factory, "jwt", fresh)
@@ -95,3 +95,18 @@ async def load_keys(settings: Settings, factory: async_sessionmaker[AsyncSession
     if not isinstance(audit_key, Ed25519PrivateKey):
         raise ValueError("SAMSYN_AUDIT_SIGNING_KEY must be an Ed25519 private key in PEM")
     return Keys(jwt=jwt_key, pseudonymiser=pseudonymiser, audit=audit_key, audit_kid=audit_kid)
+
+
+def verification_keys(settings: Settings, signing: RSAKey) -> list[RSAKey]:
+    """The token-verifying keys: the signing key, then SAMSYN_JWT_PREVIOUS_PUBLIC_KEYS (public
+    keys only, each under its own kid; a kid that clashes with the signing key's is an error,
+    since a token could then not name its key)."""
+    keys = [signing]
+    for kid, pem in sorted(settings.jwt_previous_public_keys.items()):
+        if kid == signing.kid:
+            raise ValueError(f"SAMSYN_JWT_PREVIOUS_PUBLIC_KEYS repeats the signing kid {kid!r}")
+        key = RSAKey.import_key(pem, parameters={"kid": kid, "use": "sig", "alg": "RS256"})
+        if key.is_private:
+            raise ValueError(f"SAMSYN_JWT_PREVIOUS_PUBLIC_KEYS[{kid!r}] must be a public key")
+        keys.append(key)
+    return keys
