@@ -107,10 +107,20 @@ DATABASE_DOWN: tuple[type[Exception], ...] = (
 )
 
 
+# SQLSTATEs of an outage: class 08 (connection exception) and the server shutting down, crashed
+# or starting up (57P01 admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now). The
+# asyncpg dialect wraps these in a plain DBAPIError, so the class alone does not tell.
+OUTAGE_SQLSTATES = ("08", "57P01", "57P02", "57P03")
+
+
 def database_down(exc: BaseException) -> bool:
     """True for an error that says the database is unreachable (an outage, not a bug)."""
-    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
-        return True
+    if isinstance(exc, sa_exc.DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        if isinstance(state, str) and state.startswith(OUTAGE_SQLSTATES):
+            return True
     return isinstance(exc, DATABASE_DOWN)
 
 

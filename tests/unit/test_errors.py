@@ -13,6 +13,10 @@ from broker.errors import PROBLEM_JSON, TYPE_BASE, install_handlers
 class _Gone(Exception):
     """Stands in for a driver error (asyncpg's are not importable without a server)."""
 
+    def __init__(self, message: str, sqlstate: str | None = None) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+
 
 OUTAGES: dict[str, Exception] = {
     # asyncpg raises OSError subclasses when the server refuses or drops the connection
@@ -24,6 +28,11 @@ OUTAGES: dict[str, Exception] = {
         "SELECT 1", {}, _Gone("terminating connection"), connection_invalidated=True
     ),
     "pool-exhausted": sa_exc.TimeoutError("QueuePool limit reached"),
+    # what the asyncpg dialect raises while the server stops or starts: a plain DBAPIError
+    "server-shutting-down": sa_exc.DBAPIError(
+        "SELECT 1", {}, _Gone("the database system is shutting down", "57P03")
+    ),
+    "connection-failure": sa_exc.DBAPIError("SELECT 1", {}, _Gone("lost", "08006")),
 }
 
 
@@ -41,9 +50,11 @@ def _app() -> FastAPI:
     async def outage(name: str) -> None:
         raise OUTAGES[name]
 
-    @app.get("/bug")
-    async def bug() -> None:
-        raise sa_exc.IntegrityError("INSERT", {}, _Gone("duplicate key"))
+    @app.get("/bug/{name}")
+    async def bug(name: str) -> None:
+        if name == "integrity":
+            raise sa_exc.IntegrityError("INSERT", {}, _Gone("duplicate key", "23505"))
+        raise sa_exc.DBAPIError("SELECT", {}, _Gone("division by zero", "22012"))
 
     return app
 
@@ -63,7 +74,8 @@ async def test_database_outage_is_503_problem_json_with_retry_after(name: str) -
     assert str(OUTAGES[name]) not in body["detail"]
 
 
-async def test_a_database_error_that_is_not_an_outage_stays_a_500() -> None:
-    """An integrity error is a bug, not an outage: it is not disguised as 503."""
-    r = await _get("/bug")
+@pytest.mark.parametrize("name", ["integrity", "data"])
+async def test_a_database_error_that_is_not_an_outage_stays_a_500(name: str) -> None:
+    """An integrity or data error is a bug, not an outage: it is not disguised as 503."""
+    r = await _get(f"/bug/{name}")
     assert r.status_code == 500
