@@ -9,6 +9,7 @@ on the delivery id; offsets are committed after the SQL commit (at least once in
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import defaultdict
 from datetime import datetime
 from typing import Any
@@ -28,6 +29,12 @@ from consumers.notices import CONSENT_WITHDRAWN, notice
 
 log = structlog.get_logger("samsyn.materializer")
 GROUP = "samsyn-materializer"
+# How long a withdrawal record may precede the commit that makes it true (then it was rolled back).
+WITHDRAWAL_VISIBLE_WITHIN_MS = 30_000
+
+
+class WithdrawalNotCommitted(Exception):
+    """A consent.withdrawn record whose SQL commit is not visible yet."""
 
 
 def _time(raw: str | None) -> datetime:
@@ -71,16 +78,18 @@ class Materializer:
                 async with self.sessions() as session, session.begin():
                     await lock_feed(session)
                     for r in records:
-                        await self.apply(session, r.topic, r.value)
+                        await self.apply(session, r.topic, r.value, r.timestamp)
                 DELIVERIES_MATERIALISED.inc(self._stored)
                 await consumer.commit()
         finally:
             await consumer.stop()
 
-    async def apply(self, session: AsyncSession, topic: str, value: dict[str, Any]) -> None:
+    async def apply(
+        self, session: AsyncSession, topic: str, value: dict[str, Any], timestamp_ms: int
+    ) -> None:
         if topic.endswith(kafka.REGISTRY):
             if value.get("kind") == "consent.withdrawn":
-                await self._withdrawn(session, value["consent_id"])
+                await self._withdrawn(session, value["consent_id"], timestamp_ms)
             return
         kind = value.get("kind")
         if kind == "delivery":
@@ -126,7 +135,17 @@ class Materializer:
                 # Decided before the withdrawal, stored after it: tell the recipient at once.
                 await self._notify(session, consent.id, [item])
 
-    async def _withdrawn(self, session: AsyncSession, consent_id: str) -> None:
+    async def _withdrawn(self, session: AsyncSession, consent_id: str, timestamp_ms: int) -> None:
+        consent = await session.get(Consent, consent_id)
+        if consent is None or consent.withdrawn_at is None:
+            # The API produces the record before its SQL commit. Until the withdrawal is visible a
+            # delivery stored now would not be named by either path, so retry the whole batch.
+            if time.time() * 1000 - timestamp_ms < WITHDRAWAL_VISIBLE_WITHIN_MS:
+                raise WithdrawalNotCommitted(consent_id)
+            log.warning(
+                "withdrawal record without a committed withdrawal; skipped", consent_id=consent_id
+            )
+            return
         rows = await session.execute(
             select(FeedItem).where(
                 FeedItem.consent_id == consent_id, FeedItem.withdrawal_notified.is_(False)
