@@ -75,9 +75,10 @@ case "${1:-}" in
     PORT="${2:-8000}"
     ensure_env
     if running; then wait_ready; exit 0; fi
-    (cd "$SAMSYN_ROOT" && "$PY" -m broker.cli topics >/dev/null)
-    (cd "$SAMSYN_ROOT" && nohup "$PY" -m broker.cli serve --port "$PORT" >"$LOGFILE" 2>&1 &
-      echo $! >"$PIDFILE")
+    cd "$SAMSYN_ROOT"
+    "$PY" -m broker.cli topics >/dev/null
+    nohup "$PY" -m broker.cli serve --port "$PORT" >"$LOGFILE" 2>&1 </dev/null &
+    echo $! >"$PIDFILE"
     wait_ready
     seed
     banner
@@ -86,14 +87,16 @@ case "${1:-}" in
     PORT="${1:-8000}"
     ensure_env
     running && die "Samsyn already runs (pid $(cat "$PIDFILE")); make stop first"
-    (cd "$SAMSYN_ROOT" && "$PY" -m broker.cli topics >/dev/null)
-    (cd "$SAMSYN_ROOT" && exec "$PY" -m broker.cli serve --port "$PORT" 2>&1 | tee "$LOGFILE") &
-    sleep 0.2
-    pgrep -f "broker.cli serve --port $PORT" | head -1 >"$PIDFILE" || true
+    cd "$SAMSYN_ROOT"
+    "$PY" -m broker.cli topics >/dev/null
+    "$PY" -m broker.cli serve --port "$PORT" > >(tee "$LOGFILE") 2>&1 </dev/null &
+    pid=$!
+    echo "$pid" >"$PIDFILE"
+    trap 'kill "$pid" 2>/dev/null; rm -f "$PIDFILE"' INT TERM EXIT
     wait_ready
     seed
     banner
     log "Ctrl-C stoppar Samsyn / stops Samsyn (the stack keeps running: make stop)"
-    wait
+    wait "$pid"
     ;;
 esac
