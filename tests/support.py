@@ -365,8 +365,11 @@ def start_samsyn(
     extra_env: dict[str, str] | None = None,
     prefix: str | None = None,
     log_dir: Path | None = None,
+    ready: bool = True,
 ) -> Samsyn:
-    """Start ``samsyn serve`` as its own process (migrations, topics, API and workers)."""
+    """Start ``samsyn serve`` as its own process (migrations, topics, API and workers) and wait
+    until ``/readyz`` (or, with ``ready=False``, only ``/healthz``) answers 200; with
+    ``ready=False`` no topics are created either, so Kafka may be away."""
     port = free_port()
     prefix = prefix or f"t{uuid.uuid4().hex[:8]}."
     admin_id, admin_secret = "test-admin", uuid.uuid4().hex
@@ -385,13 +388,14 @@ def start_samsyn(
     }
     if workers is not None:
         env["SAMSYN_WORKERS"] = workers
-    subprocess.run(
-        [sys.executable, "-m", "broker.cli", "topics"],
-        env=env,
-        check=True,
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-    )
+    if ready:
+        subprocess.run(
+            [sys.executable, "-m", "broker.cli", "topics"],
+            env=env,
+            check=True,
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+        )
     log_dir = log_dir or REPO / "var" / "test-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"samsyn-{prefix.rstrip('.')}-{port}.log"
@@ -408,7 +412,7 @@ def start_samsyn(
         if proc.poll() is not None:
             raise RuntimeError(f"samsyn exited: {log_path.read_text()[-3000:]}")
         try:
-            if s.http.get(s.url + "/readyz").status_code == 200:
+            if s.http.get(s.url + ("/readyz" if ready else "/healthz")).status_code == 200:
                 return s
         except httpx.TransportError:
             pass
