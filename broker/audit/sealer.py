@@ -23,6 +23,7 @@ from broker.audit.chain import GENESIS, record_hash, sign_checkpoint
 from broker.audit.models import AuditCheckpoint, AuditRecord
 from broker.config import Settings
 from broker.db import utcnow
+from broker.supervise import keep_running
 
 log = structlog.get_logger("samsyn.sealer")
 GROUP = "samsyn-sealer"
@@ -44,17 +45,7 @@ class Sealer:
         self.stopping = asyncio.Event()
 
     async def run(self) -> None:
-        backoff = 0.5
-        while not self.stopping.is_set():
-            try:
-                await self._session()
-                backoff = 0.5
-            except asyncio.CancelledError:
-                raise
-            except Exception as err:
-                log.warning("sealer restarting", error=f"{type(err).__name__}: {err}")
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
+        await keep_running(self._session, self.stopping, log, "sealer")
 
     async def _session(self) -> None:
         consumer = kafka.consumer(self.settings, kafka.AUDIT, group_id=GROUP)

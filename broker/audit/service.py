@@ -10,31 +10,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from broker.audit.chain import Verdict, verify
+from broker.audit.chain import HASHED_FIELDS, Verdict, verify
 from broker.audit.models import AuditCheckpoint, AuditRecord
 from broker.metrics import AUDIT_VERIFY
 
-RECORD_FIELDS = (
-    "seq",
-    "record_id",
-    "time",
-    "actor_org",
-    "actor_client",
-    "action",
-    "subject_pseudonym",
-    "event_id",
-    "recipient_org",
-    "outcome",
-    "legal_ground",
-    "purpose",
-    "categories_shared",
-    "categories_withheld",
-    "reasons",
-    "policy_revision",
-    "decision_id",
-    "prev_hash",
-    "hash",
-)
+# The hashed fields and the two that chain them.
+RECORD_FIELDS = (*HASHED_FIELDS, "prev_hash", "hash")
 
 
 def as_dict(rec: AuditRecord) -> dict[str, Any]:

@@ -30,19 +30,34 @@ from broker.subjects.input import subject_of
 router = APIRouter()
 
 
-async def _publish_change(
+async def _record_change(
     state: AppState,
     session: AsyncSession,
+    caller: Caller,
     *,
-    key: str | None,
-    change: dict[str, Any],
-    audit: dict[str, Any],
+    action: str,
+    pseudonym: str | None = None,
+    change: dict[str, Any] | None = None,
+    **audit: Any,
 ) -> None:
-    """Make the change visible in Kafka before the SQL commit; a Kafka failure undoes both."""
+    """Put a change in ``registry.v1`` (keyed by the child, so the router sees it in order with
+    the child's events) and in the audit trail before the SQL commit: a Kafka failure undoes
+    all of it."""
     await session.flush()
-    if key is not None:
-        await state.outbox.send(REGISTRY, change, key=key)
-    await state.emit_audit(audit)
+    if change is not None and pseudonym is not None:
+        await state.outbox.send(
+            REGISTRY, {"org": caller.org, "client": caller.client_id, **change}, key=pseudonym
+        )
+    await state.emit_audit(
+        record(
+            action=action,
+            outcome="ok",
+            actor_org=caller.org,
+            actor_client=caller.client_id,
+            subject_pseudonym=pseudonym,
+            **audit,
+        )
+    )
 
 
 @router.post(
@@ -55,18 +70,8 @@ async def _publish_change(
 async def create_organisation(body: OrganisationIn, caller: Admin, state: StateDep) -> Any:
     async with transaction(state.sessions) as session:
         org = await service.create_organisation(session, body=body)
-        await _publish_change(
-            state,
-            session,
-            key=None,
-            change={},
-            audit=record(
-                action="admin.organisation.create",
-                outcome="ok",
-                actor_org=caller.org,
-                actor_client=caller.client_id,
-                recipient_org=org.id,
-            ),
+        await _record_change(
+            state, session, caller, action="admin.organisation.create", recipient_org=org.id
         )
         return OrganisationOut(
             id=org.id,
@@ -100,19 +105,13 @@ async def list_organisations(caller: Admin, state: StateDep) -> Any:
 async def create_client(body: ClientIn, caller: Admin, state: StateDep) -> Any:
     async with transaction(state.sessions) as session:
         client, secret = await service.create_client(session, body=body)
-        await _publish_change(
+        await _record_change(
             state,
             session,
-            key=None,
-            change={},
-            audit=record(
-                action="admin.client.create",
-                outcome="ok",
-                actor_org=caller.org,
-                actor_client=caller.client_id,
-                recipient_org=client.org_id,
-                reasons=[f"client:{client.client_id}", *client.scopes],
-            ),
+            caller,
+            action="admin.client.create",
+            recipient_org=client.org_id,
+            reasons=[f"client:{client.client_id}", *client.scopes],
         )
     return ClientOut(
         client_id=client.client_id, client_secret=secret, org=client.org_id, scopes=client.scopes
@@ -129,52 +128,36 @@ async def create_client(body: ClientIn, caller: Admin, state: StateDep) -> Any:
 async def disable_client(client_id: str, caller: Admin, state: StateDep) -> Any:
     async with transaction(state.sessions) as session:
         client = await service.disable_client(session, client_id=client_id)
-        await _publish_change(
+        await _record_change(
             state,
             session,
-            key=None,
-            change={},
-            audit=record(
-                action="admin.client.disable",
-                outcome="ok",
-                actor_org=caller.org,
-                actor_client=caller.client_id,
-                recipient_org=client.org_id,
-                reasons=[f"client:{client_id}"],
-            ),
+            caller,
+            action="admin.client.disable",
+            recipient_org=client.org_id,
+            reasons=[f"client:{client_id}"],
         )
     state.forget_client(client_id)
     return Ended(id=client_id, status="disabled")
-
-
-def _change(kind: str, caller: Caller, **fields: Any) -> dict[str, Any]:
-    return {"kind": kind, "org": caller.org, "client": caller.client_id, **fields}
 
 
 @router.post(
     "/v1/consents", status_code=201, response_model=Created, responses=PROBLEMS, tags=["consents"]
 )
 async def create_consent(body: ConsentIn, caller: ConsentWriter, state: StateDep) -> Any:
-    subject = subject_of(body.subject, pointer="/subject")
-    pseudonym = state.keys.pseudonymiser.pseudonym(subject)
+    pseudonym = state.keys.pseudonymiser.pseudonym(subject_of(body.subject, pointer="/subject"))
     async with transaction(state.sessions) as session:
         consent = await service.create_consent(
             session, body=body, pseudonym=pseudonym, org=caller.org
         )
-        await _publish_change(
+        await _record_change(
             state,
             session,
-            key=pseudonym,
-            change=_change("consent.created", caller, consent_id=consent.id),
-            audit=record(
-                action="consent.create",
-                outcome="ok",
-                actor_org=caller.org,
-                actor_client=caller.client_id,
-                subject_pseudonym=pseudonym,
-                categories_shared=list(body.scope.categories),
-                reasons=[f"consent:{consent.id}", *consent.given_by],
-            ),
+            caller,
+            action="consent.create",
+            pseudonym=pseudonym,
+            change={"kind": "consent.created", "consent_id": consent.id},
+            categories_shared=list(body.scope.categories),
+            reasons=[f"consent:{consent.id}", *consent.given_by],
         )
     return Created(id=consent.id)
 
@@ -189,19 +172,14 @@ async def create_consent(body: ConsentIn, caller: ConsentWriter, state: StateDep
 async def withdraw_consent(consent_id: str, caller: ConsentWriter, state: StateDep) -> Any:
     async with transaction(state.sessions) as session:
         consent = await service.withdraw_consent(session, consent_id=consent_id, org=caller.org)
-        await _publish_change(
+        await _record_change(
             state,
             session,
-            key=consent.subject_pseudonym,
-            change=_change("consent.withdrawn", caller, consent_id=consent.id),
-            audit=record(
-                action="consent.withdraw",
-                outcome="ok",
-                actor_org=caller.org,
-                actor_client=caller.client_id,
-                subject_pseudonym=consent.subject_pseudonym,
-                reasons=[f"consent:{consent.id}"],
-            ),
+            caller,
+            action="consent.withdraw",
+            pseudonym=consent.subject_pseudonym,
+            change={"kind": "consent.withdrawn", "consent_id": consent.id},
+            reasons=[f"consent:{consent.id}"],
         )
     return Ended(id=consent_id, status="withdrawn")
 
@@ -216,8 +194,7 @@ async def withdraw_consent(consent_id: str, caller: ConsentWriter, state: StateD
 async def create_relationship(
     body: RelationshipIn, caller: RelationshipWriter, state: StateDep
 ) -> Any:
-    subject = subject_of(body.subject, pointer="/subject")
-    pseudonym = state.keys.pseudonymiser.pseudonym(subject)
+    pseudonym = state.keys.pseudonymiser.pseudonym(subject_of(body.subject, pointer="/subject"))
     async with transaction(state.sessions) as session:
         caller_org = await service.get_organisation(session, caller.org)
         for_org = (
@@ -228,26 +205,20 @@ async def create_relationship(
         rel = await service.create_relationship(
             session, body=body, pseudonym=pseudonym, caller_org=caller_org, for_org=for_org
         )
-        await _publish_change(
+        await _record_change(
             state,
             session,
-            key=pseudonym,
-            change=_change(
-                "relationship.created",
-                caller,
-                relationship_id=rel.id,
-                role=rel.role,
-                for_org=rel.org_id,
-            ),
-            audit=record(
-                action="relationship.create",
-                outcome="ok",
-                actor_org=caller.org,
-                actor_client=caller.client_id,
-                subject_pseudonym=pseudonym,
-                recipient_org=rel.org_id,
-                reasons=[f"role:{rel.role}"],
-            ),
+            caller,
+            action="relationship.create",
+            pseudonym=pseudonym,
+            change={
+                "kind": "relationship.created",
+                "relationship_id": rel.id,
+                "role": rel.role,
+                "for_org": rel.org_id,
+            },
+            recipient_org=rel.org_id,
+            reasons=[f"role:{rel.role}"],
         )
     return Created(id=rel.id)
 
@@ -262,19 +233,14 @@ async def create_relationship(
 async def end_relationship(rel_id: str, caller: RelationshipWriter, state: StateDep) -> Any:
     async with transaction(state.sessions) as session:
         rel = await service.end_relationship(session, rel_id=rel_id, org=caller.org)
-        await _publish_change(
+        await _record_change(
             state,
             session,
-            key=rel.subject_pseudonym,
-            change=_change("relationship.ended", caller, relationship_id=rel.id),
-            audit=record(
-                action="relationship.end",
-                outcome="ok",
-                actor_org=caller.org,
-                actor_client=caller.client_id,
-                subject_pseudonym=rel.subject_pseudonym,
-                recipient_org=rel.org_id,
-                reasons=[f"role:{rel.role}"],
-            ),
+            caller,
+            action="relationship.end",
+            pseudonym=rel.subject_pseudonym,
+            change={"kind": "relationship.ended", "relationship_id": rel.id},
+            recipient_org=rel.org_id,
+            reasons=[f"role:{rel.role}"],
         )
     return Ended(id=rel_id, status="ended")

@@ -10,7 +10,6 @@ the copies that a zombie instance might still commit.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 from typing import Any
 
@@ -27,6 +26,7 @@ from broker.db import utcnow
 from broker.registry.models import Consent
 from broker.router.batch import Output, Pending, build_input, outputs
 from broker.router.policy import PolicyClient, PolicyUnavailable
+from broker.supervise import keep_running, pause
 
 log = structlog.get_logger("samsyn.router")
 GROUP = "samsyn-router"
@@ -52,23 +52,7 @@ class Router:
 
     async def run(self) -> None:
         """Route until stopped; restart the Kafka clients after any failure."""
-        backoff = 0.5
-        while not self.stopping.is_set():
-            try:
-                await self._session()
-                backoff = 0.5
-            except asyncio.CancelledError:
-                raise
-            except Exception as err:
-                log.warning(
-                    "router restarting", error=f"{type(err).__name__}: {err}", backoff_s=backoff
-                )
-                await self._sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
-
-    async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.stopping.wait(), timeout=seconds)
+        await keep_running(self._session, self.stopping, log, "router")
 
     async def _session(self) -> None:
         s = self.settings
@@ -128,7 +112,7 @@ class Router:
                     events=len(events),
                     retry_in_s=backoff,
                 )
-                await self._sleep(backoff + random.uniform(0, backoff / 2))  # noqa: S311
+                await pause(self.stopping, backoff + random.uniform(0, backoff / 2))  # noqa: S311
                 backoff = min(backoff * 2, 5.0)
                 continue
             produced, relied_on = outputs(self.contracts, events, answer, now)

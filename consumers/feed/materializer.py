@@ -24,6 +24,7 @@ from broker.db import utcnow
 from broker.ingest.models import AcceptedEvent
 from broker.metrics import DELIVERIES_MATERIALISED
 from broker.registry.models import Consent
+from broker.supervise import keep_running
 from consumers.models import FeedItem, lock_feed
 from consumers.notices import CONSENT_WITHDRAWN, notice
 
@@ -51,17 +52,7 @@ class Materializer:
         self._stored = 0  # deliveries stored by the current batch, counted once it commits
 
     async def run(self) -> None:
-        backoff = 0.5
-        while not self.stopping.is_set():
-            try:
-                await self._session()
-                backoff = 0.5
-            except asyncio.CancelledError:
-                raise
-            except Exception as err:
-                log.warning("materializer restarting", error=f"{type(err).__name__}: {err}")
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
+        await keep_running(self._session, self.stopping, log, "materializer")
 
     async def _session(self) -> None:
         consumer = kafka.consumer(self.settings, kafka.DELIVERIES, kafka.REGISTRY, group_id=GROUP)
