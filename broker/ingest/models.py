@@ -23,5 +23,20 @@ class AcceptedEvent(Base):
     type: Mapped[str] = mapped_column(String(100))
     envelope: Mapped[dict[str, Any]]
     accepted_at: Mapped[datetime] = mapped_column(default=utcnow)
-    routed_at: Mapped[datetime | None]
-    recipients: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+
+
+class EventRoute(Base):
+    """Where an accepted event went: the router's summary of it, one row per (source, id).
+
+    A table of its own rather than columns of ``accepted_events``: the API commits that row only
+    after Kafka has acknowledged the event, so routing can be faster than the commit; an UPDATE
+    of the row not yet visible (PostgreSQL) matched nothing and the event stayed "pending" for
+    ever. An insert here needs no row to exist. The first summary stays (as the first delivery
+    does in the feed)."""
+
+    __tablename__ = "event_routes"
+
+    source_org: Mapped[str] = mapped_column(String(63), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    recipients: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    routed_at: Mapped[datetime] = mapped_column(default=utcnow)

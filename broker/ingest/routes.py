@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from broker.auth.deps import AnyCaller, Publisher, StateDep
 from broker.errors import NotFound, PayloadTooLarge
 from broker.ingest import service
-from broker.ingest.models import AcceptedEvent
+from broker.ingest.models import AcceptedEvent, EventRoute
 from broker.openapi import PROBLEMS
 from consumers.models import FeedItem
 
@@ -85,8 +85,9 @@ async def event_status(event_id: str, caller: AnyCaller, state: StateDep) -> Any
         row = await session.get(AcceptedEvent, (caller.org, event_id))
         if row is None:
             raise NotFound(f"no event {event_id!r} from your organisation")
-        recipients = row.recipients or []
-        routed = row.routed_at is not None
+        route = await session.get(EventRoute, (caller.org, event_id))
+        recipients = route.recipients if route is not None else []
+        routed = route is not None
         wanted = [r["delivery_id"] for r in recipients if r.get("delivery_id")]
         if routed and wanted:
             # "routed" means visible in every recipient's feed, not just decided.

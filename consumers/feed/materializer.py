@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from broker import kafka
 from broker.config import Settings
 from broker.db import utcnow
-from broker.ingest.models import AcceptedEvent
+from broker.ingest.models import EventRoute
 from broker.metrics import DELIVERIES_MATERIALISED
 from broker.registry.models import Consent
 from broker.supervise import keep_running
@@ -86,14 +86,17 @@ class Materializer:
         if kind == "delivery":
             await self._delivery(session, value)
         elif kind == "routed":
-            await session.execute(
-                update(AcceptedEvent)
-                .where(
-                    AcceptedEvent.source_org == value["source_org"],
-                    AcceptedEvent.event_id == value["event_id"],
-                )
-                .values(routed_at=utcnow(), recipients=value["recipients"])
-            )
+            await self._routed(session, value)
+
+    async def _routed(self, session: AsyncSession, r: dict[str, Any]) -> None:
+        """Record where the event went; a copy routed again (a retried publish) changes nothing.
+
+        An insert into its own table, not an UPDATE of ``accepted_events``: that row may not be
+        committed yet (the API commits after Kafka's acknowledgement)."""
+        key = (r["source_org"], r["event_id"])
+        if await session.get(EventRoute, key) is None:
+            session.add(EventRoute(source_org=key[0], event_id=key[1], recipients=r["recipients"]))
+            await session.flush()
 
     async def _delivery(self, session: AsyncSession, d: dict[str, Any]) -> None:
         exists = await session.execute(
