@@ -74,16 +74,18 @@ def report(skola: Org) -> dict[str, object]:
 
 
 def test_two_routers_share_partitions_and_survive_a_sigkill(
-    stack: dict[str, str], tmp_path: Path
+    stack: dict[str, str], database_url: str, tmp_path: Path
 ) -> None:
     """Routers router-a and router-b split events.v1's three partitions between them. Under a
     load of 300 events (one child each, so every partition gets work) router-a is SIGKILLed
     midway and stays dead: router-b is given all three partitions, the batch router-a had open
     is aborted by Kafka (its transaction times out; nobody of its name fences it), and every
     accepted event is delivered to social services exactly once."""
-    samsyn = start_samsyn(
-        stack, f"sqlite+aiosqlite:///{tmp_path}/scale.db", workers='["materializer", "sealer"]'
-    )
+    # PostgreSQL in that leg (API and both routers share it); on SQLite a file of its own, so
+    # that the session's Samsyn process does not contend for the same file lock.
+    if not database_url.startswith("postgresql"):
+        database_url = f"sqlite+aiosqlite:///{tmp_path}/scale.db"
+    samsyn = start_samsyn(stack, database_url, workers='["materializer", "sealer"]')
     routers: dict[str, subprocess.Popen[bytes]] = {}
     probe_port = free_port()  # router-b also serves /healthz, /readyz and /metrics
     try:
