@@ -44,7 +44,12 @@ test: lint stack ## everything CI runs: lint, policy tests, unit + integration +
 	@deploy/local/browser.sh -q
 	@SAMSYN_TEST_DB=sqlite $(PY) -m pytest tests -q
 	@# stack_security (secured Kafka, signed bundles) does not depend on the database: SQLite leg only.
-	@SAMSYN_TEST_DB=postgres $(PY) -m pytest tests/integration -q -m "not stack_security"
+	@# faults (bench/faults.py in small) brings its own PostgreSQL: SQLite leg only, too.
+	@SAMSYN_TEST_DB=postgres $(PY) -m pytest tests/integration -q -m "not stack_security and not faults"
+
+EVENTS ?= 3000
+faults: stack ## the fault suite: EVENTS (3000) events under SIGKILLs, a Kafka restart, OPA and DB outages
+	@$(PY) -m bench.faults --events $(EVENTS)
 
 stop: ## stop what `make run`/`make test` started
 	@deploy/local/run.sh stop || true
@@ -53,4 +58,4 @@ stop: ## stop what `make run`/`make test` started
 status: ## what runs where
 	@deploy/local/stack.sh status
 
-.PHONY: help venv stack run demo lint test stop status
+.PHONY: help venv stack run demo lint test faults stop status
