@@ -30,7 +30,7 @@ from broker.ingest.routes import router as ingest_router
 from broker.keys import load_keys, verification_keys
 from broker.logging import configure_logging
 from broker.metrics import DEPENDENCY_UP, install_http_metrics
-from broker.openapi import install_openapi
+from broker.openapi import PROBLEMS, install_openapi
 from broker.outbox import Outbox
 from broker.registry.routes import router as registry_router
 from broker.router.policy import PolicyClient
@@ -123,7 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """The process is up."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["operations"])
+    @app.get("/readyz", tags=["operations"], responses={503: PROBLEMS[503]})
     async def readyz(state: StateDep) -> Any:
         """Kafka metadata, OPA health and a database round trip; 503 naming what is down."""
         checks: dict[str, bool] = {}
