@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from broker import kafka
@@ -68,8 +68,9 @@ class Materializer:
                 self._stored = 0
                 async with self.sessions() as session, session.begin():
                     await lock_feed(session)
-                    for r in records:
-                        await self.apply(session, r.topic, r.value, r.timestamp)
+                    await self.apply_all(
+                        session, [(r.topic, r.value, r.timestamp) for r in records]
+                    )
                 DELIVERIES_MATERIALISED.inc(self._stored)
                 await consumer.commit()
         finally:
@@ -78,56 +79,110 @@ class Materializer:
     async def apply(
         self, session: AsyncSession, topic: str, value: dict[str, Any], timestamp_ms: int
     ) -> None:
-        if topic.endswith(kafka.REGISTRY):
+        await self.apply_all(session, [(topic, value, timestamp_ms)])
+
+    async def apply_all(
+        self, session: AsyncSession, records: list[tuple[str, dict[str, Any], int]]
+    ) -> None:
+        """Apply records in their order. A run of deliveries and routing summaries between two
+        registry records is stored with a few statements (one lookup, one bulk insert) instead
+        of a round trip per record; registry records are applied where they stand."""
+        run: list[dict[str, Any]] = []
+        for topic, value, timestamp_ms in records:
+            if not topic.endswith(kafka.REGISTRY):
+                run.append(value)
+                continue
+            await self._store(session, run)
+            run = []
             if value.get("kind") == "consent.withdrawn":
                 await self._withdrawn(session, value["consent_id"], timestamp_ms)
-            return
-        kind = value.get("kind")
-        if kind == "delivery":
-            await self._delivery(session, value)
-        elif kind == "routed":
-            await self._routed(session, value)
+        await self._store(session, run)
 
-    async def _routed(self, session: AsyncSession, r: dict[str, Any]) -> None:
-        """Record where the event went; a copy routed again (a retried publish) changes nothing.
+    async def _store(self, session: AsyncSession, values: list[dict[str, Any]]) -> None:
+        deliveries: dict[str, dict[str, Any]] = {}
+        routes: dict[tuple[str, str], dict[str, Any]] = {}
+        for v in values:
+            kind = v.get("kind")
+            if kind == "delivery":
+                deliveries.setdefault(v["delivery_id"], v)  # the first copy stays
+            elif kind == "routed":
+                routes.setdefault((v["source_org"], v["event_id"]), v)
+        if deliveries:
+            await self._deliveries(session, list(deliveries.values()))
+        if routes:
+            await self._routes(session, routes)
 
-        An insert into its own table, not an UPDATE of ``accepted_events``: that row may not be
+    async def _routes(
+        self, session: AsyncSession, routes: dict[tuple[str, str], dict[str, Any]]
+    ) -> None:
+        """Record where the events went; a copy routed again (a retried publish) changes nothing.
+
+        Inserts into their own table, not an UPDATE of ``accepted_events``: that row may not be
         committed yet (the API commits after Kafka's acknowledgement)."""
-        key = (r["source_org"], r["event_id"])
-        if await session.get(EventRoute, key) is None:
-            session.add(EventRoute(source_org=key[0], event_id=key[1], recipients=r["recipients"]))
-            await session.flush()
+        found = await session.execute(
+            select(EventRoute.source_org, EventRoute.event_id).where(
+                EventRoute.event_id.in_({event_id for _, event_id in routes})
+            )
+        )
+        known = {(row[0], row[1]) for row in found}
+        new = [
+            {"source_org": key[0], "event_id": key[1], "recipients": r["recipients"]}
+            for key, r in routes.items()
+            if key not in known
+        ]
+        if new:
+            await session.execute(insert(EventRoute), new)
 
-    async def _delivery(self, session: AsyncSession, d: dict[str, Any]) -> None:
-        exists = await session.execute(
-            select(FeedItem.seq).where(FeedItem.item_id == d["delivery_id"])
+    async def _deliveries(self, session: AsyncSession, ds: list[dict[str, Any]]) -> None:
+        """Store the deliveries not stored before (idempotent on the delivery id), in order."""
+        found = await session.execute(
+            select(FeedItem.item_id).where(FeedItem.item_id.in_([d["delivery_id"] for d in ds]))
         )
-        if exists.first() is not None:
+        known = set(found.scalars())
+        new = [d for d in ds if d["delivery_id"] not in known]
+        if not new:
             return
-        item = FeedItem(
-            item_id=d["delivery_id"],
-            org_id=d["org"],
-            type=d["type"],
-            event_id=d["event_id"],
-            source_org=d["source_org"],
-            source_kind=d["source_kind"],
-            subject=d["subject"],
-            subject_pseudonym=d["subject_pseudonym"],
-            time=_time(d.get("time")),
-            purpose=d["purpose"],
-            legal_ground=d["legal_ground"],
-            consent_id=d.get("consent_id"),
-            categories=d["categories"],
-            data=d["data"],
+        await session.execute(
+            insert(FeedItem),
+            [
+                {
+                    "item_id": d["delivery_id"],
+                    "org_id": d["org"],
+                    "type": d["type"],
+                    "event_id": d["event_id"],
+                    "source_org": d["source_org"],
+                    "source_kind": d["source_kind"],
+                    "subject": d["subject"],
+                    "subject_pseudonym": d["subject_pseudonym"],
+                    "time": _time(d.get("time")),
+                    "purpose": d["purpose"],
+                    "legal_ground": d["legal_ground"],
+                    "consent_id": d.get("consent_id"),
+                    "categories": d["categories"],
+                    "data": d["data"],
+                }
+                for d in new
+            ],
         )
-        session.add(item)
-        await session.flush()
-        self._stored += 1
-        if item.consent_id:
-            consent = await session.get(Consent, item.consent_id)
-            if consent is not None and consent.withdrawn_at is not None:
-                # Decided before the withdrawal, stored after it: tell the recipient at once.
-                await self._notify(session, consent.id, [item])
+        self._stored += len(new)
+        consent_ids = {d["consent_id"] for d in new if d.get("consent_id")}
+        if not consent_ids:
+            return
+        withdrawn = await session.execute(
+            select(Consent.id).where(Consent.id.in_(consent_ids), Consent.withdrawn_at.is_not(None))
+        )
+        for consent_id in sorted(withdrawn.scalars()):
+            # Decided before the withdrawal, stored after it: tell the recipients at once.
+            stored = await session.execute(
+                select(FeedItem)
+                .where(
+                    FeedItem.item_id.in_(
+                        [d["delivery_id"] for d in new if d.get("consent_id") == consent_id]
+                    )
+                )
+                .order_by(FeedItem.seq)
+            )
+            await self._notify(session, consent_id, list(stored.scalars()))
 
     async def _withdrawn(self, session: AsyncSession, consent_id: str, timestamp_ms: int) -> None:
         consent = await session.get(Consent, consent_id)
