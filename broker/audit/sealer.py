@@ -15,7 +15,7 @@ from typing import Any
 import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from prometheus_client import Gauge
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from broker import kafka
@@ -85,7 +85,7 @@ class Sealer:
                 )
             ).scalars()
         )
-        sealed = 0
+        rows: list[dict[str, Any]] = []
         for raw in records:
             if raw["record_id"] in known:
                 continue
@@ -93,31 +93,34 @@ class Sealer:
             seq += 1
             rec = {**raw, "seq": seq}
             digest = record_hash(prev, rec)
-            session.add(
-                AuditRecord(
-                    seq=seq,
-                    record_id=raw["record_id"],
-                    time=datetime.fromisoformat(raw["time"]),
-                    actor_org=raw.get("actor_org"),
-                    actor_client=raw.get("actor_client"),
-                    action=raw["action"],
-                    subject_pseudonym=raw.get("subject_pseudonym"),
-                    event_id=raw.get("event_id"),
-                    recipient_org=raw.get("recipient_org"),
-                    outcome=raw["outcome"],
-                    legal_ground=raw.get("legal_ground"),
-                    purpose=raw.get("purpose"),
-                    categories_shared=raw.get("categories_shared") or [],
-                    categories_withheld=raw.get("categories_withheld") or [],
-                    reasons=raw.get("reasons") or [],
-                    policy_revision=raw.get("policy_revision"),
-                    decision_id=raw.get("decision_id"),
-                    prev_hash=prev,
-                    hash=digest,
-                )
+            rows.append(
+                {
+                    "seq": seq,
+                    "record_id": raw["record_id"],
+                    "time": datetime.fromisoformat(raw["time"]),
+                    "actor_org": raw.get("actor_org"),
+                    "actor_client": raw.get("actor_client"),
+                    "action": raw["action"],
+                    "subject_pseudonym": raw.get("subject_pseudonym"),
+                    "event_id": raw.get("event_id"),
+                    "recipient_org": raw.get("recipient_org"),
+                    "outcome": raw["outcome"],
+                    "legal_ground": raw.get("legal_ground"),
+                    "purpose": raw.get("purpose"),
+                    "categories_shared": raw.get("categories_shared") or [],
+                    "categories_withheld": raw.get("categories_withheld") or [],
+                    "reasons": raw.get("reasons") or [],
+                    "policy_revision": raw.get("policy_revision"),
+                    "decision_id": raw.get("decision_id"),
+                    "prev_hash": prev,
+                    "hash": digest,
+                }
             )
             prev = digest
-            sealed += 1
+        sealed = len(rows)
+        if rows:
+            # One bulk INSERT (executemany) rather than an ORM object per record.
+            await session.execute(insert(AuditRecord), rows)
         if sealed:
             CHAIN_LENGTH.set(seq)
         need = self.settings.audit_checkpoint_every
