@@ -9,9 +9,6 @@ import sys
 from pathlib import Path
 from typing import get_args
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
 from broker.config import WorkerName
 
 
@@ -125,14 +122,22 @@ def _auditor(args: argparse.Namespace) -> int:
 
 def _verify_export(args: argparse.Namespace) -> int:
     """Verify an exported chain offline against the published checkpoint public key."""
-    from broker.audit.chain import verify
+    from broker.audit.chain import ANY_KEY, verify
+    from broker.keys import public_key
 
     export = json.loads(Path(args.export).read_text())
-    key = serialization.load_pem_public_key(Path(args.public_key).read_bytes())
-    if not isinstance(key, Ed25519PublicKey):
-        print("the public key is not Ed25519", file=sys.stderr)
+    try:
+        if args.public_keys:
+            keys = {
+                kid: public_key(p)
+                for kid, p in json.loads(Path(args.public_keys).read_text()).items()
+            }
+        else:
+            keys = {ANY_KEY: public_key(Path(args.public_key).read_text())}
+    except ValueError as err:
+        print(f"cannot use the public key: {err}", file=sys.stderr)
         return 2
-    verdict = verify(export["records"], export["checkpoints"], key)
+    verdict = verify(export["records"], export["checkpoints"], keys)
     print(json.dumps(verdict.as_dict()))
     return 0 if verdict.ok else 1
 
@@ -162,7 +167,11 @@ def main(argv: list[str] | None = None) -> int:
     auditor.set_defaults(func=_auditor)
     audit = sub.add_parser("audit-verify", help="verify an exported audit chain offline")
     audit.add_argument("--export", required=True, help="JSON from GET /v1/audit/export")
-    audit.add_argument("--public-key", required=True, help="PEM from GET /v1/audit/public-key")
+    keys = audit.add_mutually_exclusive_group(required=True)
+    keys.add_argument("--public-key", help="PEM from GET /v1/audit/public-key (one key for all)")
+    keys.add_argument(
+        "--public-keys", help="JSON from GET /v1/audit/public-keys (key id -> PEM, after rotations)"
+    )
     audit.set_defaults(func=_verify_export)
     args = parser.parse_args(argv)
     code: int = args.func(args)

@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     pseudonym_keys: dict[str, SecretStr] = Field(default_factory=dict)
     pseudonym_current_kid: str | None = None
     audit_signing_key: SecretStr | None = None
+    # Checkpoints carry the key id that signed them. Rotating the audit key: give the new key a
+    # new id and list the old public key here (id -> PEM), so older checkpoints keep verifying.
+    audit_signing_kid: str = "audit-1"
+    audit_previous_public_keys: dict[str, str] = Field(default_factory=dict)
 
     audit_checkpoint_every: int = 100
     audit_checkpoint_seconds: float = 5.0

@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from joserfc.jwk import RSAKey
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -29,6 +29,8 @@ class Keys:
     pseudonymiser: Pseudonymiser
     audit: Ed25519PrivateKey
     audit_kid: str
+    # Checkpoint verification keys by key id: the current one and those rotated out.
+    audit_public_keys: dict[str, Ed25519PublicKey]
 
 
 async def _stored(
@@ -88,13 +90,36 @@ async def load_keys(settings: Settings, factory: async_sessionmaker[AsyncSession
     pseudonymiser = Pseudonymiser(secrets_by_kid, current)
 
     if settings.audit_signing_key is not None:
-        audit_pem, audit_kid = settings.audit_signing_key.get_secret_value(), "audit-settings"
+        audit_pem = settings.audit_signing_key.get_secret_value()
+        audit_kid = settings.audit_signing_kid
     else:
         audit_kid, audit_pem = await _stored(factory, "audit", _pem(Ed25519PrivateKey.generate()))
     audit_key = serialization.load_pem_private_key(audit_pem.encode(), password=None)
     if not isinstance(audit_key, Ed25519PrivateKey):
         raise ValueError("SAMSYN_AUDIT_SIGNING_KEY must be an Ed25519 private key in PEM")
-    return Keys(jwt=jwt_key, pseudonymiser=pseudonymiser, audit=audit_key, audit_kid=audit_kid)
+    public_keys = {kid: public_key(pem) for kid, pem in settings.audit_previous_public_keys.items()}
+    public_keys[audit_kid] = audit_key.public_key()
+    return Keys(
+        jwt=jwt_key,
+        pseudonymiser=pseudonymiser,
+        audit=audit_key,
+        audit_kid=audit_kid,
+        audit_public_keys=public_keys,
+    )
+
+
+def public_key(pem: str) -> Ed25519PublicKey:
+    """An Ed25519 public key from PEM, or a ValueError saying it is not one."""
+    key = serialization.load_pem_public_key(pem.encode())
+    if not isinstance(key, Ed25519PublicKey):
+        raise ValueError("an audit checkpoint key must be Ed25519")
+    return key
+
+
+def pem(key: Ed25519PublicKey) -> str:
+    return key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
 
 
 def verification_keys(settings: Settings, signing: RSAKey) -> list[RSAKey]:

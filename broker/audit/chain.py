@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +18,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 GENESIS = "0" * 64
+# A key id that matches any checkpoint: one public key given for a whole export.
+ANY_KEY = "*"
 HASHED_FIELDS = (
     "seq",
     "record_id",
@@ -77,12 +79,14 @@ class Verdict:
 def verify(
     records: Iterable[dict[str, Any]],
     checkpoints: Iterable[dict[str, Any]],
-    public_key: Ed25519PublicKey,
+    public_keys: Mapping[str, Ed25519PublicKey],
 ) -> Verdict:
     """Walk the chain in seq order; the first record that breaks it is ``first_bad_seq``.
 
     Edits break that record's hash; deletions and swaps break the seq sequence or the link;
-    a cut-off tail leaves a signed checkpoint pointing past the end.
+    a cut-off tail leaves a signed checkpoint pointing past the end. Each checkpoint is checked
+    with the public key of its ``key_id`` (``ANY_KEY`` stands for one key given for all), so
+    checkpoints signed before a key rotation still verify.
     """
     prev, count, expected_seq = GENESIS, 0, 1
     hashes: dict[int, str] = {}
@@ -98,6 +102,9 @@ def verify(
         hashes[seq] = prev
     for cp in checkpoints:
         seq = int(cp["seq"])
+        public_key = public_keys.get(str(cp.get("key_id"))) or public_keys.get(ANY_KEY)
+        if public_key is None:
+            return Verdict(False, count, prev, seq, f"checkpoint {seq} signed by an unknown key")
         try:
             public_key.verify(
                 base64.b64decode(cp["signature"]), checkpoint_message(seq, cp["head_hash"])

@@ -6,7 +6,6 @@ import html
 from datetime import datetime
 from typing import Any, Literal
 
-from cryptography.hazmat.primitives import serialization
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import BaseModel
@@ -17,6 +16,7 @@ from broker.audit.records import record
 from broker.auth.deps import Auditor, StateDep
 from broker.cursor import decode_cursor, encode_cursor
 from broker.errors import InvalidInput
+from broker.keys import pem
 from broker.openapi import PROBLEMS
 from broker.state import AppState
 from broker.subjects.input import subject_of
@@ -137,7 +137,7 @@ async def records(
 async def verify(caller: Auditor, state: StateDep) -> Any:
     """Recompute the whole chain and check every signed checkpoint."""
     async with state.sessions() as session:
-        verdict = await service.verify_chain(session, state.keys.audit.public_key())
+        verdict = await service.verify_chain(session, state.keys.audit_public_keys)
     return verdict.as_dict()
 
 
@@ -148,14 +148,16 @@ async def export(caller: Auditor, state: StateDep) -> Any:
         return await service.export(session)
 
 
+@router.get("/v1/audit/public-keys")
+async def public_keys(state: StateDep) -> dict[str, str]:
+    """Every checkpoint key id with its Ed25519 public key (PEM): the current and the previous."""
+    return {kid: pem(key) for kid, key in sorted(state.keys.audit_public_keys.items())}
+
+
 @router.get("/v1/audit/public-key", response_class=PlainTextResponse)
 async def public_key(state: StateDep) -> str:
     """The Ed25519 public key (PEM) that verifies audit checkpoints."""
-    return (
-        state.keys.audit.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
+    return pem(state.keys.audit.public_key())
 
 
 def _extract_rows(rows: list[AuditRecord]) -> list[dict[str, Any]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -73,15 +73,17 @@ async def _chain(session: AsyncSession, batch: int = 5000) -> AsyncIterator[dict
         after = rows[-1].seq
 
 
-async def verify_chain(session: AsyncSession, public_key: Ed25519PublicKey) -> Verdict:
+async def verify_chain(
+    session: AsyncSession, public_keys: Mapping[str, Ed25519PublicKey]
+) -> Verdict:
     records = [r async for r in _chain(session)]
     checkpoints = [
-        {"seq": c.seq, "head_hash": c.head_hash, "signature": c.signature}
+        {"seq": c.seq, "head_hash": c.head_hash, "signature": c.signature, "key_id": c.key_id}
         for c in (
             await session.execute(select(AuditCheckpoint).order_by(AuditCheckpoint.seq))
         ).scalars()
     ]
-    verdict = verify(records, checkpoints, public_key)
+    verdict = verify(records, checkpoints, public_keys)
     AUDIT_VERIFY.labels("ok" if verdict.ok else "failed").inc()
     return verdict
 

@@ -12,6 +12,7 @@ from broker.audit.chain import GENESIS, record_hash, sign_checkpoint, verify
 from broker.audit.records import record
 
 KEY = Ed25519PrivateKey.generate()
+KEYS = {"k1": KEY.public_key()}
 
 
 def chain(n: int, checkpoint_every: int = 4) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -32,7 +33,12 @@ def chain(n: int, checkpoint_every: int = 4) -> tuple[list[dict[str, Any]], list
         records.append(rec)
         if seq % checkpoint_every == 0:
             checkpoints.append(
-                {"seq": seq, "head_hash": prev, "signature": sign_checkpoint(KEY, seq, prev)}
+                {
+                    "seq": seq,
+                    "head_hash": prev,
+                    "signature": sign_checkpoint(KEY, seq, prev),
+                    "key_id": "k1",
+                }
             )
     return records, checkpoints
 
@@ -40,7 +46,7 @@ def chain(n: int, checkpoint_every: int = 4) -> tuple[list[dict[str, Any]], list
 def test_intact_chain_verifies() -> None:
     """An untouched chain is ok, with its head and record count."""
     records, cps = chain(10)
-    verdict = verify(records, cps, KEY.public_key())
+    verdict = verify(records, cps, KEYS)
     assert verdict.ok
     assert verdict.records == 10
     assert verdict.head == records[-1]["hash"]
@@ -53,7 +59,7 @@ def test_changed_field_is_detected_at_that_record(field: str) -> None:
     records, cps = chain(10)
     tampered = copy.deepcopy(records)
     tampered[4][field] = ["x"] if field == "reasons" else "tampered"
-    verdict = verify(tampered, cps, KEY.public_key())
+    verdict = verify(tampered, cps, KEYS)
     assert not verdict.ok
     assert verdict.first_bad_seq == 5
 
@@ -61,7 +67,7 @@ def test_changed_field_is_detected_at_that_record(field: str) -> None:
 def test_deleted_record_is_detected() -> None:
     """Removing record 6 leaves a gap: seq 6 is reported."""
     records, cps = chain(10)
-    verdict = verify(records[:5] + records[6:], cps, KEY.public_key())
+    verdict = verify(records[:5] + records[6:], cps, KEYS)
     assert not verdict.ok
     assert verdict.first_bad_seq == 6
 
@@ -72,7 +78,7 @@ def test_swapped_records_are_detected() -> None:
     swapped = copy.deepcopy(records)
     swapped[2], swapped[3] = swapped[3], swapped[2]
     swapped[2]["seq"], swapped[3]["seq"] = 3, 4
-    verdict = verify(swapped, cps, KEY.public_key())
+    verdict = verify(swapped, cps, KEYS)
     assert not verdict.ok
     assert verdict.first_bad_seq == 3
 
@@ -80,7 +86,7 @@ def test_swapped_records_are_detected() -> None:
 def test_truncated_tail_after_checkpoint_is_detected() -> None:
     """Cutting records 7-10 leaves the checkpoint at 8 pointing past the end."""
     records, cps = chain(10)
-    verdict = verify(records[:6], cps, KEY.public_key())
+    verdict = verify(records[:6], cps, KEYS)
     assert not verdict.ok
     assert verdict.first_bad_seq == 7
 
@@ -93,7 +99,7 @@ def test_rewritten_chain_fails_the_signed_checkpoint() -> None:
     for rec in rewritten:
         rec["prev_hash"] = prev
         rec["hash"] = prev = record_hash(prev, rec)
-    verdict = verify(rewritten, cps, KEY.public_key())
+    verdict = verify(rewritten, cps, KEYS)
     assert not verdict.ok
     assert verdict.first_bad_seq == 4
 
@@ -103,4 +109,16 @@ def test_forged_checkpoint_signature_is_detected() -> None:
     records, cps = chain(8)
     other = Ed25519PrivateKey.generate()
     cps[0]["signature"] = sign_checkpoint(other, cps[0]["seq"], cps[0]["head_hash"])
-    assert not verify(records, cps, KEY.public_key()).ok
+    assert not verify(records, cps, KEYS).ok
+
+
+def test_checkpoints_verify_across_a_key_rotation() -> None:
+    """After a rotation, checkpoints signed by the old key verify with its published public key;
+    a checkpoint naming a key nobody published fails."""
+    records, cps = chain(8)
+    new = Ed25519PrivateKey.generate()
+    cps[1].update(key_id="k2", signature=sign_checkpoint(new, cps[1]["seq"], cps[1]["head_hash"]))
+    assert verify(records, cps, {"k1": KEY.public_key(), "k2": new.public_key()}).ok
+    verdict = verify(records, cps, {"k2": new.public_key()})
+    assert not verdict.ok
+    assert verdict.problem == "checkpoint 4 signed by an unknown key"

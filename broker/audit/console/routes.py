@@ -401,7 +401,7 @@ async def verify(
         days=round(365.25 * state.settings.audit_retention_years)
     )
     async with state.sessions() as db:
-        verdict = await service.verify_chain(db, state.keys.audit.public_key())
+        verdict = await service.verify_chain(db, state.keys.audit_public_keys)
         archivable = await service.archivable_checkpoint(db, cutoff)
     await _audit(
         state,
