@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker.audit.records import record
 from broker.auth.deps import Admin, ConsentWriter, RelationshipWriter, StateDep
 from broker.auth.tokens import Caller
 from broker.db import transaction
+from broker.errors import InvalidInput
 from broker.kafka import REGISTRY
 from broker.openapi import PROBLEMS
 from broker.registry import service
@@ -24,10 +25,26 @@ from broker.registry.schemas import (
     OrganisationOut,
     RelationshipIn,
 )
-from broker.state import AppState
+from broker.state import AppState, get_state
 from broker.subjects.input import subject_of
 
 router = APIRouter()
+
+
+def matches_contract(name: str) -> Any:
+    """Check the body against ``schemas/requests/<name>.json`` (the published contract) first;
+    the pydantic model then gives it types."""
+
+    async def check(request: Request) -> None:
+        try:
+            body = await request.json()
+        except ValueError:
+            return  # not JSON at all: FastAPI's own parsing answers that
+        errors = get_state(request).contracts.request_errors(name, body)
+        if errors:
+            raise InvalidInput(f"{errors[0]['pointer']}: {errors[0]['detail']}", errors=errors)
+
+    return Depends(check)
 
 
 async def _record_change(
@@ -141,7 +158,12 @@ async def disable_client(client_id: str, caller: Admin, state: StateDep) -> Any:
 
 
 @router.post(
-    "/v1/consents", status_code=201, response_model=Created, responses=PROBLEMS, tags=["consents"]
+    "/v1/consents",
+    status_code=201,
+    response_model=Created,
+    responses=PROBLEMS,
+    tags=["consents"],
+    dependencies=[matches_contract("consent")],
 )
 async def create_consent(body: ConsentIn, caller: ConsentWriter, state: StateDep) -> Any:
     pseudonym = state.keys.pseudonymiser.pseudonym(subject_of(body.subject, pointer="/subject"))
@@ -190,6 +212,7 @@ async def withdraw_consent(consent_id: str, caller: ConsentWriter, state: StateD
     response_model=Created,
     responses=PROBLEMS,
     tags=["relationships"],
+    dependencies=[matches_contract("relationship")],
 )
 async def create_relationship(
     body: RelationshipIn, caller: RelationshipWriter, state: StateDep

@@ -340,3 +340,31 @@ def test_publish_is_rate_limited_per_client(limited: Samsyn) -> None:
     assert answers == [202, 202, 202, 429, 429]
     again = skola.call("POST", "/v1/events", json=valid(skola, barn))
     assert again.headers["Retry-After"]
+
+
+@pytest.mark.parametrize("path", ["/v1/relationships", "/v1/consents"])
+def test_registry_bodies_are_checked_against_schemas_requests(
+    parties: tuple[Org, str], path: str
+) -> None:
+    """Consent and relationship bodies are validated by the published JSON Schemas in
+    schemas/requests/: a Unix time for valid_from (which pydantic alone would read as a date)
+    is a 422 naming the field, and nothing is written."""
+    skola, barn = parties
+    body: dict[str, Any] = {"subject": barn, "valid_from": 1767225600}
+    if path == "/v1/relationships":
+        body["role"] = "enrolled"
+    else:
+        body |= {
+            "given_by": [{"role": "guardian"}],
+            "valid_until": "2027-01-01T00:00:00Z",
+            "scope": {
+                "from_kinds": ["school"],
+                "to_kinds": ["health"],
+                "categories": ["attendance"],
+                "purposes": ["early_support"],
+            },
+        }
+    r = skola.call("POST", path, json=body)
+    assert r.status_code == 422, r.text
+    errors = {e["pointer"]: e["detail"] for e in r.json()["errors"]}
+    assert "string" in errors["/valid_from"]

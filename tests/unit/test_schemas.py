@@ -453,12 +453,14 @@ def test_relationship_roles(role: str) -> None:
     [
         {"role": "friend"},
         {"valid_from": "yesterday"},
-        {"org": "skola-1"},
+        {"organisation": "skola-1"},
+        {"org": "Skola 1"},
         {"subject": 201206159814},
     ],
 )
 def test_relationship_rejects_bad_fields(change: dict[str, object]) -> None:
-    """Unknown roles, malformed times and fields the contract does not list are refused."""
+    """Unknown roles, malformed times, malformed organisation ids and fields the contract does
+    not list are refused."""
     assert not validator("requests/relationship.json").is_valid(RELATIONSHIP_EXAMPLE | change)
 
 
