@@ -1,20 +1,24 @@
 """The transactional routing loop (exactly once from ``events.v1`` to deliveries and audit).
 
-For each batch: decide (one OPA query), re-check the consents the allows relied on, then produce
-the deliveries, routing summaries and audit records and commit the input offsets in one Kafka
-transaction. Any failure tears the clients down and starts again from the committed offsets, so
-a batch is either wholly routed or not at all; deterministic delivery ids let the read model drop
-the copies that a zombie instance might still commit.
+For each batch: decide (one OPA query; several smaller ones while OPA times out on one that
+large), re-check the consents the allows relied on, then produce the deliveries, routing
+summaries and audit records and commit the input offsets in one Kafka transaction. The next
+batch is decided while one is committed. Any failure tears the clients down and starts again
+from the committed offsets, so a batch is either wholly routed or not at all; deterministic
+delivery ids let the read model drop the copies that a zombie instance might still commit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 from prometheus_client import Counter, Histogram
 from sqlalchemy import select
@@ -26,7 +30,7 @@ from broker.contracts import Contracts
 from broker.db import utcnow
 from broker.registry.models import Consent
 from broker.router.batch import Output, Pending, build_input, outputs
-from broker.router.policy import PolicyClient, PolicyUnavailable
+from broker.router.policy import PolicyClient, PolicyTimeout, PolicyUnavailable
 from broker.supervise import keep_running, pause
 
 log = structlog.get_logger("samsyn.router")
@@ -72,6 +76,16 @@ POLICY_PER_EVENT = Histogram(
 )
 
 
+@dataclass
+class Decided:
+    """A batch decided and turned into output records, not yet committed."""
+
+    offsets: dict[TopicPartition, int]
+    records: list[Any]
+    produced: list[Output]
+    relied_on: set[str]
+
+
 class Router:
     def __init__(
         self,
@@ -85,6 +99,9 @@ class Router:
         self.contracts = contracts
         self.policy = policy
         self.stopping = asyncio.Event()
+        # Events per OPA query: the whole batch, halved while OPA times out on a query that
+        # large, grown back after each batch decided without a timeout.
+        self._query_max = settings.router_batch_max
 
     async def run(self) -> None:
         """Route until stopped; restart the Kafka clients after any failure."""
@@ -110,62 +127,124 @@ class Router:
         try:
             await consumer.start()
             try:
-                while not self.stopping.is_set():
-                    batch = await consumer.getmany(timeout_ms=200, max_records=s.router_batch_max)
-                    records = [r for rs in batch.values() for r in rs]
-                    if not records:
-                        continue
-                    produced = await self._route(records)
-                    if produced is None:
-                        return  # stopping while OPA was away: nothing committed
-                    offsets: dict[TopicPartition, int] = {
-                        tp: rs[-1].offset + 1 for tp, rs in batch.items() if rs
-                    }
-                    started = time.perf_counter()
-                    async with producer.transaction():
-                        for out in produced:
-                            await producer.send(s.topic(out.topic), out.value, key=out.key)
-                        await producer.send_offsets_to_transaction(offsets, s.topic(GROUP))
-                    STAGE_SECONDS.labels("commit").observe(time.perf_counter() - started)
-                    BATCH_EVENTS.observe(len(records))
-                    self._count(produced)
+                await self._pipeline(consumer, producer)
             finally:
                 await consumer.stop()
         finally:
             await producer.stop()
 
-    async def _route(self, records: list[Any]) -> list[Output] | None:
-        events = [e for e in (self._pending(r.value) for r in records) if e is not None]
-        backoff = 0.2
+    async def _pipeline(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer) -> None:
+        """Decide batch k+1 while batch k is committed: OPA (another process) evaluates while
+        this one encodes and Kafka commits. Batches are committed one at a time and in order,
+        each in its own transaction with its input offsets, so exactly once is as before; a
+        batch decided but not committed when anything fails is simply read again."""
+        s = self.settings
+        ready: Decided | None = None
         while not self.stopping.is_set():
+            # With a batch waiting to be committed, take only what is there already.
+            batch = await consumer.getmany(
+                timeout_ms=0 if ready else 200, max_records=s.router_batch_max
+            )
+            records = [r for rs in batch.values() for r in rs]
+            offsets = {tp: rs[-1].offset + 1 for tp, rs in batch.items() if rs}
+            deciding = asyncio.create_task(self._decide(records, offsets)) if records else None
+            try:
+                if ready is not None:
+                    if not await self._commit(producer, ready):
+                        return  # stopping while OPA was away: nothing committed
+                    ready = None
+                if deciding is not None:
+                    ready = await deciding
+                    if ready is None:
+                        return
+            finally:
+                if deciding is not None and not deciding.done():
+                    deciding.cancel()
+                    with contextlib.suppress(BaseException):
+                        await deciding
+
+    async def _commit(self, producer: AIOKafkaProducer, decided: Decided) -> bool:
+        """Re-check the consents the allows relied on, then produce the batch's records and
+        commit its input offsets in one transaction. False when stopping before it could."""
+        s = self.settings
+        while await self._withdrawn(decided.relied_on):
+            # A consent was withdrawn while deciding: decide the batch again.
+            again = await self._decide(decided.records, decided.offsets)
+            if again is None:
+                return False
+            decided = again
+        started = time.perf_counter()
+        async with producer.transaction():
+            for out in decided.produced:
+                await producer.send(s.topic(out.topic), out.value, key=out.key)
+            await producer.send_offsets_to_transaction(decided.offsets, s.topic(GROUP))
+        STAGE_SECONDS.labels("commit").observe(time.perf_counter() - started)
+        BATCH_EVENTS.observe(len(decided.records))
+        self._count(decided.produced)
+        return True
+
+    async def _decide(
+        self, records: list[Any], offsets: dict[TopicPartition, int]
+    ) -> Decided | None:
+        """Decide every event of the batch with OPA and build its output records. None when
+        stopping while OPA was away (nothing is decided then)."""
+        events = [e for e in (self._pending(r.value) for r in records) if e is not None]
+        produced: list[Output] = []
+        relied_on: set[str] = set()
+        done = 0
+        timed_out = False
+        backoff = 0.2
+        while done < len(events) or not events:
+            if self.stopping.is_set():
+                return None
+            part = events[done : done + self._query_max]
             now = utcnow()
             started = time.perf_counter()
             async with self.sessions() as session:
-                policy_input = await build_input(session, self.contracts, events, now)
+                policy_input = await build_input(session, self.contracts, part, now)
             STAGE_SECONDS.labels("input").observe(time.perf_counter() - started)
             try:
                 answer = await self.policy.decide(policy_input)
+            except PolicyTimeout as err:
+                POLICY_FAILURES.inc()
+                if len(part) > 1:
+                    # Too large a query for OPA's pace just now: ask about fewer events at a
+                    # time (each still in its own query; the batch stays one transaction).
+                    self._query_max = max(1, len(part) // 2)
+                    timed_out = True
+                    log.warning(
+                        "OPA timed out; smaller queries", events=len(part), now=self._query_max
+                    )
+                    continue
+                log.warning("no policy decision; holding the batch", error=str(err))
+                await pause(self.stopping, backoff + random.uniform(0, backoff / 2))  # noqa: S311
+                backoff = min(backoff * 2, 5.0)
+                continue
             except PolicyUnavailable as err:
                 POLICY_FAILURES.inc()
                 log.warning(
                     "no policy decision; holding the batch",
                     error=str(err),
-                    events=len(events),
+                    events=len(part),
                     retry_in_s=backoff,
                 )
                 await pause(self.stopping, backoff + random.uniform(0, backoff / 2))  # noqa: S311
                 backoff = min(backoff * 2, 5.0)
                 continue
             STAGE_SECONDS.labels("policy").observe(answer.seconds)
-            if events:
-                POLICY_PER_EVENT.observe(answer.seconds / len(events))
+            if part:
+                POLICY_PER_EVENT.observe(answer.seconds / len(part))
             started = time.perf_counter()
-            produced, relied_on = outputs(self.contracts, events, answer, now)
+            out, relied = outputs(self.contracts, part, answer, now)
             STAGE_SECONDS.labels("outputs").observe(time.perf_counter() - started)
-            if await self._withdrawn(relied_on):
-                continue  # a consent was withdrawn while deciding: decide again
-            return produced
-        return None
+            produced += out
+            relied_on |= relied
+            done += len(part)
+            if not events:
+                break
+        if not timed_out:
+            self._query_max = min(self.settings.router_batch_max, self._query_max * 2)
+        return Decided(offsets, records, produced, relied_on)
 
     async def _withdrawn(self, consent_ids: set[str]) -> bool:
         if not consent_ids:

@@ -29,6 +29,10 @@ class PolicyUnavailable(Exception):
     """No decision could be had; treat every pair in the batch as not (yet) allowed."""
 
 
+class PolicyTimeout(PolicyUnavailable):
+    """OPA did not answer within the timeout (a smaller query may still be answered)."""
+
+
 @dataclass(frozen=True)
 class PolicyAnswer:
     decisions: dict[str, dict[str, dict[str, Any]]]
@@ -70,7 +74,8 @@ class PolicyClient:
                 batch, PACKAGE, RULE, query_params={"provenance": "true"}
             )
         except Exception as err:
-            raise PolicyUnavailable(f"OPA query failed: {type(err).__name__}: {err}") from err
+            failure = PolicyTimeout if isinstance(err, TimeoutError) else PolicyUnavailable
+            raise failure(f"OPA query failed: {type(err).__name__}: {err}") from err
         elapsed = time.perf_counter() - started
         OPA_SECONDS.observe(elapsed)
         if not isinstance(answer, dict) or not isinstance(answer.get("result"), dict):

@@ -1,0 +1,183 @@
+"""The router's decision step against a stand-in OPA: every (event, recipient) pair of a batch is
+decided by a query that named it, also when OPA times out on a query that large and the router
+asks about fewer events at a time; a pair that no query answered is never allowed."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from aiokafka.structs import TopicPartition
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+import consumers.models  # noqa: F401
+from broker.config import Settings
+from broker.contracts import Contracts
+from broker.db import Base, make_engine, make_sessionmaker, utcnow
+from broker.kafka import AUDIT, DELIVERIES
+from broker.registry.models import Organisation, Relationship
+from broker.router.loop import Router
+from broker.router.policy import PolicyAnswer, PolicyTimeout, PolicyUnavailable
+from tests.support import child
+
+CANDIDATES = {"eh-a": "student_health", "soc-a": "social_services", "police": "police"}
+
+
+class FakeOpa:
+    """Allows every candidate but the police; times out on queries over ``limit`` events."""
+
+    def __init__(self, limit: int | None = None, failures: int = 0) -> None:
+        self.limit = limit
+        self.failures = failures
+        self.queries: list[int] = []
+
+    async def decide(self, batch: dict[str, Any]) -> PolicyAnswer:
+        events = batch["events"]
+        self.queries.append(len(events))
+        if self.limit is not None and len(events) > self.limit:
+            raise PolicyTimeout("OPA query failed: TimeoutError: ")
+        if self.failures:
+            self.failures -= 1
+            raise PolicyUnavailable("OPA query failed: ClientConnectorError")
+        decision_id = str(uuid.uuid4())
+        allow = {"allow": True, "legal_ground": "consent", "categories": ["attendance"]}
+        deny = {"allow": False, "reasons": ["consent_recipient_out_of_scope"]}
+        return PolicyAnswer(
+            decisions={
+                e["ref"]: {
+                    c["org"]: deny if c["kind"] == "police" else allow for c in e["candidates"]
+                }
+                for e in events
+            },
+            revision="test",
+            decision_id=decision_id,
+            seconds=0.001,
+        )
+
+
+@pytest.fixture
+async def sessions(tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path}/router.db")
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    yield make_sessionmaker(engine)
+    await engine.dispose()
+
+
+async def _world(sessions: async_sessionmaker[AsyncSession], children: int) -> list[Any]:
+    """Records as the router reads them from events.v1: one attendance event per child, each
+    child related to the three candidates."""
+    records = []
+    async with sessions() as session, session.begin():
+        session.add(Organisation(id="school-a", name="s", kind="school", municipality="1438"))
+        for org, kind in CANDIDATES.items():
+            session.add(Organisation(id=org, name=org, kind=kind, municipality="1438"))
+        await session.flush()
+        for i in range(children):
+            pseudonym = f"k1:{i:064x}"
+            for org in CANDIDATES:
+                session.add(
+                    Relationship(
+                        id=str(uuid.uuid4()),
+                        subject_pseudonym=pseudonym,
+                        org_id=org,
+                        role="case_open" if org != "eh-a" else "enrolled",
+                        declared_by_org=org,
+                        valid_from=utcnow() - timedelta(days=1),
+                    )
+                )
+            envelope = {
+                "id": str(uuid.uuid4()),
+                "type": "se.backabarnet.attendance.flagged.v1",
+                "subject": child(10),
+                "purpose": "early_support",
+                "legalbasis": "consent",
+                "data": {"period_start": "2026-09-01", "absence_percent": 31.0},
+            }
+            value = {
+                "source_org": "school-a",
+                "source_kind": "school",
+                "report_municipality": "1438",
+                "subject_pseudonym": pseudonym,
+                "envelope": envelope,
+            }
+            records.append(SimpleNamespace(value=value, offset=i))
+    return records
+
+
+def _router(sessions: async_sessionmaker[AsyncSession], opa: FakeOpa, batch_max: int) -> Router:
+    settings = Settings(router_batch_max=batch_max)
+    return Router(settings, sessions, Contracts(), opa)  # type: ignore[arg-type]
+
+
+def _decisions(produced: list[Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {
+        (o.value["event_id"], o.value["recipient_org"]): o.value
+        for o in produced
+        if o.topic == AUDIT and o.value["action"] == "decision"
+    }
+
+
+async def test_every_pair_is_decided_by_one_query(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    records = await _world(sessions, 10)
+    opa = FakeOpa()
+    decided = await _router(sessions, opa, 500)._decide(records, {TopicPartition("t", 0): 10})
+    assert decided is not None
+    assert opa.queries == [10]
+    decisions = _decisions(decided.produced)
+    assert len(decisions) == 10 * len(CANDIDATES)
+    assert {d["decision_id"] for d in decisions.values()} != {None}
+    deliveries = [
+        o for o in decided.produced if o.topic == DELIVERIES and o.value["kind"] == "delivery"
+    ]
+    assert sorted({o.value["org"] for o in deliveries}) == ["eh-a", "soc-a"]
+
+
+async def test_a_timeout_splits_the_queries_and_every_pair_is_still_decided(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """OPA times out on more than 3 events: the batch of 10 is decided in smaller queries (no
+    event skipped, none decided twice), each pair's audit record names the query that decided
+    it, and the police is still never sent anything."""
+    records = await _world(sessions, 10)
+    opa = FakeOpa(limit=3)
+    router = _router(sessions, opa, 500)
+    decided = await router._decide(records, {TopicPartition("t", 0): 10})
+    assert decided is not None
+    answered = [n for n in opa.queries if n <= 3]
+    assert sum(answered) == 10, opa.queries
+    assert max(opa.queries[opa.queries.index(answered[0]) :]) <= 3
+    decisions = _decisions(decided.produced)
+    assert len(decisions) == 10 * len(CANDIDATES)
+    assert all(d["outcome"] == "deny" for (_, org), d in decisions.items() if org == "police")
+    assert len({d["decision_id"] for d in decisions.values()}) == len(answered)
+    routed = [o.value["event_id"] for o in decided.produced if o.value.get("kind") == "routed"]
+    assert routed == [r.value["envelope"]["id"] for r in records]  # in order, each once
+    # The next batch starts small and grows back after a batch without a timeout.
+    opa.limit = None
+    await router._decide(records, {})
+    assert router._query_max > 3
+
+
+async def test_an_outage_holds_the_batch_until_opa_answers(
+    sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Errors other than a timeout do not shrink the query: the batch waits and is retried."""
+
+    async def no_pause(*_: object) -> None:
+        return None
+
+    monkeypatch.setattr("broker.router.loop.pause", no_pause)
+    records = await _world(sessions, 4)
+    opa = FakeOpa(failures=2)
+    decided = await _router(sessions, opa, 500)._decide(records, {})
+    assert decided is not None
+    assert opa.queries == [4, 4, 4]
+    assert len(_decisions(decided.produced)) == 4 * len(CANDIDATES)
