@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.helpers import create_ssl_context
@@ -22,12 +23,29 @@ DELIVERIES = "deliveries.v1"
 AUDIT = "audit.v1"
 
 
-def encode(value: dict[str, Any]) -> bytes:
+def canonical_json(value: dict[str, Any]) -> bytes:
+    """Compact JSON with sorted keys by the standard library: what ingest hashes (the
+    idempotency ledger keeps these hashes, so their bytes must not change)."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True).encode()
 
 
+def encode(value: dict[str, Any]) -> bytes:
+    """A record's bytes: compact JSON with sorted keys (the same bytes as ``canonical_json`` for
+    what Samsyn writes) by orjson, about ten times faster; the standard library takes what
+    orjson refuses (an integer beyond 64 bits, a key that is not a string)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        return canonical_json(value)
+
+
 def decode(raw: bytes | None) -> Any:
-    return json.loads(raw) if raw else None
+    if not raw:
+        return None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return json.loads(raw)  # e.g. NaN, which the standard library wrote and reads
 
 
 def connection(settings: Settings) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from broker.auth.tokens import Caller
 from broker.db import transaction, utcnow
 from broker.errors import Conflict, Forbidden, InvalidInput, MalformedBody
 from broker.ingest.models import AcceptedEvent
-from broker.kafka import EVENTS, encode
+from broker.kafka import EVENTS, canonical_json
 from broker.metrics import EVENTS_ACCEPTED
 from broker.registry.models import Organisation
 from broker.state import AppState
@@ -27,7 +27,7 @@ class Accepted:
 
 
 def body_hash(envelope: dict[str, Any]) -> str:
-    return hashlib.sha256(encode(envelope)).hexdigest()
+    return hashlib.sha256(canonical_json(envelope)).hexdigest()
 
 
 def parse_json(raw: bytes) -> Any:
