@@ -16,10 +16,20 @@ from broker.kafka import AUDIT
 from broker.keys import Keys
 from broker.outbox import Outbox
 from broker.ratelimit import RateLimiter
-from broker.registry.models import ApiClient
+from broker.registry.models import ApiClient, Organisation
 from broker.router.policy import PolicyClient
 
 CLIENT_CACHE_S = 5.0
+
+
+@dataclass(frozen=True)
+class OrgFacts:
+    """What ingest needs of an organisation. Organisations are created and never changed or
+    removed, so these facts are kept for the process's lifetime once read."""
+
+    id: str
+    kind: str
+    municipality: str | None
 
 
 @dataclass
@@ -36,6 +46,7 @@ class AppState:
     token_limiter: RateLimiter = field(init=False)
     publish_limiter: RateLimiter = field(init=False)
     _client_seen: dict[str, float] = field(default_factory=dict)
+    _orgs: dict[str, OrgFacts] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -54,6 +65,20 @@ class AppState:
             return False
         self._client_seen[client_id] = time.monotonic()
         return True
+
+    async def organisation(self, org_id: str) -> OrgFacts | None:
+        """The organisation's facts; a registered one is read from the database once (an
+        unknown id is asked again each time: it may be registered later)."""
+        known = self._orgs.get(org_id)
+        if known is not None:
+            return known
+        async with self.sessions() as session:
+            row = await session.get(Organisation, org_id)
+        if row is None:
+            return None
+        facts = OrgFacts(row.id, row.kind, row.municipality)
+        self._orgs[org_id] = facts
+        return facts
 
     def forget_client(self, client_id: str) -> None:
         self._client_seen.pop(client_id, None)

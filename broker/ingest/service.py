@@ -11,11 +11,10 @@ from sqlalchemy.exc import IntegrityError
 
 from broker.auth.tokens import Caller
 from broker.db import transaction, utcnow
-from broker.errors import Conflict, Forbidden, InvalidInput, MalformedBody
+from broker.errors import Conflict, Forbidden, InvalidInput, MalformedBody, Unavailable
 from broker.ingest.models import AcceptedEvent
 from broker.kafka import EVENTS, canonical_json
 from broker.metrics import EVENTS_ACCEPTED
-from broker.registry.models import Organisation
 from broker.state import AppState
 from broker.subjects.input import subject_of
 
@@ -39,7 +38,7 @@ def parse_json(raw: bytes) -> Any:
         raise MalformedBody(f"the body is not valid JSON: {err}") from err
 
 
-async def accept(state: AppState, caller: Caller, body: Any) -> Accepted:
+async def accept(state: AppState, caller: Caller, body: Any, *, attempt: int = 1) -> Accepted:
     contracts = state.contracts
     errors = contracts.envelope_errors(body)
     if errors:
@@ -60,8 +59,7 @@ async def accept(state: AppState, caller: Caller, body: Any) -> Accepted:
     subject = subject_of(envelope["subject"], pointer="/subject")
     envelope["subject"] = subject.digits
 
-    async with state.sessions() as session:
-        org = await session.get(Organisation, caller.org)
+    org = await state.organisation(caller.org)
     if org is None:
         raise Forbidden(f"organisation {caller.org!r} is not registered")
     report_municipality = envelope.get("municipality") or org.municipality
@@ -82,16 +80,20 @@ async def accept(state: AppState, caller: Caller, body: Any) -> Accepted:
         "accepted_at": utcnow().isoformat(),
         "envelope": envelope,
     }
-    try:
-        async with transaction(state.sessions) as session:
+    if attempt > 1:
+        async with state.sessions() as session:
             existing = await session.get(AcceptedEvent, (org.id, envelope["id"]))
-            if existing is not None:
-                if existing.body_hash != digest:
-                    raise Conflict(
-                        f"event {envelope['id']!r} was accepted earlier with "
-                        "another body; ids are idempotency keys"
-                    )
-                return Accepted(event_id=envelope["id"], first_time=False)
+        if existing is not None:
+            if existing.body_hash != digest:
+                raise Conflict(
+                    f"event {envelope['id']!r} was accepted earlier with "
+                    "another body; ids are idempotency keys"
+                )
+            return Accepted(event_id=envelope["id"], first_time=False)
+    try:
+        # Insert first: a new id (nearly every publish) costs no lookup; a repeated one fails
+        # the insert on the primary key and is answered from the row it met.
+        async with transaction(state.sessions) as session:
             session.add(
                 AcceptedEvent(
                     source_org=org.id,
@@ -105,7 +107,12 @@ async def accept(state: AppState, caller: Caller, body: Any) -> Accepted:
             await session.flush()
             await state.outbox.send(EVENTS, record, key=pseudonym)
     except IntegrityError:
-        # A concurrent request with the same id won the insert: answer as a repeat.
-        return await accept(state, caller, body)
+        # Accepted before, or a concurrent request with the same id won the insert: answer as
+        # a repeat (or insert after all, if that request's transaction rolled back).
+        if attempt >= 3:
+            raise Unavailable(
+                f"event {envelope['id']!r} is being published concurrently; try again"
+            ) from None
+        return await accept(state, caller, body, attempt=attempt + 1)
     EVENTS_ACCEPTED.labels(envelope["type"]).inc()
     return Accepted(event_id=envelope["id"], first_time=True)
