@@ -51,6 +51,10 @@ EVENTS ?= 3000
 faults: stack ## the fault suite: EVENTS (3000) events under SIGKILLs, a Kafka restart, OPA and DB outages
 	@$(PY) -m bench.faults --events $(EVENTS)
 
+# make bench BENCH_SIZES=10000,100000,1000000 (and the other BENCH_* of bench/run.py's --help)
+bench: stack ## throughput, overhead, latency, policy time, RSS at BENCH_SIZES (10k,100k): ~15 min
+	@$(PY) -m bench.run
+
 stop: ## stop what `make run`/`make test` started
 	@deploy/local/run.sh stop || true
 	@deploy/local/stack.sh down
@@ -58,4 +62,4 @@ stop: ## stop what `make run`/`make test` started
 status: ## what runs where
 	@deploy/local/stack.sh status
 
-.PHONY: help venv stack run demo lint test faults stop status
+.PHONY: help venv stack run demo lint test faults bench stop status

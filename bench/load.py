@@ -1,0 +1,294 @@
+"""Load: events through the HTTP API (closed loop at full speed, or open loop at a fixed rate),
+records straight into ``events.v1``, and feed readers that see when deliveries become visible."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from bench.scenario import World
+from broker.cursor import encode_cursor
+from broker.kafka import encode
+
+
+@dataclass
+class Published:
+    """What a publisher sent: per event id its (scheduled or actual) send time, and the answers."""
+
+    sent: dict[str, float] = field(default_factory=dict)
+    statuses: Counter[int] = field(default_factory=Counter)
+    errors: int = 0
+    started: float = 0.0
+    finished: float = 0.0
+    request_s: list[float] = field(default_factory=list)
+
+    @property
+    def accepted(self) -> int:
+        return self.statuses[202] + self.statuses[200]
+
+
+def _client() -> httpx.AsyncClient:
+    """One keep-alive connection per client: httpx's pool spends time per waiting request and
+    per connection it holds (its CPU would otherwise compete with the processes measured)."""
+    return httpx.AsyncClient(
+        timeout=60, limits=httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    )
+
+
+async def _post(
+    client: httpx.AsyncClient, url: str, token: str, env: dict[str, Any], out: Published
+) -> None:
+    t = time.perf_counter()
+    for _ in range(20):  # 429 / 503 are answered with Retry-After: retry the same id
+        try:
+            r = await client.post(
+                f"{url}/v1/events",
+                content=encode(env),
+                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            )
+        except httpx.TransportError:
+            out.errors += 1
+            await asyncio.sleep(0.2)
+            continue
+        out.statuses[r.status_code] += 1
+        if r.status_code in (429, 503):
+            await asyncio.sleep(float(r.headers.get("Retry-After", "0.2")))
+            continue
+        break
+    out.request_s.append(time.perf_counter() - t)
+
+
+async def publish_closed(url: str, world: World, n: int, concurrency: int) -> Published:
+    """``n`` events as fast as ``concurrency`` clients that each wait for their answer can send."""
+    out = Published()
+    counter = iter(range(n))
+
+    async def worker() -> None:
+        async with _client() as client:
+            for i in counter:
+                child = world.children[i % len(world.children)]
+                school, env = world.envelope(child)
+                out.sent[env["id"]] = time.time()
+                await _post(client, url, school.token, env, out)
+
+    out.started = time.time()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    out.finished = time.time()
+    return out
+
+
+async def publish_open(
+    url: str, world: World, rate: float, seconds: float, in_flight: int = 128
+) -> Published:
+    """An open loop: event i is due at start + i/rate whether or not earlier ones are answered;
+    its latency counts from that due time (a slow answer cannot hide queueing). At most
+    ``in_flight`` requests are open at once; an event due while all are busy waits for one, and
+    that wait counts too."""
+    out = Published()
+    n = int(rate * seconds)
+    tasks: list[asyncio.Task[None]] = []
+    idle: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
+    clients = [_client() for _ in range(in_flight)]
+    for c in clients:
+        idle.put_nowait(c)
+
+    async def send(token: str, env: dict[str, Any]) -> None:
+        client = await idle.get()
+        try:
+            await _post(client, url, token, env, out)
+        finally:
+            idle.put_nowait(client)
+
+    try:
+        start = time.time() + 0.2
+        out.started = start
+        for i in range(n):
+            due = start + i / rate
+            delay = due - time.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            child = world.children[i % len(world.children)]
+            school, env = world.envelope(child)
+            out.sent[env["id"]] = due
+            tasks.append(asyncio.create_task(send(school.token, env)))
+        await asyncio.gather(*tasks)
+        out.finished = time.time()
+    finally:
+        for c in clients:
+            await c.aclose()
+    return out
+
+
+class FeedReaders:
+    """One reader per recipient organisation, paging its feed from a starting cursor without
+    pause while items come and every ``idle_s`` when the feed is at its end; records when each
+    (event, organisation) was first seen. Every read is a real, audited feed read."""
+
+    def __init__(self, url: str, world: World, after_seq: int, idle_s: float = 0.02) -> None:
+        self.url = url
+        self.world = world
+        self.after = encode_cursor(after_seq)
+        self.idle_s = idle_s
+        self.seen: dict[tuple[str, str], float] = {}
+        self.requests = 0
+        self.stopping = asyncio.Event()
+
+    async def _read(self, client: httpx.AsyncClient, org_id: str, token: str) -> None:
+        after = self.after
+        while not self.stopping.is_set():
+            r = await client.get(
+                f"{self.url}/v1/feed",
+                params={"after": after, "limit": 500},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            self.requests += 1
+            now = time.time()
+            if r.status_code != 200:
+                await asyncio.sleep(0.1)
+                continue
+            page = r.json()
+            for item in page["items"]:
+                if item.get("event_id"):
+                    self.seen.setdefault((item["event_id"], org_id), now)
+            after = page["next"] or after
+            if not page["items"]:
+                await asyncio.sleep(self.idle_s)
+
+    async def run(self) -> None:
+        async def reader(org_id: str, token: str) -> None:
+            async with _client() as client:
+                await self._read(client, org_id, token)
+
+        await asyncio.gather(*(reader(org.id, org.token) for org in self.world.recipients))
+
+
+class FeedWatcher:
+    """Sees deliveries become visible in the read model without going through the API: every
+    ``interval_s`` it asks the database for the feed items added since the last look (one
+    indexed query on ``feed_items.seq``) and notes when each (event, organisation) first
+    appeared. That moment is when a ``GET /v1/feed`` of the recipient would first return the
+    item (the materializer's transaction has committed); unlike feed readers polling the API,
+    it puts next to no load on the processes measured (a feed request costs the API ~1.5 ms
+    CPU, and readers polling every few ms for five organisations would need a core)."""
+
+    def __init__(self, database_url: str, after_seq: int, interval_s: float = 0.005) -> None:
+        self.database_url = database_url
+        self.after = after_seq
+        self.interval_s = interval_s
+        self.seen: dict[tuple[str, str], float] = {}
+        self.queries = 0
+        self.stopping = asyncio.Event()
+
+    QUERY = "SELECT seq, event_id, org_id FROM feed_items WHERE seq > {} ORDER BY seq LIMIT 5000"
+
+    async def run(self) -> None:
+        if self.database_url.startswith("sqlite"):
+            await self._run_sqlite()
+            return
+        import asyncpg
+
+        conn = await asyncpg.connect(
+            self.database_url.replace("postgresql+asyncpg://", "postgresql://")
+        )
+        try:
+            query = self.QUERY.format("$1")
+            while not self.stopping.is_set():
+                rows = await conn.fetch(query, self.after)
+                self._note([(r["seq"], r["event_id"], r["org_id"]) for r in rows])
+                if len(rows) < 5000:
+                    await asyncio.sleep(self.interval_s)
+        finally:
+            await conn.close()
+
+    async def _run_sqlite(self) -> None:
+        import sqlite3
+
+        conn = sqlite3.connect(self.database_url.split("///", 1)[1], check_same_thread=False)
+        try:
+            query = self.QUERY.format("?")
+            while not self.stopping.is_set():
+                rows = await asyncio.to_thread(
+                    lambda: conn.execute(query, (self.after,)).fetchall()
+                )
+                self._note([(r[0], r[1], r[2]) for r in rows])
+                if len(rows) < 5000:
+                    await asyncio.sleep(self.interval_s)
+        finally:
+            conn.close()
+
+    def _note(self, rows: list[tuple[int, str | None, str]]) -> None:
+        self.queries += 1
+        now = time.time()
+        for seq, event_id, org in rows:
+            if event_id:
+                self.seen.setdefault((event_id, org), now)
+            self.after = max(self.after, seq)
+
+
+# ------------------------------------------------------------------------------- Kafka
+async def read_templates(bootstrap: str, topic: str) -> list[dict[str, Any]]:
+    """Every record now in ``topic`` (the warm-up events as ingest wrote them)."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        isolation_level="read_committed",
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    try:
+        out: list[dict[str, Any]] = []
+        while not consumer.assignment():
+            batch = await consumer.getmany(timeout_ms=200)
+            out += [json.loads(r.value) for rs in batch.values() for r in rs if r.value]
+        parts = sorted(consumer.assignment())
+        ends = await consumer.end_offsets(parts)
+        while [tp for tp in parts if await consumer.position(tp) < ends[tp]]:
+            batch = await consumer.getmany(timeout_ms=1000)
+            out += [json.loads(r.value) for rs in batch.values() for r in rs if r.value]
+        return out
+    finally:
+        await consumer.stop()
+
+
+async def produce_direct(
+    bootstrap: str, topic: str, templates: list[dict[str, Any]], n: int
+) -> float:
+    """``n`` records into ``topic`` as ingest writes them (same JSON, same key, idempotent
+    acks=all producer), each a template with a fresh event id. Returns the seconds it took."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        max_batch_size=256 * 1024,
+    )
+    await producer.start()
+    t0 = time.perf_counter()
+    try:
+        pending: list[asyncio.Future[Any]] = []
+        for i in range(n):
+            t = templates[i % len(templates)]
+            record = {
+                **t,
+                "accepted_at": t["accepted_at"],
+                "envelope": {**t["envelope"], "id": str(uuid.uuid4())},
+            }
+            pending.append(
+                await producer.send(topic, encode(record), key=t["subject_pseudonym"].encode())
+            )
+            if len(pending) >= 20_000:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+    return time.perf_counter() - t0

@@ -1,0 +1,422 @@
+"""The processes a benchmark run needs, and what it watches of them.
+
+Samsyn runs as two processes, as in production: the API (ingest, feeds, with the materializer and
+the sealer) and the router (``samsyn worker router``, with its /metrics on a port of its own).
+Kafka and PostgreSQL are the local stack's (``deploy/local/stack.sh up``); OPA is a private
+server started from the same binary, the same bundle file and the same flags as
+``deploy/local/opa.sh`` (so other engineers' test traffic on the stack's OPA does not mix into the
+figures, and its CPU time and server flags are ours to measure).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support import REPO, Samsyn, free_port, start_samsyn, start_worker
+
+VAR = REPO / "var" / "bench"
+STACK_OPA_DIR = REPO / "var" / "stack" / "opa"
+
+
+# --------------------------------------------------------------------------------------- OPA
+@dataclass
+class PrivateOpa:
+    """``opa run --server`` on the stack's bundle file with opa.sh's flags (decision logging on,
+    every entry dropped, so OPA hands out decision ids), plus optional extra flags/env."""
+
+    name: str = "opa"
+    decision_log: bool = True
+    env: dict[str, str] = field(default_factory=dict)
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        binary = subprocess.run(
+            [str(REPO / "deploy/local/install.sh"), "opa-path"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        bundle = STACK_OPA_DIR / "samsyn"
+        if not bundle.is_file():
+            raise RuntimeError(f"no OPA bundle at {bundle}: run deploy/local/stack.sh up")
+        workdir = VAR / self.name
+        workdir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(bundle, workdir / "samsyn")  # the bundle is named after its file
+        flags = ["--set", "decision_logs.console=true"] if self.decision_log else []
+        if self.decision_log:
+            flags += ["--set", "decision_logs.drop_decision=/system/log/drop"]
+        self.proc = subprocess.Popen(
+            [
+                binary,
+                "run",
+                "--server",
+                "--addr",
+                f"127.0.0.1:{self.port}",
+                "--log-level",
+                "error",
+                "--log-format",
+                "json",
+                "--bundle",
+                "samsyn",
+                *flags,
+            ],
+            cwd=workdir,
+            # GOGC as deploy/local/opa.sh sets it, unless the variant sets its own
+            env={**os.environ, "GOGC": os.environ.get("SAMSYN_OPA_GOGC", "200"), **self.env},
+            stdout=(workdir / "opa.log").open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/health?bundles", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"private OPA did not start; see {workdir / 'opa.log'}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+# ------------------------------------------------------------------------------- databases
+def new_database(stack: dict[str, str], kind: str, tag: str) -> str:
+    """A fresh, empty database for one run: a PostgreSQL database on the stack's cluster, or a
+    SQLite file under var/bench/."""
+    if kind == "sqlite":
+        VAR.mkdir(parents=True, exist_ok=True)
+        path = VAR / f"{tag}.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        return f"sqlite+aiosqlite:///{path}"
+    import asyncpg
+
+    base = stack["SAMSYN_TEST_POSTGRES_DSN"]
+    name = f"samsyn_bench_{tag}_{uuid.uuid4().hex[:6]}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(base.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    return base.rsplit("/", 1)[0] + "/" + name
+
+
+def drop_database(stack: dict[str, str], url: str) -> None:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1]
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        return
+    import asyncpg
+
+    name = url.rsplit("/", 1)[1]
+    base = stack["SAMSYN_TEST_POSTGRES_DSN"].replace("postgresql+asyncpg://", "postgresql://")
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(base)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    asyncio.run(drop())
+
+
+# ------------------------------------------------------------------------------ deployment
+@dataclass
+class Deployment:
+    """One Samsyn under test: the API process and the router process, on fresh topics (their own
+    prefix) and a fresh database."""
+
+    stack: dict[str, str]
+    opa: PrivateOpa
+    database_url: str
+    extra_env: dict[str, str] = field(default_factory=dict)
+    samsyn: Samsyn | None = None
+    router: subprocess.Popen[bytes] | None = None
+    router_port: int = field(default_factory=free_port)
+
+    def start(self) -> Samsyn:
+        VAR.mkdir(parents=True, exist_ok=True)
+        self.samsyn = start_samsyn(
+            {**self.stack, "SAMSYN_OPA_URL": self.opa.url},
+            self.database_url,
+            workers='["materializer","sealer"]',
+            prefix=f"bench{uuid.uuid4().hex[:8]}.",
+            extra_env={
+                # the bench publishes far above a real agency's rate from few clients
+                "SAMSYN_RATE_PUBLISH_PER_S": "100000",
+                "SAMSYN_RATE_PUBLISH_BURST": "100000",
+                "SAMSYN_RATE_TOKEN_BURST": "1000",
+                "SAMSYN_TOKEN_TTL_S": "86400",
+                **self.extra_env,
+            },
+            log_dir=VAR / "logs",
+        )
+        self.start_router()
+        return self.samsyn
+
+    @property
+    def api(self) -> Samsyn:
+        assert self.samsyn is not None
+        return self.samsyn
+
+    @property
+    def prefix(self) -> str:
+        return self.api.env["SAMSYN_TOPIC_PREFIX"]
+
+    def start_router(self) -> None:
+        self.router = start_worker(
+            self.api, "router", extra_env={"SAMSYN_METRICS_PORT": str(self.router_port)}
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.router.poll() is not None:
+                raise RuntimeError("the router exited; see var/bench/logs/")
+            try:
+                r = httpx.get(f"http://127.0.0.1:{self.router_port}/readyz", timeout=2)
+                if r.status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("the router did not become ready")
+
+    def stop_router(self) -> None:
+        if self.router is not None and self.router.poll() is None:
+            self.router.send_signal(signal.SIGTERM)
+            try:
+                self.router.wait(30)
+            except subprocess.TimeoutExpired:
+                self.router.kill()
+                self.router.wait()
+        self.router = None
+
+    def stop(self) -> None:
+        self.stop_router()
+        if self.samsyn is not None:
+            self.samsyn.stop()
+
+    def router_metrics(self) -> dict[str, float]:
+        return scrape(f"http://127.0.0.1:{self.router_port}/metrics")
+
+    def api_metrics(self) -> dict[str, float]:
+        return scrape(f"{self.api.url}/metrics")
+
+    def pids(self) -> dict[str, int]:
+        out = {}
+        if self.samsyn is not None and self.samsyn.proc is not None:
+            out["api"] = self.samsyn.proc.pid
+        if self.router is not None:
+            out["router"] = self.router.pid
+        return out
+
+
+def scrape(url: str) -> dict[str, float]:
+    """Prometheus text as ``{"name{label=value,...}": value}`` (labels sorted)."""
+    text = httpx.get(url, timeout=5).text
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+            out[f"{sample.name}{{{labels}}}" if labels else sample.name] = float(sample.value)
+    return out
+
+
+def total(metrics: dict[str, float], name: str, **match: str) -> float:
+    """The sum of the samples of ``name`` whose labels include ``match``."""
+    found = 0.0
+    for key, value in metrics.items():
+        base, pairs = _labels(key)
+        if base != name:
+            continue
+        if all(pairs.get(k) == v for k, v in match.items()):
+            found += value
+    return found
+
+
+def _labels(key: str) -> tuple[str, dict[str, str]]:
+    base, _, labels = key.partition("{")
+    return base, dict(p.split("=", 1) for p in labels.rstrip("}").split(",") if "=" in p)
+
+
+def hist_quantile(
+    before: dict[str, float], after: dict[str, float], name: str, q: float
+) -> float | None:
+    """The ``q`` quantile of what histogram ``name`` observed between two scrapes (linear
+    interpolation inside the bucket, as Prometheus' histogram_quantile does)."""
+    buckets: list[tuple[float, float]] = []
+    for key, value in after.items():
+        base, labels = _labels(key)
+        if base == f"{name}_bucket":
+            buckets.append((float(labels["le"]), value - before.get(key, 0.0)))
+    buckets.sort()
+    if not buckets or buckets[-1][1] <= 0:
+        return None
+    rank = q * buckets[-1][1]
+    low_le, low_count = 0.0, 0.0
+    for le, count in buckets:
+        if count >= rank:
+            if le == float("inf"):
+                return low_le
+            width = count - low_count
+            return low_le + (le - low_le) * ((rank - low_count) / width if width else 1.0)
+        low_le, low_count = le, count
+    return low_le
+
+
+def stages(before: dict[str, float], after: dict[str, float]) -> dict[str, dict[str, float]]:
+    """Per router stage: batches, seconds in all, and ms per batch, between two scrapes."""
+    out: dict[str, dict[str, float]] = {}
+    for key, value in after.items():
+        base, labels = _labels(key)
+        if base == "samsyn_router_stage_seconds_sum":
+            stage = labels["stage"]
+            count_key = key.replace("_sum{", "_count{")
+            n = after.get(count_key, 0.0) - before.get(count_key, 0.0)
+            seconds = value - before.get(key, 0.0)
+            out[stage] = {
+                "batches": n,
+                "seconds": round(seconds, 2),
+                "ms_per_batch": round(1000 * seconds / n, 2) if n else 0.0,
+            }
+    return out
+
+
+# ------------------------------------------------------------------------- process sampling
+def stack_pids() -> dict[str, list[int]]:
+    """Kafka's and PostgreSQL's processes (shared with other users of the stack)."""
+    out: dict[str, list[int]] = {}
+    kafka_pidfile = REPO / "var" / "stack" / "kafka" / "kafka.pid"
+    if kafka_pidfile.is_file():
+        out["kafka"] = [int(kafka_pidfile.read_text().split()[0])]
+    pg = [
+        p.pid
+        for p in psutil.process_iter(["name"])
+        if (p.info.get("name") or "").startswith("postgres")
+    ]
+    if pg:
+        out["postgres"] = pg
+    return out
+
+
+class Sampler:
+    """Samples RSS (every ``interval`` s) of the named processes and their CPU time, in a thread.
+
+    ``rss`` holds ``(t, name, MB)``; ``cpu()`` the CPU seconds used per name since ``start``.
+    """
+
+    def __init__(self, processes: dict[str, list[int]], interval: float = 0.5) -> None:
+        self.interval = interval
+        self.procs: dict[str, list[psutil.Process]] = {}
+        for name, pids in processes.items():
+            self.procs[name] = []
+            for pid in pids:
+                try:
+                    self.procs[name].append(psutil.Process(pid))
+                except psutil.NoSuchProcess:
+                    continue
+        self.rss: list[tuple[float, str, float]] = []
+        self._cpu0 = self._cpu_now()
+        self._cpu1: dict[str, float] | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self.t0 = time.time()
+
+    def _cpu_now(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for name, procs in self.procs.items():
+            used = 0.0
+            for p in procs:
+                try:
+                    t = p.cpu_times()
+                    used += t.user + t.system
+                except psutil.NoSuchProcess:
+                    continue
+            out[name] = used
+        return out
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            now = time.time()
+            for name, procs in self.procs.items():
+                if name not in ("api", "router"):
+                    continue
+                mb = 0.0
+                for p in procs:
+                    try:
+                        mb += p.memory_info().rss / 1e6
+                    except psutil.NoSuchProcess:
+                        continue
+                if mb:
+                    self.rss.append((now - self.t0, name, mb))
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> Sampler:
+        self.t0 = time.time()
+        self._cpu0 = self._cpu_now()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._cpu1 = self._cpu_now()
+        self._stop.set()
+        self._thread.join()
+
+    def cpu(self) -> dict[str, float]:
+        end = self._cpu1 if self._cpu1 is not None else self._cpu_now()
+        return {k: round(end[k] - self._cpu0.get(k, 0.0), 2) for k in end}
+
+    def peak(self, name: str) -> float:
+        return max((mb for _, n, mb in self.rss if n == name), default=0.0)
+
+    def series(self, name: str) -> list[tuple[float, float]]:
+        return [(round(t, 1), round(mb, 1)) for t, n, mb in self.rss if n == name]
+
+
+def self_cpu() -> float:
+    t = psutil.Process().cpu_times()
+    return float(t.user + t.system)
+
+
+def loadavg() -> tuple[float, float, float]:
+    return os.getloadavg()
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cores": os.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 1e9, 1),
+        "load_avg": [round(x, 2) for x in loadavg()],
+    }

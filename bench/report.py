@@ -1,0 +1,169 @@
+"""The table on stdout, the plot (var/bench/bench.png) and the one-line summary (the last line)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def _fmt(value: Any, digits: int = 0) -> str:
+    if value is None or value == "":
+        return "-"
+    if isinstance(value, float | int):
+        return f"{value:,.{digits}f}"
+    return str(value)
+
+
+def headline(results: dict[str, Any]) -> dict[str, float]:
+    """The figures of the summary line: the largest size run (the most sustained one)."""
+    sizes = results["sizes"]
+    last = sizes[-1]
+    e = last["direct"]["e2e_per_s"]
+    p = last["passthrough"]["per_s"]
+    latency = last.get("latency") or {}
+    q = (latency.get("policy_per_event") or {}).get("p99_ms", 0.0)
+    rss = 0.0
+    for s in sizes:
+        for phase in ("direct", "http", "latency"):
+            for v in (s.get(phase) or {}).get("peak_rss_mb", {}).values():
+                rss = max(rss, v)
+    return {
+        "size": last["size"],
+        "events_per_s": e,
+        "passthrough_per_s": p,
+        "ratio": e / p if p else 0.0,
+        "p99_ms": latency.get("p99_ms", 0.0),
+        "policy_p99_ms": q,
+        "max_rss_mb": rss,
+    }
+
+
+def table(results: dict[str, Any]) -> str:
+    rows: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
+        ("size (events)", lambda s: _fmt(s["size"])),
+        ("direct: routed events/s (Kafka committed)", lambda s: _fmt(s["direct"]["routed_per_s"])),
+        ("direct: end-to-end events/s (feeds + sealed)", lambda s: _fmt(s["direct"]["e2e_per_s"])),
+        ("direct: decisions/s end to end", lambda s: _fmt(s["direct"]["decisions_per_s"])),
+        (
+            "pass-through records/s (aiokafka, transactional)",
+            lambda s: _fmt(s["passthrough"]["per_s"]),
+        ),
+        (
+            "ratio end-to-end / pass-through",
+            lambda s: _fmt(s["direct"]["e2e_per_s"] / s["passthrough"]["per_s"], 3),
+        ),
+        ("HTTP: events (closed loop)", lambda s: _fmt((s.get("http") or {}).get("events"))),
+        ("HTTP: ingest events/s (202s)", lambda s: _fmt((s.get("http") or {}).get("ingest_per_s"))),
+        ("HTTP: end-to-end events/s", lambda s: _fmt((s.get("http") or {}).get("e2e_per_s"))),
+        (
+            "latency at 500/s: p50 / p95 / p99 ms",
+            lambda s: "/".join(
+                _fmt((s.get("latency") or {}).get(k), 1) for k in ("p50_ms", "p95_ms", "p99_ms")
+            ),
+        ),
+        (
+            "policy per event at 500/s: p50 / p99 ms",
+            lambda s: "/".join(
+                _fmt(((s.get("latency") or {}).get("policy_per_event") or {}).get(k), 2)
+                for k in ("p50_ms", "p99_ms")
+            ),
+        ),
+        (
+            "policy per event, batch 500: p50 / p99 ms",
+            lambda s: "/".join(
+                _fmt(((s.get("policy") or {}).get(500) or {}).get(k), 3)
+                for k in ("p50_ms", "p99_ms")
+            ),
+        ),
+        (
+            "peak RSS MB: API / router",
+            lambda s: "/".join(
+                _fmt(
+                    max(
+                        (s.get(p) or {}).get("peak_rss_mb", {}).get(k, 0.0)
+                        for p in ("direct", "http", "latency")
+                    ),
+                    0,
+                )
+                for k in ("api", "router")
+            ),
+        ),
+        (
+            "CPU ms/event (direct): router/api/opa/kafka/pg",
+            lambda s: "/".join(
+                _fmt(s["direct"]["cpu_ms_per_event"].get(k), 2)
+                for k in ("router", "api", "opa", "kafka", "postgres")
+            ),
+        ),
+    ]
+    sizes = results["sizes"]
+    width = max(len(r[0]) for r in rows)
+    cols = [[fn(s) for s in sizes] for _, fn in rows]
+    colw = [max(len(c[i]) for c in cols) for i in range(len(sizes))]
+    lines = []
+    for (label, _), values in zip(rows, cols, strict=True):
+        cells = "  ".join(v.rjust(colw[i]) for i, v in enumerate(values))
+        lines.append(f"{label.ljust(width)}  {cells}")
+    return "\n".join(lines)
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = results["sizes"]
+    xs = [s["size"] for s in sizes]
+    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(15, 4.5))
+    ax1.plot(xs, [s["direct"]["routed_per_s"] for s in sizes], "o-", label="routed (direct)")
+    ax1.plot(xs, [s["direct"]["e2e_per_s"] for s in sizes], "o-", label="end to end (direct)")
+    http = [(s["size"], s["http"]["e2e_per_s"]) for s in sizes if s.get("http")]
+    if http:
+        ax1.plot([x for x, _ in http], [y for _, y in http], "o-", label="end to end (HTTP)")
+    ax1.plot(xs, [s["passthrough"]["per_s"] for s in sizes], "o--", label="pass-through")
+    ax1.axhline(2000, color="grey", linestyle=":", label="target 2,000")
+    if len(xs) > 1:
+        ax1.set_xscale("log")
+    ax1.set_yscale("log")
+    ax1.set_xlabel("events in run")
+    ax1.set_ylabel("events/s")
+    ax1.set_title("Throughput by size")
+    ax1.legend(fontsize=7)
+    lat = [(s["size"], s["latency"]) for s in sizes if s.get("latency")]
+    for key in ("p50_ms", "p95_ms", "p99_ms"):
+        ax2.plot([x for x, _ in lat], [v[key] for _, v in lat], "o-", label=key[:-3])
+    ax2.axhline(100, color="grey", linestyle=":", label="target p99 100 ms")
+    if len(lat) > 1:
+        ax2.set_xscale("log")
+    ax2.set_xlabel("events in run before")
+    ax2.set_ylabel("ms")
+    ax2.set_title(f"Publish -> feed at {results['config']['rates'][0]:.0f}/s")
+    ax2.legend(fontsize=7)
+    last = sizes[-1]["direct"]["rss_series"]
+    for name, series in last.items():
+        if series:
+            ax3.plot([t for t, _ in series], [mb for _, mb in series], label=name)
+    ax3.axhline(300, color="grey", linestyle=":", label="300 MB")
+    ax3.set_xlabel("s into the direct run")
+    ax3.set_ylabel("RSS MB")
+    ax3.set_title(f"RSS over the {sizes[-1]['size']:,}-event run")
+    ax3.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def emit(results: dict[str, Any], out: Path) -> None:
+    print(f"machine: {results['machine']}; started {results['started']}")
+    print(table(results))
+    plot(results, out / "bench.png")
+    print(f"results: {out / 'results.json'}, plot: {out / 'bench.png'}")
+    h = headline(results)
+    print(
+        f"bench: {h['events_per_s']:.0f} events/s enforced, pass-through "
+        f"{h['passthrough_per_s']:.0f} events/s, ratio {h['ratio']:.2f}, p99 publish-to-feed "
+        f"{h['p99_ms']:.0f} ms at 500/s, policy p99 {h['policy_p99_ms']:.2f} ms, "
+        f"max RSS {h['max_rss_mb']:.0f} MB"
+    )
