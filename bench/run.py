@@ -483,6 +483,8 @@ def run_size(cfg: Config, stack: dict[str, str], opa: PrivateOpa, n: int) -> dic
         dep.stop()
         if not cfg.keep:
             procs.drop_database(stack, database_url)
+            with contextlib.suppress(Exception):
+                dep.delete_topics()
 
 
 def main(argv: list[str] | None = None) -> int:
