@@ -23,11 +23,7 @@ def headline(results: dict[str, Any]) -> dict[str, float]:
     p = last["passthrough"]["per_s"]
     latency = last.get("latency") or {}
     q = (latency.get("policy_per_event") or {}).get("p99_ms", 0.0)
-    rss = 0.0
-    for s in sizes:
-        for phase in ("direct", "http", "latency"):
-            for v in (s.get(phase) or {}).get("peak_rss_mb", {}).values():
-                rss = max(rss, v)
+    rss = max(max(peak_rss(s, "api"), peak_rss(s, "router")) for s in sizes)
     return {
         "size": last["size"],
         "events_per_s": e,
@@ -39,12 +35,57 @@ def headline(results: dict[str, Any]) -> dict[str, float]:
     }
 
 
+def _phases(s: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        s.get("direct") or {},
+        s.get("http") or {},
+        *(s.get("latency_by_rate") or {}).values(),
+    ]
+
+
+def peak_rss(s: dict[str, Any], name: str) -> float:
+    return float(max(p.get("peak_rss_mb", {}).get(name, 0.0) for p in _phases(s)))
+
+
+def _policy(s: dict[str, Any], size: int) -> dict[str, Any]:
+    table = s.get("policy") or {}
+    found: dict[str, Any] = table.get(size) or table.get(str(size)) or {}  # JSON keys are str
+    return found
+
+
+def _slash(values: list[Any], digits: int = 0) -> str:
+    return " / ".join(_fmt(v, digits) for v in values)
+
+
+def _latency_rows(rate: str) -> list[tuple[str, Callable[[dict[str, Any]], str]]]:
+    def lat(s: dict[str, Any]) -> dict[str, Any]:
+        found: dict[str, Any] = (s.get("latency_by_rate") or {}).get(rate) or {}
+        return found
+
+    def percentiles(s: dict[str, Any]) -> str:
+        return _slash([lat(s).get(k) for k in ("p50_ms", "p95_ms", "p99_ms")])
+
+    def achieved(s: dict[str, Any]) -> str:
+        return _fmt(lat(s).get("achieved_per_s"))
+
+    def policy(s: dict[str, Any]) -> str:
+        per_event = lat(s).get("policy_per_event") or {}
+        return _slash([per_event.get(k) for k in ("p50_ms", "p99_ms")], 2)
+
+    return [
+        (f"latency at {rate}/s: p50 / p95 / p99 ms", percentiles),
+        (f"  events/s visible (offered {rate}/s)", achieved),
+        (f"  policy per event at {rate}/s: p50 / p99 ms", policy),
+    ]
+
+
 def table(results: dict[str, Any]) -> str:
     rows: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
         ("size (events)", lambda s: _fmt(s["size"])),
         ("direct: routed events/s (Kafka committed)", lambda s: _fmt(s["direct"]["routed_per_s"])),
         ("direct: end-to-end events/s (feeds + sealed)", lambda s: _fmt(s["direct"]["e2e_per_s"])),
         ("direct: decisions/s end to end", lambda s: _fmt(s["direct"]["decisions_per_s"])),
+        ("direct: seconds to drain", lambda s: _fmt(s["direct"]["e2e_s"])),
         (
             "pass-through records/s (aiokafka, transactional)",
             lambda s: _fmt(s["passthrough"]["per_s"]),
@@ -57,37 +98,22 @@ def table(results: dict[str, Any]) -> str:
         ("HTTP: ingest events/s (202s)", lambda s: _fmt((s.get("http") or {}).get("ingest_per_s"))),
         ("HTTP: end-to-end events/s", lambda s: _fmt((s.get("http") or {}).get("e2e_per_s"))),
         (
-            "latency at 500/s: p50 / p95 / p99 ms",
-            lambda s: "/".join(
-                _fmt((s.get("latency") or {}).get(k), 1) for k in ("p50_ms", "p95_ms", "p99_ms")
+            "HTTP: POST /v1/events p50 / p99 ms",
+            lambda s: _slash(
+                [(s.get("http") or {}).get(k) for k in ("request_p50_ms", "request_p99_ms")], 1
             ),
         ),
+    ]
+    for rate in [f"{r:.0f}" for r in results["config"]["rates"]]:
+        rows += _latency_rows(rate)
+    rows += [
         (
-            "policy per event at 500/s: p50 / p99 ms",
-            lambda s: "/".join(
-                _fmt(((s.get("latency") or {}).get("policy_per_event") or {}).get(k), 2)
-                for k in ("p50_ms", "p99_ms")
-            ),
-        ),
-        (
-            "policy per event, batch 500: p50 / p99 ms",
-            lambda s: "/".join(
-                _fmt(((s.get("policy") or {}).get(500) or {}).get(k), 3)
-                for k in ("p50_ms", "p99_ms")
-            ),
+            "policy per event, batches of 1 / 100 / 500: p50 ms",
+            lambda s: _slash([_policy(s, n).get("p50_ms") for n in (1, 100, 500)], 2),
         ),
         (
             "peak RSS MB: API / router",
-            lambda s: "/".join(
-                _fmt(
-                    max(
-                        (s.get(p) or {}).get("peak_rss_mb", {}).get(k, 0.0)
-                        for p in ("direct", "http", "latency")
-                    ),
-                    0,
-                )
-                for k in ("api", "router")
-            ),
+            lambda s: _slash([peak_rss(s, "api"), peak_rss(s, "router")]),
         ),
         (
             "CPU ms/event (direct): router/api/opa/kafka/pg",
@@ -131,15 +157,23 @@ def plot(results: dict[str, Any], path: Path) -> None:
     ax1.set_ylabel("events/s")
     ax1.set_title("Throughput by size")
     ax1.legend(fontsize=7)
-    lat = [(s["size"], s["latency"]) for s in sizes if s.get("latency")]
-    for key in ("p50_ms", "p95_ms", "p99_ms"):
-        ax2.plot([x for x, _ in lat], [v[key] for _, v in lat], "o-", label=key[:-3])
+    rates = [f"{r:.0f}" for r in results["config"]["rates"]]
+    for rate in rates:
+        lat = [
+            (s["size"], s["latency_by_rate"][rate])
+            for s in sizes
+            if rate in (s.get("latency_by_rate") or {})
+        ]
+        for key, style in (("p50_ms", "o--"), ("p99_ms", "o-")):
+            ys = [max(v[key], 1.0) for _, v in lat]
+            ax2.plot([x for x, _ in lat], ys, style, label=f"{rate}/s {key[:-3]}")
     ax2.axhline(100, color="grey", linestyle=":", label="target p99 100 ms")
-    if len(lat) > 1:
+    if len(xs) > 1:
         ax2.set_xscale("log")
-    ax2.set_xlabel("events in run before")
+    ax2.set_yscale("log")
+    ax2.set_xlabel("events in the run before it")
     ax2.set_ylabel("ms")
-    ax2.set_title(f"Publish -> feed at {results['config']['rates'][0]:.0f}/s")
+    ax2.set_title("Publish -> visible in the feeds (open loop)")
     ax2.legend(fontsize=7)
     last = sizes[-1]["direct"]["rss_series"]
     for name, series in last.items():
