@@ -26,6 +26,7 @@ def headline(results: dict[str, Any]) -> dict[str, float]:
     rss = max(max(peak_rss(s, "api"), peak_rss(s, "router")) for s in sizes)
     return {
         "size": last["size"],
+        "rate": float(results["config"]["rates"][0]),
         "events_per_s": e,
         "passthrough_per_s": p,
         "ratio": e / p if p else 0.0,
@@ -198,6 +199,6 @@ def emit(results: dict[str, Any], out: Path) -> None:
     print(
         f"bench: {h['events_per_s']:.0f} events/s enforced, pass-through "
         f"{h['passthrough_per_s']:.0f} events/s, ratio {h['ratio']:.2f}, p99 publish-to-feed "
-        f"{h['p99_ms']:.0f} ms at 500/s, policy p99 {h['policy_p99_ms']:.2f} ms, "
+        f"{h['p99_ms']:.0f} ms at {h['rate']:.0f}/s, policy p99 {h['policy_p99_ms']:.2f} ms, "
         f"max RSS {h['max_rss_mb']:.0f} MB"
     )
