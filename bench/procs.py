@@ -367,6 +367,9 @@ class Sampler:
                     continue
         self.rss: list[tuple[float, str, float]] = []
         self._cpu0 = self._cpu_now()
+        self._machine0 = psutil.cpu_times()
+        self._machine1: Any = None
+        self._t1 = 0.0
         self._cpu1: dict[str, float] | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
@@ -404,17 +407,33 @@ class Sampler:
     def __enter__(self) -> Sampler:
         self.t0 = time.time()
         self._cpu0 = self._cpu_now()
+        self._machine0 = psutil.cpu_times()
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._cpu1 = self._cpu_now()
+        self._machine1 = psutil.cpu_times()
+        self._t1 = time.time()
         self._stop.set()
         self._thread.join()
 
     def cpu(self) -> dict[str, float]:
         end = self._cpu1 if self._cpu1 is not None else self._cpu_now()
         return {k: round(end[k] - self._cpu0.get(k, 0.0), 2) for k in end}
+
+    def busy_cores(self) -> float:
+        """Cores the whole machine kept busy on average (ours and everyone else's)."""
+        end = self._machine1 or psutil.cpu_times()
+        t1 = self._t1 or time.time()
+        busy = sum(
+            getattr(end, f, 0.0) - getattr(self._machine0, f, 0.0)
+            for f in ("user", "nice", "system", "irq", "softirq")
+        )
+        return round(busy / max(t1 - self.t0, 1e-9), 2)
+
+    def seconds(self) -> float:
+        return (self._t1 or time.time()) - self.t0
 
     def peak(self, name: str) -> float:
         return max((mb for _, n, mb in self.rss if n == name), default=0.0)

@@ -117,6 +117,12 @@ def table(results: dict[str, Any]) -> str:
             lambda s: _slash([peak_rss(s, "api"), peak_rss(s, "router")]),
         ),
         (
+            "direct: cores busy, all / other users' (2 cores)",
+            lambda s: _slash(
+                [s["direct"].get("machine_busy_cores"), s["direct"].get("others_cores")], 2
+            ),
+        ),
+        (
             "CPU ms/event (direct): router/api/opa/kafka/pg",
             lambda s: "/".join(
                 _fmt(s["direct"]["cpu_ms_per_event"].get(k), 2)

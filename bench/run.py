@@ -278,6 +278,10 @@ def pipeline_phase(
         "routed_s": round(routed_s, 1),
         "e2e_s": round(e2e_s, 1),
         "cpu_s": cpu,
+        "load_avg_1m_end": round(procs.loadavg()[0], 2),
+        "machine_busy_cores": sampler.busy_cores(),
+        # what the rest of the machine (other users' processes) kept busy meanwhile
+        "others_cores": round(sampler.busy_cores() - sum(cpu.values()) / sampler.seconds(), 2),
         "cpu_ms_per_event": {k: round(v / n * 1000, 3) for k, v in cpu.items()},
         "router_batches": batches,
         "router_stages": procs.stages(router0, router1),
