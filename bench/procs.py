@@ -370,22 +370,22 @@ class Sampler:
         self._machine0 = psutil.cpu_times()
         self._machine1: Any = None
         self._t1 = 0.0
-        self._cpu1: dict[str, float] | None = None
+        self._cpu1: dict[str, dict[int, float]] | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self.t0 = time.time()
 
-    def _cpu_now(self) -> dict[str, float]:
-        out: dict[str, float] = {}
+    def _cpu_now(self) -> dict[str, dict[int, float]]:
+        """CPU seconds so far per name and process (a process that has exited is left out)."""
+        out: dict[str, dict[int, float]] = {}
         for name, procs in self.procs.items():
-            used = 0.0
+            out[name] = {}
             for p in procs:
                 try:
                     t = p.cpu_times()
-                    used += t.user + t.system
                 except psutil.NoSuchProcess:
                     continue
-            out[name] = used
+                out[name][p.pid] = t.user + t.system
         return out
 
     def _loop(self) -> None:
@@ -419,8 +419,14 @@ class Sampler:
         self._thread.join()
 
     def cpu(self) -> dict[str, float]:
+        """CPU seconds used per name between start and end, over the processes alive at both
+        (PostgreSQL's backends come and go with connections)."""
         end = self._cpu1 if self._cpu1 is not None else self._cpu_now()
-        return {k: round(end[k] - self._cpu0.get(k, 0.0), 2) for k in end}
+        out = {}
+        for name, now in end.items():
+            before = self._cpu0.get(name, {})
+            out[name] = round(sum(v - before[pid] for pid, v in now.items() if pid in before), 2)
+        return out
 
     def busy_cores(self) -> float:
         """Cores the whole machine kept busy on average (ours and everyone else's)."""
