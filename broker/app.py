@@ -29,7 +29,7 @@ from broker.errors import PROBLEM_JSON, TYPE_BASE, install_handlers
 from broker.ingest.routes import router as ingest_router
 from broker.keys import load_keys, verification_keys
 from broker.logging import configure_logging
-from broker.metrics import DEPENDENCY_UP, install_http_metrics
+from broker.metrics import DEPENDENCY_UP, HttpMetrics
 from broker.openapi import PROBLEMS, install_openapi
 from broker.outbox import Outbox
 from broker.registry.routes import router as registry_router
@@ -59,7 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging()
-        engine = make_engine(settings.database_url)
+        engine = make_engine(settings.database_url, settings.database_pool_size)
         sessions = make_sessionmaker(engine)
         keys = await load_keys(settings, sessions)
         await ensure_admin_client(settings, sessions)
@@ -104,7 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_handlers(app)
-    install_http_metrics(app)
+    app.add_middleware(HttpMetrics)
     install_openapi(app, contracts)
     for r in (
         auth_router,

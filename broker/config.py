@@ -22,6 +22,10 @@ class Settings(BaseSettings):
 
     env: Environment = "development"
     database_url: str = "sqlite+aiosqlite:///var/samsyn.db"
+    # Connections kept open per process (PostgreSQL). A publish holds one until Kafka has
+    # acknowledged the event, so this should cover the concurrent publishers; beyond it, up to
+    # as many again are opened and closed per request, which costs far more than the request.
+    database_pool_size: int = Field(default=20, ge=1)
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     kafka_sasl_mechanism: str | None = None

@@ -65,7 +65,7 @@ async def stop_workers(workers: list[Worker], tasks: list[asyncio.Task[Any]]) ->
 async def run_workers(settings: Settings) -> None:
     """Run the configured workers until SIGTERM or SIGINT."""
     configure_logging()
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, settings.database_pool_size)
     sessions = make_sessionmaker(engine)
     keys = await load_keys(settings, sessions)
     stop = asyncio.Event()

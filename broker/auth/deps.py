@@ -62,7 +62,12 @@ def require(scope: str) -> Callable[[Caller], Awaitable[Caller]]:
     return guard
 
 
-StateDep = Annotated[AppState, Depends(get_state)]
+async def _state(request: Request) -> AppState:
+    # async: FastAPI runs a plain ``def`` dependency in a worker thread, a hop per request.
+    return get_state(request)
+
+
+StateDep = Annotated[AppState, Depends(_state)]
 Publisher = Annotated[Caller, Depends(require("events:publish"))]
 FeedReader = Annotated[Caller, Depends(require("feed:read"))]
 RelationshipWriter = Annotated[Caller, Depends(require("relationships:write"))]
