@@ -485,6 +485,8 @@ def run_size(cfg: Config, stack: dict[str, str], opa: PrivateOpa, n: int) -> dic
             out["policy"] = asyncio.run(policy.time_policy(opa.url, inputs))
             log(f"  policy per event: {out['policy']}")
             INPUTS.update(inputs)
+            # The router's own input, for `opa bench` / `opa eval --profile` on the same query.
+            (VAR / "policy-input-100.json").write_text(json.dumps(inputs[100]))
         return out
     finally:
         dep.stop()
