@@ -4,7 +4,9 @@
 #   For grounds with requires_consent: the referenced consent is active now, is for this
 #   child, its scope names the source, the recipient and the purpose, and it was given by the
 #   person the age rules (policies/data/consent/data.json) ask for. Categories outside the
-#   scope are cut, not denied (see within_scope).
+#   scope are cut, not denied (see within_scope). event_failures and recipient_failures are
+#   given a copy of the event reduced to what they read (samsyn.decide's ground_facts and
+#   candidate_facts): a check that reads another attribute must be added there.
 package samsyn.consent
 
 import data.samsyn.config
@@ -98,8 +100,14 @@ purpose_in_scope(e) if e.purpose in e.consent.scope.purposes
 #   given_by. An unknown age, or an age no rule covers, fails.
 age_rule_satisfied(e) if {
 	is_number(e.age)
-	given := {role | some role in e.consent.given_by}
-	rules := [rule | some rule in config.consent_age_rules; _applies(rule, e.age)]
+	_given_by_enough(e.age, {role | some role in e.consent.given_by})
+}
+
+# The rules for the age, met by the roles that gave the consent. A function of the age and the
+# roles alone, so that OPA, which caches a function's result by its arguments, evaluates it
+# once per combination in a batch rather than once per event.
+_given_by_enough(age, given) if {
+	rules := [rule | some rule in config.consent_age_rules; _applies(rule, age)]
 	count(rules) > 0
 	every rule in rules {
 		every role in rule.required_given_by {

@@ -65,11 +65,13 @@ candidates_unique(e) if {
 # METADATA
 # title: What the event alone decides
 # description: |
-#   The event, its ground's record ({} if unknown), the reason codes that do not depend on
-#   the recipient, the categories present, the slice any recipient could get, and the banded
-#   fields.
+#   What the candidate rules read of the event (candidate_facts), its ground's record ({} if
+#   unknown), the reason codes that do not depend on the recipient, the categories present,
+#   the slice any recipient could get, and the banded fields. Each candidate's decision is a
+#   function of this view and the candidate alone, so OPA evaluates it once per distinct
+#   (view, candidate) in a batch.
 event_view(e) := {
-	"event": e,
+	"event": candidate_facts(e),
 	"ground": g,
 	"failures": event_failures(e, g),
 	"present": categories.present(e),
@@ -80,26 +82,47 @@ event_view(e) := {
 }
 
 # METADATA
+# title: What the candidate rules read of the event
+# description: |
+#   The event reduced to the attributes that the checks and the decision for a candidate read:
+#   legal_basis, purpose, source, report_municipality and, of the consent, whether there is
+#   one and whom its scope names as recipients. Each is as in the event, or missing as in the
+#   event (json.filter keeps a consent or a scope that is not an object as it is). Why: OPA
+#   caches a function's result by its arguments, so the events of a batch that agree on these
+#   (the same kind of event from the same source under the same consent scope) have a
+#   recurring candidate decided once; with the whole event (ref, times, age) every pair would
+#   be evaluated anew. A candidate rule that read any other attribute of the event would find
+#   it missing here and fail closed.
+candidate_facts(e) := json.filter(e, [
+	["legal_basis"], ["purpose"], ["source"], ["report_municipality"],
+	["consent", "scope", "to_kinds"], ["consent", "scope", "to_orgs"],
+])
+
+# METADATA
 # title: Decision for one event and one candidate
-# description: Always defined; anything that cannot be evaluated is a denial.
+# description: |
+#   Always defined; anything that cannot be evaluated is a denial. The categories to share
+#   are worked out only once every check has passed (a denial names none).
 pair_decision(ev, c) := d if {
-	shared := categories.shared(ev.event, c, ev.ground, ev.slice)
-	d := _decide(ev, c, pair_failures(ev, c), shared)
+	d := _decide(ev, c, pair_failures(ev, c))
 } else := constant_denial("indeterminate")
 
-_decide(ev, c, failed, shared) := d if {
+# A failed check denies, with every failed check as a reason. Each branch states its own
+# condition, so that a denial that cannot be built never falls through to the next one.
+_decide(ev, c, failed) := _denied(ev, failed) if {
+	count(failed) > 0
+} else := _conclude(ev, c, categories.shared(ev.event, c, ev.ground, ev.slice)) if {
 	count(failed) == 0
+}
+
+# Every check passed: allowed if something beyond identity goes; otherwise the reason is that
+# nothing did (or, should the allowed answer be impossible to build, indeterminate).
+_conclude(ev, c, shared) := d if {
 	count(shared) > 0
 	d := _allowed(ev, c, shared)
-} else := _denied(ev, _deny_reasons(failed, shared))
-
-# The failed checks; when every check passed, the reason is that nothing beyond identity
-# remained.
-_deny_reasons(failed, shared) := failed if {
-	count(failed) > 0
-} else := {"nothing_necessary"} if {
+} else := _denied(ev, {"nothing_necessary"}) if {
 	count(shared) == 0
-} else := {"indeterminate"}
+} else := _denied(ev, {"indeterminate"})
 
 _allowed(ev, c, shared) := {
 	"allow": true,
@@ -165,7 +188,17 @@ event_failures(e, g) := {"malformed_input"} if {
 	not event_well_formed(e)
 } else := {"config_malformed"} if {
 	not config.well_formed
-} else := grounds.event_failures(e, g)
+} else := grounds.event_failures(ground_facts(e), g)
+
+# METADATA
+# title: What the ground's event checks read of the event
+# description: |
+#   The event reduced to the attributes that grounds.event_failures and the consent's event
+#   checks read: legal_basis, purpose, source, age and consent, each as in the event or missing
+#   as in the event. Why: OPA caches a function's result by its arguments, so the events of a
+#   batch that agree on these (the same child, source and consent) are checked once. A check
+#   that read any other attribute of the event would find it missing and fail closed.
+ground_facts(e) := object.filter(e, ["legal_basis", "purpose", "source", "age", "consent"])
 
 # Event failures that make the recipient checks unreadable: reported alone.
 _dominant := {"malformed_input", "config_malformed", "unknown_ground", "ground_malformed"}

@@ -197,12 +197,49 @@ test_missing_policy_data_denies if {
 }
 
 # ---------------------------------------------------------------------------------------------
+# what the per-candidate rules see of the event
+
+# The checks of a candidate and of the ground read a reduced copy of the event (so that OPA's
+# cache of function results can serve events that agree on it): what they read is there as in
+# the event, and what is missing or mistyped in the event stays so.
+test_facts_keep_what_the_rules_read if {
+	e := fx.event({"report_municipality": "1492"})
+	facts := decide.candidate_facts(e)
+	object.keys(facts) == {"legal_basis", "purpose", "source", "report_municipality", "consent"}
+	facts.source == e.source
+	facts.report_municipality == "1492"
+	facts.consent == {"scope": {"to_kinds": e.consent.scope.to_kinds, "to_orgs": []}}
+	decide.candidate_facts(fx.replace(e, {"consent": null})).consent == null
+	decide.candidate_facts(fx.replace(e, {"consent": "c-1"})).consent == "c-1"
+	decide.candidate_facts(fx.replace(e, {"consent": {"withdrawn": true}})).consent == {}
+	decide.candidate_facts(fx.replace(e, {"consent": {"scope": "all"}})).consent == {"scope": "all"}
+	not "consent" in object.keys(decide.candidate_facts(object.remove(e, ["consent"])))
+	object.keys(decide.ground_facts(e)) == {"legal_basis", "purpose", "source", "age", "consent"}
+	decide.ground_facts(e).consent == e.consent
+	not "age" in object.keys(decide.ground_facts(object.remove(e, ["age"])))
+}
+
+# Events that look alike to the candidate rules but differ elsewhere (age, categories) are
+# still decided apart: a candidate's decision is cached by the whole per-event view.
+test_events_alike_for_candidates_decided_apart if {
+	crime := {"legal_basis": "crime_prevention_u21", "purpose": "crime_prevention", "consent": null}
+	police := fx.candidate("polis", "police", ["case_open"])
+	e20 := fx.replace(fx.event(crime), {"ref": "20", "age": 20, "candidates": [police]})
+	e21 := fx.replace(e20, {"ref": "21", "age": 21})
+	other := fx.replace(fx.with_categories(e20, ["police"]), {"ref": "p"})
+	out := fx.decide_batch([e20, e21, other])
+	out["20"].polis.categories == ["concern", "identity"]
+	fx.denied(out["21"].polis, "age_limit_exceeded")
+	out.p.polis.categories == ["identity", "police"]
+}
+
+# ---------------------------------------------------------------------------------------------
 # the safety net
 
 # Should an allowed answer ever be impossible to build, the pair is denied with a reason.
 test_unbuildable_allow_is_indeterminate if {
 	ev := {"event": base, "ground": {}, "failures": set(), "present": {"concern"}, "slice": {"concern"}, "banded": []}
-	d := decide._decide(ev, {}, set(), {"concern"})
+	d := decide._conclude(ev, {}, {"concern"})
 	d.allow == false
 	d.reasons == ["indeterminate"]
 }

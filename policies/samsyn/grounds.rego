@@ -6,7 +6,9 @@
 #   ground is a new record. Every check is a positive helper; a failure is its negation, so an
 #   attribute that is missing from the input or the record fails the check. Negated helpers
 #   take whole objects (e, c, g), never refs: OPA evaluates a ref argument before the
-#   negation, so `not f(e.x)` is skipped, not true, when e.x is missing.
+#   negation, so `not f(e.x)` is skipped, not true, when e.x is missing. The e given here is
+#   a copy of the event reduced to the attributes these checks read (samsyn.decide's
+#   ground_facts and candidate_facts): a check that reads another must be added there.
 package samsyn.grounds
 
 import data.samsyn.config
