@@ -51,8 +51,8 @@ EVENTS ?= 3000
 faults: stack ## the fault suite: EVENTS (3000) events under SIGKILLs, a Kafka restart, OPA and DB outages
 	@$(PY) -m bench.faults --events $(EVENTS)
 
-# make bench BENCH_SIZES=10000,100000,1000000 (and the other BENCH_* of bench/run.py's --help)
-bench: stack ## throughput, overhead, latency, policy time, RSS at BENCH_SIZES (10k,100k): ~15 min
+# make bench BENCH_SIZES=10000,100000 for a shorter run (and the other BENCH_* of bench/run.py's --help)
+bench: stack ## throughput, overhead, latency, policy time, RSS at BENCH_SIZES (10k,100k,1M): ~50 min
 	@$(PY) -m bench.run
 
 stop: ## stop what `make run`/`make test` started

@@ -246,6 +246,41 @@ async def read_templates(bootstrap: str, topic: str) -> list[dict[str, Any]]:
         await consumer.stop()
 
 
+async def produce_open(
+    bootstrap: str, topic: str, templates: list[dict[str, Any]], rate: float, seconds: float
+) -> Published:
+    """The open loop of :func:`publish_open`, straight into ``topic`` (ingest left out): record
+    i, a template with a fresh event id, is sent at start + i/rate; its latency counts from
+    then. ``request_s`` holds how long Kafka took to acknowledge each record."""
+    out = Published()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+
+    async def acked(fut: asyncio.Future[Any], t: float) -> None:
+        await fut
+        out.statuses[202] += 1
+        out.request_s.append(time.perf_counter() - t)
+
+    try:
+        tasks = []
+        out.started = start = time.time() + 0.2
+        for i in range(int(rate * seconds)):
+            due = start + i / rate
+            delay = due - time.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            t = templates[i % len(templates)]
+            record = {**t, "envelope": {**t["envelope"], "id": str(uuid.uuid4())}}
+            out.sent[record["envelope"]["id"]] = due
+            fut = await producer.send(topic, encode(record), key=t["subject_pseudonym"].encode())
+            tasks.append(asyncio.create_task(acked(fut, time.perf_counter())))
+        await asyncio.gather(*tasks)
+        out.finished = time.time()
+    finally:
+        await producer.stop()
+    return out
+
+
 async def produce_direct(
     bootstrap: str, topic: str, templates: list[dict[str, Any]], n: int
 ) -> float:

@@ -290,14 +290,15 @@ def _labels(key: str) -> tuple[str, dict[str, str]]:
 
 
 def hist_quantile(
-    before: dict[str, float], after: dict[str, float], name: str, q: float
+    before: dict[str, float], after: dict[str, float], name: str, q: float, **match: str
 ) -> float | None:
-    """The ``q`` quantile of what histogram ``name`` observed between two scrapes (linear
-    interpolation inside the bucket, as Prometheus' histogram_quantile does)."""
+    """The ``q`` quantile of what histogram ``name`` (its series with the labels ``match``)
+    observed between two scrapes (linear interpolation inside the bucket, as Prometheus'
+    histogram_quantile does)."""
     buckets: list[tuple[float, float]] = []
     for key, value in after.items():
         base, labels = _labels(key)
-        if base == f"{name}_bucket":
+        if base == f"{name}_bucket" and all(labels.get(k) == v for k, v in match.items()):
             buckets.append((float(labels["le"]), value - before.get(key, 0.0)))
     buckets.sort()
     if not buckets or buckets[-1][1] <= 0:
