@@ -142,6 +142,22 @@ def wait_pipeline(
     raise RuntimeError(f"pipeline not done within {timeout} s: last {timeline[-1:]}")
 
 
+def quiesce(dep: Deployment, timeout: float = 900) -> float:
+    """Wait until nothing moves (routed, materialised, sealed unchanged for a second): a run
+    above capacity leaves a backlog whose routing and sealing would load the next run.
+    Returns the seconds waited."""
+    started = time.time()
+    last, still = snapshot(dep), 0
+    while time.time() - started < timeout:
+        time.sleep(0.5)
+        now = snapshot(dep)
+        still = still + 1 if now == last else 0
+        if still >= 2:
+            break
+        last = now
+    return round(time.time() - started, 1)
+
+
 def sustained(timeline: list[tuple[float, float, float, float]], n: int, col: int = 1) -> float:
     """Events/s between the moments 10 % and 90 % of ``n`` had passed the stage in ``col``."""
     lo = next((t for t, *v in timeline if v[col - 1] >= 0.1 * n), None)
@@ -496,6 +512,7 @@ def run_size(cfg: Config, stack: dict[str, str], opa: PrivateOpa, n: int) -> dic
             out["latency_by_rate"] = {}
             for rate in cfg.rates:
                 log(f"  latency: {rate:.0f}/s for {cfg.latency_s:.0f} s through the API")
+                log(f"  (waited {quiesce(dep)} s for the pipeline to come to rest)")
                 got = latency_phase(dep, world, rate, cfg.latency_s, cfg.latency_via)
                 out["latency_by_rate"][f"{rate:.0f}"] = got
                 log(
@@ -507,6 +524,7 @@ def run_size(cfg: Config, stack: dict[str, str], opa: PrivateOpa, n: int) -> dic
             out["latency_direct_by_rate"] = {}
             for rate in cfg.rates:
                 log(f"  latency: {rate:.0f}/s for {cfg.latency_s:.0f} s straight into events.v1")
+                log(f"  (waited {quiesce(dep)} s for the pipeline to come to rest)")
                 got = latency_phase(dep, world, rate, cfg.latency_s, cfg.latency_via, templates)
                 out["latency_direct_by_rate"][f"{rate:.0f}"] = got
                 log(
