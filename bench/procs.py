@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import signal
 import subprocess
 import threading
 import time
@@ -26,7 +25,15 @@ import httpx
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support import REPO, Samsyn, free_port, start_samsyn, start_worker
+from tests.support import (
+    REPO,
+    Samsyn,
+    free_port,
+    new_postgres_database,
+    start_samsyn,
+    start_worker,
+    stop_process,
+)
 
 VAR = REPO / "var" / "bench"
 STACK_OPA_DIR = REPO / "var" / "stack" / "opa"
@@ -97,13 +104,7 @@ class PrivateOpa:
         raise RuntimeError(f"private OPA did not start; see {workdir / 'opa.log'}")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, timeout=10)
 
 
 # ------------------------------------------------------------------------------- databases
@@ -116,20 +117,7 @@ def new_database(stack: dict[str, str], kind: str, tag: str) -> str:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
         return f"sqlite+aiosqlite:///{path}"
-    import asyncpg
-
-    base = stack["SAMSYN_TEST_POSTGRES_DSN"]
-    name = f"samsyn_bench_{tag}_{uuid.uuid4().hex[:6]}"
-
-    async def create() -> None:
-        conn = await asyncpg.connect(base.replace("postgresql+asyncpg://", "postgresql://"))
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-
-    asyncio.run(create())
-    return base.rsplit("/", 1)[0] + "/" + name
+    return new_postgres_database(stack, f"samsyn_bench_{tag}_{uuid.uuid4().hex[:6]}")
 
 
 def drop_database(stack: dict[str, str], url: str) -> None:
@@ -214,13 +202,7 @@ class Deployment:
         raise RuntimeError("the router did not become ready")
 
     def stop_router(self) -> None:
-        if self.router is not None and self.router.poll() is None:
-            self.router.send_signal(signal.SIGTERM)
-            try:
-                self.router.wait(30)
-            except subprocess.TimeoutExpired:
-                self.router.kill()
-                self.router.wait()
+        stop_process(self.router, timeout=30)
         self.router = None
 
     def stop(self) -> None:

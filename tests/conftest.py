@@ -6,7 +6,6 @@ throwaway PostgreSQL cluster). Integration tests never skip because a component 
 
 from __future__ import annotations
 
-import asyncio
 import os
 import uuid
 from collections.abc import Iterator
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import REPO, Samsyn, stack_env, start_samsyn
+from tests.support import REPO, Samsyn, new_postgres_database, stack_env, start_samsyn
 
 
 @pytest.fixture(scope="session")
@@ -22,28 +21,10 @@ def stack() -> dict[str, str]:
     return stack_env()
 
 
-def _postgres_database(stack: dict[str, str]) -> str:
-    import asyncpg
-
-    base = stack["SAMSYN_TEST_POSTGRES_DSN"]
-    name = f"samsyn_{uuid.uuid4().hex[:10]}"
-    plain = base.replace("postgresql+asyncpg://", "postgresql://")
-
-    async def create() -> None:
-        conn = await asyncpg.connect(plain)
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-
-    asyncio.run(create())
-    return base.rsplit("/", 1)[0] + "/" + name
-
-
 @pytest.fixture(scope="session")
 def database_url(stack: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> str:
     if os.environ.get("SAMSYN_TEST_DB", "sqlite") == "postgres":
-        return _postgres_database(stack)
+        return new_postgres_database(stack, f"samsyn_{uuid.uuid4().hex[:10]}")
     path: Path = tmp_path_factory.mktemp("db") / "samsyn.db"
     return f"sqlite+aiosqlite:///{path}"
 

@@ -3,6 +3,7 @@ client that talks to it only through the public HTTP API (as an integrating syst
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import os
@@ -52,6 +53,35 @@ def luhn_check(nine: str) -> int:
         d = int(ch) * (2 if i % 2 == 0 else 1)
         total += d - 9 if d > 9 else d
     return (10 - total % 10) % 10
+
+
+def stop_process(proc: subprocess.Popen[bytes] | None, timeout: float) -> None:
+    """SIGTERM a child process and wait for it; SIGKILL it if it has not exited in ``timeout``."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def new_postgres_database(stack: dict[str, str], name: str) -> str:
+    """Create the empty database ``name`` on the stack's PostgreSQL cluster; its async URL."""
+    import asyncpg
+
+    base = stack["SAMSYN_TEST_POSTGRES_DSN"]
+
+    async def create() -> None:
+        conn = await asyncpg.connect(base.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    return base.rsplit("/", 1)[0] + "/" + name
 
 
 _ISSUED: set[str] = set()
@@ -158,13 +188,7 @@ class Samsyn:
         )
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, timeout=15)
 
 
 @dataclass
