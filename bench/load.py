@@ -246,6 +246,11 @@ async def read_templates(bootstrap: str, topic: str) -> list[dict[str, Any]]:
         await consumer.stop()
 
 
+def _fresh(template: dict[str, Any]) -> dict[str, Any]:
+    """An ``events.v1`` record as ingest wrote ``template``, under a new event id."""
+    return {**template, "envelope": {**template["envelope"], "id": str(uuid.uuid4())}}
+
+
 async def produce_open(
     bootstrap: str, topic: str, templates: list[dict[str, Any]], rate: float, seconds: float
 ) -> Published:
@@ -269,10 +274,11 @@ async def produce_open(
             delay = due - time.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            t = templates[i % len(templates)]
-            record = {**t, "envelope": {**t["envelope"], "id": str(uuid.uuid4())}}
+            record = _fresh(templates[i % len(templates)])
             out.sent[record["envelope"]["id"]] = due
-            fut = await producer.send(topic, encode(record), key=t["subject_pseudonym"].encode())
+            fut = await producer.send(
+                topic, encode(record), key=record["subject_pseudonym"].encode()
+            )
             tasks.append(asyncio.create_task(acked(fut, time.perf_counter())))
         await asyncio.gather(*tasks)
         out.finished = time.time()
@@ -298,14 +304,9 @@ async def produce_direct(
     try:
         pending: list[asyncio.Future[Any]] = []
         for i in range(n):
-            t = templates[i % len(templates)]
-            record = {
-                **t,
-                "accepted_at": t["accepted_at"],
-                "envelope": {**t["envelope"], "id": str(uuid.uuid4())},
-            }
+            record = _fresh(templates[i % len(templates)])
             pending.append(
-                await producer.send(topic, encode(record), key=t["subject_pseudonym"].encode())
+                await producer.send(topic, encode(record), key=record["subject_pseudonym"].encode())
             )
             if len(pending) >= 20_000:
                 await asyncio.gather(*pending)

@@ -161,6 +161,17 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _by_size(ax: Any, sizes: int, xlabel: str, ylabel: str, title: str) -> None:
+    """Log axes (x only when there are several sizes), labels, title and legend."""
+    if sizes > 1:
+        ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+
+
 def plot(results: dict[str, Any], path: Path) -> None:
     import matplotlib
 
@@ -177,13 +188,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
         ax1.plot([x for x, _ in http], [y for _, y in http], "o-", label="end to end (HTTP)")
     ax1.plot(xs, [s["passthrough"]["per_s"] for s in sizes], "o--", label="pass-through")
     ax1.axhline(2000, color="grey", linestyle=":", label="target 2,000")
-    if len(xs) > 1:
-        ax1.set_xscale("log")
-    ax1.set_yscale("log")
-    ax1.set_xlabel("events in run")
-    ax1.set_ylabel("events/s")
-    ax1.set_title("Throughput by size")
-    ax1.legend(fontsize=7)
+    _by_size(ax1, len(xs), "events in run", "events/s", "Throughput by size")
     rates = [f"{r:.0f}" for r in results["config"]["rates"]]
     for phase, via in (("latency_by_rate", "API"), ("latency_direct_by_rate", "no ingest")):
         for rate in rates:
@@ -192,13 +197,13 @@ def plot(results: dict[str, Any], path: Path) -> None:
             style = "o-" if via == "API" else "s--"
             ax2.plot([x for x, _ in lat], ys, style, label=f"{rate}/s p99 ({via})")
     ax2.axhline(100, color="grey", linestyle=":", label="target p99 100 ms")
-    if len(xs) > 1:
-        ax2.set_xscale("log")
-    ax2.set_yscale("log")
-    ax2.set_xlabel("events in the run before it")
-    ax2.set_ylabel("ms")
-    ax2.set_title("Publish -> visible in the feeds (open loop)")
-    ax2.legend(fontsize=7)
+    _by_size(
+        ax2,
+        len(xs),
+        "events in the run before it",
+        "ms",
+        "Publish -> visible in the feeds (open loop)",
+    )
     last = sizes[-1]["direct"]["rss_series"]
     for name, series in last.items():
         if series:
