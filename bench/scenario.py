@@ -20,12 +20,11 @@ import asyncio
 import random
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 
-from broker.demo.story import fictional_child
+from broker.demo.story import fictional_child, iso
 from tests.support import Org, Samsyn
 
 MUNICIPALITIES = ("1438", "1460")
@@ -37,11 +36,6 @@ CONSENT_SCOPE = {
     "categories": ["attendance", "concern", "concern_detail"],
     "purposes": ["early_support"],
 }
-
-
-def iso(days: float = 0) -> str:
-    moment = datetime.now(UTC) + timedelta(days=days)
-    return moment.replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 @dataclass

@@ -16,12 +16,14 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+
+from broker.demo.story import iso
 
 REPO = Path(__file__).resolve().parents[1]
 STACK_ENV = REPO / "var" / "stack" / "stack.env"
@@ -111,11 +113,6 @@ def eventually(check: Callable[[], T], what: str, timeout: float = 30) -> T:
         if time.monotonic() > deadline:
             raise AssertionError(f"no {what} within {timeout} s")
         time.sleep(0.2)
-
-
-def iso(days: float = 0) -> str:
-    moment = datetime.now(UTC) + timedelta(days=days)
-    return moment.replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 @dataclass
