@@ -24,7 +24,7 @@ RUN mkdir -p broker consumers \
  && rm -rf broker consumers build ./*.egg-info
 # The code stays in /app, owned by root and read-only to the service user. It is installed in
 # editable mode on purpose: schemas/ and the Alembic migrations are read from beside the
-# package (broker/contracts.py, broker/migrate.py), which a copy into site-packages would lose.
+# package (broker/contracts.py, broker/infra/migrate.py), which a copy into site-packages would lose.
 COPY broker ./broker
 COPY consumers ./consumers
 COPY schemas ./schemas

@@ -15,8 +15,8 @@ import aiohttp
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.scenario import World
-from broker.cursor import encode_cursor
-from broker.kafka import encode
+from broker.infra.kafka import encode
+from broker.web.cursors import encode_cursor
 
 
 @dataclass

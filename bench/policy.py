@@ -19,9 +19,9 @@ from typing import Any
 import httpx
 
 from broker.contracts import Contracts
-from broker.db import make_engine, make_sessionmaker, utcnow
-from broker.router.batch import Pending, build_input
-from broker.router.policy import PolicyClient
+from broker.infra.db import make_engine, make_sessionmaker, utcnow
+from broker.policy.client import PolicyClient
+from broker.policy.input import Pending, build_input
 
 
 def quantile(values: list[float], q: float) -> float:

@@ -11,31 +11,30 @@ from typing import Any
 import httpx
 import structlog
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from joserfc.jwk import KeySet
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 
-from broker import kafka
 from broker.audit.console.routes import router as console_router
 from broker.audit.routes import router as audit_router
 from broker.auth.deps import StateDep
 from broker.auth.routes import router as auth_router
-from broker.bootstrap import ensure_admin_client
 from broker.config import Settings, get_settings
 from broker.contracts import Contracts
-from broker.db import make_engine, make_sessionmaker
-from broker.errors import PROBLEM_JSON, TYPE_BASE, install_handlers
+from broker.infra.db import make_engine, make_sessionmaker
+from broker.infra.kafka_writer import KafkaWriter
+from broker.infra.keys import load_keys, verification_keys
 from broker.ingest.routes import router as ingest_router
-from broker.keys import load_keys, verification_keys
-from broker.logging import configure_logging
-from broker.metrics import DEPENDENCY_UP, HttpMetrics
-from broker.openapi import PROBLEMS, install_openapi
-from broker.outbox import Outbox
+from broker.policy.client import PolicyClient
+from broker.registry.bootstrap import ensure_admin_client
 from broker.registry.routes import router as registry_router
-from broker.router.policy import PolicyClient
-from broker.state import AppState
-from broker.workers import build_workers, stop_workers
+from broker.runtime.logging import configure_logging
+from broker.runtime.metrics import HttpMetrics
+from broker.runtime.readiness import dependency_checks, readiness
+from broker.runtime.state import AppState
+from broker.runtime.workers import build_workers, stop_workers
+from broker.web.errors import install_handlers
+from broker.web.openapi import PROBLEMS, install_openapi
 from consumers.children.routes import router as children_router
 from consumers.feed.routes import router as feed_router
 from consumers.webhooks.routes import router as webhook_router
@@ -59,41 +58,42 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging()
-        engine = make_engine(settings.database_url, settings.database_pool_size)
-        sessions = make_sessionmaker(engine)
-        keys = await load_keys(settings, sessions)
-        await ensure_admin_client(settings, sessions)
-        outbox = Outbox(settings)
-        outbox.start()
-        policy = PolicyClient(settings.opa_url, settings.opa_timeout_s)
-        await policy.__aenter__()
-        state = AppState(
-            settings=settings,
-            engine=engine,
-            sessions=sessions,
-            keys=keys,
-            contracts=contracts,
-            outbox=outbox,
-            policy=policy,
-            local_keyset=KeySet([*verification_keys(settings, keys.jwt)]),
-            oidc_keyset=await _oidc_keyset(settings),
-        )
-        app.state.samsyn = state
-        workers = build_workers(settings, sessions, contracts, policy, keys)
-        tasks = [asyncio.create_task(w.run(), name=type(w).__name__) for w in workers]
-        log.info(
-            "samsyn started",
-            workers=settings.workers,
-            kafka=settings.kafka_bootstrap,
-            opa=settings.opa_url,
-        )
-        try:
+        # Each resource is pushed as soon as it exists, so a failure further on (an OIDC key
+        # fetch, a database that is not there) still closes what was opened, in reverse order.
+        async with contextlib.AsyncExitStack() as resources:
+            engine = make_engine(settings.database_url, settings.database_pool_size)
+            resources.push_async_callback(engine.dispose)
+            sessions = make_sessionmaker(engine)
+            keys = await load_keys(settings, sessions)
+            await ensure_admin_client(settings, sessions)
+            kafka_writer = KafkaWriter(settings)
+            kafka_writer.start()
+            resources.push_async_callback(kafka_writer.stop)
+            policy = await resources.enter_async_context(
+                PolicyClient(settings.opa_url, settings.opa_timeout_s)
+            )
+            state = AppState(
+                settings=settings,
+                engine=engine,
+                sessions=sessions,
+                keys=keys,
+                contracts=contracts,
+                kafka_writer=kafka_writer,
+                policy=policy,
+                local_keyset=KeySet([*verification_keys(settings, keys.jwt)]),
+                oidc_keyset=await _oidc_keyset(settings),
+            )
+            app.state.samsyn = state
+            workers = build_workers(settings, sessions, contracts, policy, keys)
+            tasks = [asyncio.create_task(w.run(), name=type(w).__name__) for w in workers]
+            resources.push_async_callback(stop_workers, workers, tasks)
+            log.info(
+                "samsyn started",
+                workers=settings.workers,
+                kafka=settings.kafka_bootstrap,
+                opa=settings.opa_url,
+            )
             yield
-        finally:
-            await stop_workers(workers, tasks)
-            await policy.__aexit__()
-            await outbox.stop()
-            await engine.dispose()
 
     app = FastAPI(
         title="Samsyn",
@@ -126,44 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/readyz", tags=["operations"], responses={503: PROBLEMS[503]})
     async def readyz(state: StateDep) -> Any:
         """Kafka metadata, OPA health and a database round trip; 503 naming what is down."""
-        checks: dict[str, bool] = {}
-
-        async def db() -> bool:
-            async with state.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-            return True
-
-        async def probe(name: str, check: Any) -> None:
-            try:
-                checks[name] = bool(await asyncio.wait_for(check, 3.0))
-            except Exception:
-                checks[name] = False
-
-        await asyncio.gather(
-            probe("kafka", kafka.metadata_ok(state.settings)),
-            probe("opa", state.policy.healthy()),
-            probe("database", db()),
-        )
-        for name, ok in checks.items():
-            DEPENDENCY_UP.labels(name).set(1 if ok else 0)
-        down = sorted(k for k, ok in checks.items() if not ok)
-        body = {
-            "status": "ready" if not down else "unavailable",
-            "checks": {k: "ok" if v else "down" for k, v in sorted(checks.items())},
-        }
-        if down:
-            return JSONResponse(
-                {
-                    **body,
-                    "type": TYPE_BASE + "not-ready",
-                    "title": "Not ready",
-                    "status": 503,
-                    "detail": f"down: {', '.join(down)}",
-                },
-                status_code=503,
-                media_type=PROBLEM_JSON,
-            )
-        return body
+        return await readiness(dependency_checks(state.settings, state.engine, state.policy))
 
     @app.get("/metrics", tags=["operations"], include_in_schema=False)
     async def metrics() -> Response:

@@ -17,7 +17,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from broker.app import create_app
     from broker.config import get_settings
-    from broker.migrate import upgrade
+    from broker.infra.migrate import upgrade
 
     settings = get_settings()
     upgrade(settings.database_url)
@@ -36,7 +36,7 @@ def _worker(args: argparse.Namespace) -> int:
     import uvloop
 
     from broker.config import Settings
-    from broker.workers import run_workers
+    from broker.runtime.workers import run_workers
 
     # The same event loop as the API's (uvicorn picks uvloop): the router spends a third of its
     # CPU in the loop itself (Kafka fetches, OPA and database round trips), uvloop halves that.
@@ -46,7 +46,7 @@ def _worker(args: argparse.Namespace) -> int:
 
 def _migrate(_: argparse.Namespace) -> int:
     from broker.config import get_settings
-    from broker.migrate import upgrade
+    from broker.infra.migrate import upgrade
 
     upgrade(get_settings().database_url)
     return 0
@@ -54,7 +54,7 @@ def _migrate(_: argparse.Namespace) -> int:
 
 def _topics(args: argparse.Namespace) -> int:
     from broker.config import get_settings
-    from broker.topics import ensure_topics
+    from broker.infra.topics import ensure_topics
 
     created = asyncio.run(ensure_topics(get_settings(), replication=args.replication))
     print(json.dumps({"created": created}))
@@ -63,10 +63,10 @@ def _topics(args: argparse.Namespace) -> int:
 
 def _admin_client(args: argparse.Namespace) -> int:
     """Create or reset an admin client directly in the database (a fresh deployment)."""
-    from broker.bootstrap import upsert_client
     from broker.config import get_settings
-    from broker.db import make_engine, make_sessionmaker
-    from broker.migrate import upgrade
+    from broker.infra.db import make_engine, make_sessionmaker
+    from broker.infra.migrate import upgrade
+    from broker.registry.bootstrap import upsert_client
     from broker.registry.secrets import new_secret
 
     settings = get_settings()
@@ -94,10 +94,10 @@ def _auditor(args: argparse.Namespace) -> int:
     """Create (or reset the password of) a local auditor of the console, or disable one."""
     from broker.audit.console.service import disable_auditor, upsert_auditor
     from broker.config import get_settings
-    from broker.db import make_engine, make_sessionmaker
-    from broker.errors import Problem
-    from broker.migrate import upgrade
+    from broker.infra.db import make_engine, make_sessionmaker
+    from broker.infra.migrate import upgrade
     from broker.registry.secrets import new_secret
+    from broker.web.errors import Problem
 
     settings = get_settings()
     upgrade(settings.database_url)
@@ -127,7 +127,7 @@ def _auditor(args: argparse.Namespace) -> int:
 def _verify_export(args: argparse.Namespace) -> int:
     """Verify an exported chain offline against the published checkpoint public key."""
     from broker.audit.chain import ANY_KEY, verify
-    from broker.keys import public_key
+    from broker.infra.keys import public_key
 
     export = json.loads(Path(args.export).read_text())
     try:

@@ -13,7 +13,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["development", "test", "production"]
-# The background workers a process may run (broker/workers.py); all of them by default.
+# The background workers a process may run (broker/runtime/workers.py); all of them by default.
 WorkerName = Literal["router", "materializer", "sealer", "webhooks"]
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import Index, Integer, String, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from broker.db import Base, utcnow
+from broker.infra.db import Base, utcnow
 
 
 class FeedItem(Base):

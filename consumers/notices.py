@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from broker.db import utcnow
+from broker.infra.db import utcnow
 from consumers.models import FeedItem
 
 CONSENT_WITHDRAWN = "se.backabarnet.consent.withdrawn.v1"

@@ -15,7 +15,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker.audit.records import record
-from broker.db import utcnow
+from broker.infra.db import utcnow
 from consumers.models import FeedItem, lock_feed
 from consumers.notices import ACCESS_NOTICE, needs_owner_notice, notice
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from broker.db import Base
+from broker.infra.db import Base
 
 
 class AuditRecord(Base):

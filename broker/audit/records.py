@@ -11,7 +11,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from broker.db import utcnow
+from broker.infra.db import utcnow
 
 NAMESPACE = uuid.UUID("8a6b1f0e-6f5c-4d8e-9a51-5a3c2b1d0e7f")
 

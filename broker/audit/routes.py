@@ -14,12 +14,12 @@ from broker.audit import service
 from broker.audit.models import AuditRecord
 from broker.audit.records import record
 from broker.auth.deps import Auditor, StateDep
-from broker.cursor import decode_cursor, encode_cursor
-from broker.errors import InvalidInput
-from broker.keys import pem
-from broker.openapi import PROBLEMS
-from broker.state import AppState
+from broker.infra.keys import pem
+from broker.runtime.state import AppState
 from broker.subjects.input import subject_of
+from broker.web.cursors import decode_cursor, encode_cursor
+from broker.web.errors import InvalidInput
+from broker.web.openapi import PROBLEMS
 
 router = APIRouter(tags=["audit"])
 PAGE = 200

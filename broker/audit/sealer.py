@@ -18,12 +18,12 @@ from prometheus_client import Gauge
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from broker import kafka
 from broker.audit.chain import GENESIS, record_hash, sign_checkpoint
 from broker.audit.models import AuditCheckpoint, AuditRecord
 from broker.config import Settings
-from broker.db import utcnow
-from broker.supervise import keep_running
+from broker.infra import kafka
+from broker.infra.db import utcnow
+from broker.runtime.supervise import keep_running
 
 log = structlog.get_logger("samsyn.sealer")
 GROUP = "samsyn-sealer"

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker.audit.chain import HASHED_FIELDS, Verdict, verify
 from broker.audit.models import AuditCheckpoint, AuditRecord
-from broker.metrics import AUDIT_VERIFY
+from broker.runtime.metrics import AUDIT_VERIFY
 
 # The hashed fields and the two that chain them.
 RECORD_FIELDS = (*HASHED_FIELDS, "prev_hash", "hash")

@@ -11,8 +11,8 @@ from joserfc.errors import JoseError
 from joserfc.jws import extract_compact
 
 from broker.auth.tokens import Caller, verify
-from broker.errors import Forbidden, Unauthenticated
-from broker.state import AppState, get_state
+from broker.runtime.state import AppState, get_state
+from broker.web.errors import Forbidden, Unauthenticated
 
 
 async def current_caller(request: Request) -> Caller:

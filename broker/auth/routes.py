@@ -17,10 +17,10 @@ from fastapi.responses import JSONResponse
 
 from broker.auth.deps import StateDep
 from broker.auth.tokens import issue
-from broker.errors import PROBLEM_JSON, TYPE_BASE
-from broker.openapi import PROBLEMS
 from broker.registry.models import ApiClient
 from broker.registry.secrets import secret_matches
+from broker.web.errors import PROBLEM_JSON, TYPE_BASE
+from broker.web.openapi import PROBLEMS
 
 router = APIRouter(tags=["auth"])
 

@@ -17,7 +17,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, RSAKey
 from joserfc.jwt import JWTClaimsRegistry
 
-from broker.errors import Unauthenticated
+from broker.web.errors import Unauthenticated
 
 ALGORITHMS = ["RS256"]
 SCOPES = frozenset(

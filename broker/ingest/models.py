@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from broker.db import Base, utcnow
+from broker.infra.db import Base, utcnow
 
 
 class AcceptedEvent(Base):

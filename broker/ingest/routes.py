@@ -10,10 +10,10 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 
 from broker.auth.deps import AnyCaller, Publisher, StateDep
-from broker.errors import NotFound, PayloadTooLarge
 from broker.ingest import service
 from broker.ingest.models import AcceptedEvent, EventRoute
-from broker.openapi import PROBLEMS
+from broker.web.errors import NotFound, PayloadTooLarge
+from broker.web.openapi import PROBLEMS
 from consumers.models import FeedItem
 
 router = APIRouter(tags=["events"])

@@ -11,13 +11,13 @@ from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 
 from broker.auth.tokens import Caller
-from broker.db import transaction, utcnow
-from broker.errors import Conflict, Forbidden, InvalidInput, MalformedBody, Unavailable
+from broker.infra.db import transaction, utcnow
+from broker.infra.kafka import EVENTS, canonical_json
 from broker.ingest.models import AcceptedEvent
-from broker.kafka import EVENTS, canonical_json
-from broker.metrics import EVENTS_ACCEPTED
-from broker.state import AppState
+from broker.runtime.metrics import EVENTS_ACCEPTED
+from broker.runtime.state import AppState
 from broker.subjects.input import subject_of
+from broker.web.errors import Conflict, Forbidden, InvalidInput, MalformedBody, Unavailable
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ async def accept(state: AppState, caller: Caller, body: Any, *, attempt: int = 1
                     envelope=envelope,
                 )
             )
-            await state.outbox.send(EVENTS, record, key=pseudonym)
+            await state.kafka_writer.send(EVENTS, record, key=pseudonym)
     except IntegrityError:
         # Accepted before, or a concurrent request with the same id won the insert: answer as
         # a repeat (or insert after all, if that request's transaction rolled back).

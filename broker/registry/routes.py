@@ -10,10 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from broker.audit.records import record
 from broker.auth.deps import Admin, ConsentWriter, RelationshipWriter, StateDep
 from broker.auth.tokens import Caller
-from broker.db import transaction
-from broker.errors import InvalidInput
-from broker.kafka import REGISTRY
-from broker.openapi import PROBLEMS
+from broker.infra.db import transaction
+from broker.infra.kafka import REGISTRY
 from broker.registry import service
 from broker.registry.schemas import (
     ClientIn,
@@ -25,8 +23,10 @@ from broker.registry.schemas import (
     OrganisationOut,
     RelationshipIn,
 )
-from broker.state import AppState, get_state
+from broker.runtime.state import AppState, get_state
 from broker.subjects.input import subject_of
+from broker.web.errors import InvalidInput
+from broker.web.openapi import PROBLEMS
 
 router = APIRouter()
 
@@ -62,7 +62,7 @@ async def _record_change(
     all of it."""
     await session.flush()
     if change is not None and pseudonym is not None:
-        await state.outbox.send(
+        await state.kafka_writer.send(
             REGISTRY, {"org": caller.org, "client": caller.client_id, **change}, key=pseudonym
         )
     await state.emit_audit(

@@ -11,11 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from broker.db import utcnow
-from broker.errors import Conflict, InvalidInput, NotFound
+from broker.infra.db import utcnow
 from broker.registry.models import ApiClient, Consent, Organisation, Relationship
 from broker.registry.schemas import ClientIn, ConsentIn, OrganisationIn, RelationshipIn
 from broker.registry.secrets import hash_secret, new_secret
+from broker.web.errors import Conflict, InvalidInput, NotFound
 
 # Roles an organisation may declare for itself, by its kind; the barnkontakt may in addition
 # declare barnteam_member for the organisations it convenes.

@@ -24,14 +24,15 @@ from prometheus_client import Counter, Histogram
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from broker import kafka
 from broker.config import Settings
 from broker.contracts import Contracts
-from broker.db import utcnow
+from broker.infra import kafka
+from broker.infra.db import utcnow
+from broker.policy.client import PolicyClient, PolicyTimeout, PolicyUnavailable
+from broker.policy.input import Pending, build_input
 from broker.registry.models import Consent
-from broker.router.batch import Output, Pending, build_input, outputs
-from broker.router.policy import PolicyClient, PolicyTimeout, PolicyUnavailable
-from broker.supervise import keep_running, pause
+from broker.router.outputs import Output, outputs
+from broker.runtime.supervise import keep_running, pause
 
 log = structlog.get_logger("samsyn.router")
 GROUP = "samsyn-router"

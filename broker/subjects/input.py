@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from broker.errors import InvalidInput
 from broker.subjects.personnummer import InvalidPersonnummer, Personnummer, parse
+from broker.web.errors import InvalidInput
 
 
 def subject_of(raw: object, *, pointer: str) -> Personnummer:

@@ -2,30 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
+from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from broker.audit.records import record
 from broker.auth.deps import FeedReader, StateDep
-from broker.db import transaction, utcnow
-from broker.errors import Forbidden, NotFound, Problem, Unavailable
-from broker.ingest.models import AcceptedEvent
-from broker.openapi import PROBLEMS
-from broker.registry.models import Consent, Organisation
-from broker.router.batch import Pending, build_input
-from broker.router.policy import PolicyUnavailable
-from broker.router.projector import project
+from broker.infra.db import transaction
+from broker.registry.models import Consent
 from broker.subjects.input import subject_of
+from broker.web.errors import NotFound
+from broker.web.openapi import PROBLEMS
+from consumers.children import service
+from consumers.children.service import NOTHING
 from consumers.feed.routes import FeedItemOut
-from consumers.models import FeedItem, lock_feed
-from consumers.notices import EMERGENCY_NOTICE, notice
+from consumers.models import FeedItem
 from consumers.reads import item_view, record_reads
 
 router = APIRouter(tags=["children"])
-NOTHING = "nothing about this child for your organisation"
 
 
 class ChildView(BaseModel):
@@ -102,130 +97,11 @@ async def emergency_access(
     child, so the answer never tells it whether anything is recorded; any other refusal is 404.
     """
     pn = subject_of(subject, pointer="/subject")
-    pseudonym = state.keys.pseudonymiser.pseudonym(pn)
-    now = utcnow()
-
-    async def refuse(reason: str, problem: Problem) -> NoReturn:
-        await state.emit_audit(
-            record(
-                action="emergency_access",
-                outcome="refused",
-                actor_org=caller.org,
-                actor_client=caller.client_id,
-                subject_pseudonym=pseudonym,
-                legal_ground="emergency",
-                purpose="emergency",
-                reasons=[reason, f"reason:{body.reason}"],
-            )
-        )
-        raise problem
-
-    try:
-        ground = await state.policy.ground("emergency")
-    except PolicyUnavailable as err:
-        raise Unavailable("no policy decision can be had right now") from err
-    async with transaction(state.sessions) as session:
-        caller_org = await session.get(Organisation, caller.org)
-        if caller_org is None or caller_org.kind not in ground.get("recipient_kinds", []):
-            await refuse(
-                "recipient_kind_not_allowed",
-                Forbidden("emergency access is not open to organisations of your kind"),
-            )
-        rows = await session.execute(
-            select(AcceptedEvent, Organisation.kind)
-            .join(Organisation, Organisation.id == AcceptedEvent.source_org)
-            .where(
-                AcceptedEvent.subject_pseudonym == pseudonym, AcceptedEvent.source_org != caller.org
-            )
-            .order_by(AcceptedEvent.accepted_at)
-        )
-        events = [
-            Pending(
-                source_org=e.source_org,
-                source_kind=kind,
-                report_municipality=None,
-                pseudonym=pseudonym,
-                envelope={**e.envelope, "purpose": "emergency", "legalbasis": "emergency"},
-            )
-            for e, kind in rows.all()
-        ]
-        if not events:
-            await refuse("nothing_recorded", NotFound(NOTHING))
-        policy_input = await build_input(
-            session, state.contracts, events, now, only_recipient=caller.org
-        )
-        # In an emergency the caller is the candidate even without a relationship to the child;
-        # whether its kind may receive anything is the policy's to say.
-        me: dict[str, Any] = {
-            "org": caller_org.id,
-            "kind": caller_org.kind,
-            "municipality": caller_org.municipality,
-            "roles": [],
-        }
-        for item, ev in zip(policy_input["events"], events, strict=True):
-            if not item["candidates"]:
-                item["candidates"] = ev.candidates = [me]
-        try:
-            answer = await state.policy.decide(policy_input)
-        except PolicyUnavailable as err:
-            raise Unavailable("no policy decision can be had right now") from err
-        slices: list[dict[str, Any]] = []
-        audits: list[dict[str, Any]] = []
-        notices: list[FeedItem] = []
-        for ref, ev in enumerate(events):
-            decision = answer.decisions.get(str(ref), {}).get(caller.org) or {}
-            allowed = decision.get("allow") is True
-            categories = state.contracts.events[ev.envelope["type"]].categories
-            data = project(ev.envelope["data"], categories, decision) if allowed else {}
-            allowed = allowed and bool(data)
-            audits.append(
-                record(
-                    action="emergency_access",
-                    outcome="ok" if allowed else "refused",
-                    actor_org=caller.org,
-                    actor_client=caller.client_id,
-                    subject_pseudonym=pseudonym,
-                    event_id=ev.event_id,
-                    recipient_org=caller.org,
-                    legal_ground="emergency",
-                    purpose="emergency",
-                    categories_shared=decision.get("categories", []) if allowed else [],
-                    reasons=[*(decision.get("reasons") or []), f"reason:{body.reason}"],
-                    policy_revision=answer.revision,
-                    decision_id=answer.decision_id,
-                )
-            )
-            if not allowed:
-                continue
-            slices.append(
-                {
-                    "event_id": ev.event_id,
-                    "type": ev.envelope["type"],
-                    "time": ev.envelope.get("time"),
-                    "source_kind": ev.source_kind,
-                    "data": data,
-                }
-            )
-            notices.append(
-                notice(
-                    org=ev.source_org,
-                    type=EMERGENCY_NOTICE,
-                    event_id=ev.event_id,
-                    subject=pn.digits,
-                    subject_pseudonym=pseudonym,
-                    data={
-                        "event_id": ev.event_id,
-                        "reader_org": caller.org,
-                        "reason": body.reason,
-                        "read_at": now.isoformat().replace("+00:00", "Z"),
-                        "obligations": decision.get("obligations", []),
-                    },
-                )
-            )
-        await state.emit_audit(*audits)
-        if notices:
-            await lock_feed(session)
-            session.add_all(notices)
-    if not slices:
-        raise NotFound(NOTHING)
+    slices = await service.emergency_access(
+        state=state,
+        caller_org_id=caller.org,
+        caller_client=caller.client_id,
+        pn=pn,
+        reason=body.reason,
+    )
     return {"subject": pn.digits, "legal_ground": "emergency", "slices": slices}

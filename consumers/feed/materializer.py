@@ -18,13 +18,13 @@ import structlog
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from broker import kafka
 from broker.config import Settings
-from broker.db import utcnow
+from broker.infra import kafka
+from broker.infra.db import utcnow
 from broker.ingest.models import EventRoute
-from broker.metrics import DELIVERIES_MATERIALISED
 from broker.registry.models import Consent
-from broker.supervise import keep_running
+from broker.runtime.metrics import DELIVERIES_MATERIALISED
+from broker.runtime.supervise import keep_running
 from consumers.models import FeedItem, lock_feed
 from consumers.notices import CONSENT_WITHDRAWN, notice
 

@@ -9,9 +9,9 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from broker.auth.deps import FeedReader, StateDep
-from broker.cursor import decode_cursor, encode_cursor
-from broker.db import transaction
-from broker.openapi import PROBLEMS
+from broker.infra.db import transaction
+from broker.web.cursors import decode_cursor, encode_cursor
+from broker.web.openapi import PROBLEMS
 from consumers.models import FeedItem
 from consumers.reads import item_view, record_reads
 

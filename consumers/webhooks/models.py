@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from broker.db import Base, utcnow
+from broker.infra.db import Base, utcnow
 
 
 class Webhook(Base):

@@ -9,8 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from broker.audit.records import record
 from broker.auth.deps import FeedReader, StateDep
-from broker.db import transaction
-from broker.openapi import PROBLEMS
+from broker.infra.db import transaction
+from broker.web.openapi import PROBLEMS
 from consumers.webhooks import service
 
 router = APIRouter(tags=["webhooks"])

@@ -34,9 +34,9 @@ from sqlalchemy import CursorResult, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from broker.config import Settings
-from broker.db import transaction, utcnow
-from broker.kafka import AUDIT
-from broker.outbox import Outbox
+from broker.infra.db import transaction, utcnow
+from broker.infra.kafka import AUDIT
+from broker.infra.kafka_writer import KafkaWriter
 from consumers.models import FeedItem
 from consumers.reads import AuditSink, item_view, record_reads
 from consumers.webhooks.models import Webhook, WebhookAttempt
@@ -63,9 +63,9 @@ class WebhookSender:
 
     async def run(self) -> None:
         """Queue and push until stopped; after a failure wait, doubling up to 10 s."""
-        outbox = Outbox(self.settings)
-        outbox.start()
-        emit_audit = partial(outbox.send, AUDIT)
+        kafka_writer = KafkaWriter(self.settings)
+        kafka_writer.start()
+        emit_audit = partial(kafka_writer.send, AUDIT)
         timeout = httpx.Timeout(self.settings.webhook_timeout_s)
         try:
             async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
@@ -84,7 +84,7 @@ class WebhookSender:
                     if not busy:
                         await self._sleep(self.settings.webhook_poll_s)
         finally:
-            await outbox.stop()
+            await kafka_writer.stop()
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

@@ -21,9 +21,9 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker.config import Environment
-from broker.db import utcnow
-from broker.errors import InvalidInput, NotFound
+from broker.infra.db import utcnow
 from broker.registry.service import get_organisation
+from broker.web.errors import InvalidInput, NotFound
 from consumers.models import FeedItem
 from consumers.webhooks.models import Webhook, WebhookAttempt
 

@@ -12,11 +12,11 @@ from aiokafka.structs import OffsetAndMetadata, TopicPartition
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from broker import kafka
 from broker.config import Settings
-from broker.lag import LagMonitor
+from broker.infra import kafka
+from broker.infra.topics import ensure_topics
 from broker.router.loop import GROUP
-from broker.topics import ensure_topics
+from broker.runtime.lag import LagMonitor
 from tests.support import Samsyn, child
 
 pytestmark = pytest.mark.integration

@@ -7,7 +7,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import exc as sa_exc
 
-from broker.errors import PROBLEM_JSON, TYPE_BASE, install_handlers
+from broker.web.errors import PROBLEM_JSON, TYPE_BASE, install_handlers
 
 
 class _Gone(Exception):

@@ -19,9 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 import broker.audit.models  # the imports register every table on Base.metadata
 import broker.registry.models  # noqa: F401
 import consumers.models  # noqa: F401
-from broker import kafka
 from broker.config import Settings
-from broker.db import Base, make_engine, make_sessionmaker
+from broker.infra import kafka
+from broker.infra.db import Base, make_engine, make_sessionmaker
 from broker.ingest.models import AcceptedEvent, EventRoute
 from consumers.feed.materializer import Materializer
 

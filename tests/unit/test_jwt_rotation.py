@@ -10,8 +10,8 @@ from joserfc.jwk import KeySet, RSAKey
 
 from broker.auth.tokens import issue, verify
 from broker.config import Settings
-from broker.errors import Problem
-from broker.keys import verification_keys
+from broker.infra.keys import verification_keys
+from broker.web.errors import Problem
 
 ISSUER, AUDIENCE = "https://samsyn.test", "samsyn"
 

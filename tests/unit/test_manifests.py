@@ -17,11 +17,12 @@ import pytest
 import yaml
 from prometheus_client import REGISTRY
 
+# Each import registers its module's metrics.
 import broker.audit.sealer
-import broker.lag
-import broker.metrics
+import broker.policy.client
 import broker.router.loop
-import broker.router.policy  # noqa: F401  (each import registers its metrics)
+import broker.runtime.lag
+import broker.runtime.metrics  # noqa: F401
 from broker.config import Settings
 
 REPO = Path(__file__).resolve().parents[2]

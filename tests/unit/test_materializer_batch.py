@@ -17,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import broker.audit.models  # the imports register every table on Base.metadata
 import broker.ingest.models  # noqa: F401
-from broker import kafka
 from broker.config import Settings
-from broker.db import Base, make_engine, make_sessionmaker, utcnow
+from broker.infra import kafka
+from broker.infra.db import Base, make_engine, make_sessionmaker, utcnow
 from broker.registry.models import Consent, Organisation
 from consumers.feed.materializer import Materializer
 from consumers.models import FeedItem

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from broker.router.projector import band, project
+from broker.policy.projector import band, project
 
 BANDS = [
     {"label": "<10", "min": 0, "max": 10},

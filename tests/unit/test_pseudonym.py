@@ -90,7 +90,7 @@ def test_every_pseudonym_column_holds_the_longest_pseudonym() -> None:
     import broker.ingest.models
     import broker.registry.models  # noqa: F401
     import consumers.models  # noqa: F401
-    from broker.db import Base
+    from broker.infra.db import Base
     from broker.subjects.pseudonym import MAX_LENGTH
 
     longest = Pseudonymiser({"k" * 32: OLD_KEY}, "k" * 32).pseudonym(CHILD)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from broker.errors import TooManyRequests
-from broker.ratelimit import RateLimiter
+from broker.web.errors import TooManyRequests
+from broker.web.ratelimit import RateLimiter
 
 
 def test_burst_then_refusal_with_retry_after() -> None:

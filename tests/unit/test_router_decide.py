@@ -18,11 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 import consumers.models  # noqa: F401
 from broker.config import Settings
 from broker.contracts import Contracts
-from broker.db import Base, make_engine, make_sessionmaker, utcnow
-from broker.kafka import AUDIT, DELIVERIES
+from broker.infra.db import Base, make_engine, make_sessionmaker, utcnow
+from broker.infra.kafka import AUDIT, DELIVERIES
+from broker.policy.client import PolicyAnswer, PolicyTimeout, PolicyUnavailable
 from broker.registry.models import Organisation, Relationship
 from broker.router.loop import Router
-from broker.router.policy import PolicyAnswer, PolicyTimeout, PolicyUnavailable
 from tests.support import child
 
 CANDIDATES = {"eh-a": "student_health", "soc-a": "social_services", "police": "police"}

@@ -14,7 +14,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 
 from broker.auth.tokens import issue, verify
-from broker.errors import Unauthenticated
+from broker.web.errors import Unauthenticated
 
 KEY = RSAKey.generate_key(2048, private=True, parameters={"kid": "k1"})
 KEYS = KeySet([KEY])

@@ -8,7 +8,7 @@ import hmac
 import pytest
 
 from broker.config import Environment
-from broker.errors import InvalidInput
+from broker.web.errors import InvalidInput
 from consumers.webhooks.sender import retry_delay
 from consumers.webhooks.service import check_url, sign
 

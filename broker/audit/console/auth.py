@@ -27,8 +27,8 @@ from joserfc.jwk import KeySet
 from broker.audit.console.service import active_auditor
 from broker.auth.tokens import verify
 from broker.config import Settings
-from broker.errors import Unauthenticated
-from broker.state import AppState, get_state
+from broker.runtime.state import AppState, get_state
+from broker.web.errors import Unauthenticated
 
 COOKIE = "samsyn_console"
 PATH = "/audit"

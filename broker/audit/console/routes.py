@@ -42,10 +42,10 @@ from broker.audit.models import AuditRecord
 from broker.audit.records import record
 from broker.audit.service import RECORD_FIELDS
 from broker.auth.deps import StateDep
-from broker.errors import InvalidInput, Problem
 from broker.registry.models import Organisation
-from broker.state import AppState
+from broker.runtime.state import AppState
 from broker.subjects.input import subject_of
+from broker.web.errors import InvalidInput, Problem
 
 log = structlog.get_logger("samsyn.console")
 HERE = Path(__file__).resolve().parent

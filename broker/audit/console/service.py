@@ -9,11 +9,11 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from broker.audit.console.models import AuditorAccount
-from broker.bootstrap import ensure_oversight_org
-from broker.db import transaction, utcnow
-from broker.errors import Conflict, InvalidInput, NotFound
+from broker.infra.db import transaction, utcnow
+from broker.registry.bootstrap import ensure_oversight_org
 from broker.registry.schemas import OrgId
 from broker.registry.secrets import hash_secret, new_secret, secret_matches
+from broker.web.errors import Conflict, InvalidInput, NotFound
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 

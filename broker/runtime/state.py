@@ -12,12 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from broker.config import Settings
 from broker.contracts import Contracts
-from broker.kafka import AUDIT
-from broker.keys import Keys
-from broker.outbox import Outbox
-from broker.ratelimit import RateLimiter
+from broker.infra.kafka import AUDIT
+from broker.infra.kafka_writer import KafkaWriter
+from broker.infra.keys import Keys
+from broker.policy.client import PolicyClient
 from broker.registry.models import ApiClient, Organisation
-from broker.router.policy import PolicyClient
+from broker.web.ratelimit import RateLimiter
 
 CLIENT_CACHE_S = 5.0
 
@@ -39,7 +39,7 @@ class AppState:
     sessions: async_sessionmaker[AsyncSession]
     keys: Keys
     contracts: Contracts
-    outbox: Outbox
+    kafka_writer: KafkaWriter
     policy: PolicyClient
     local_keyset: KeySet
     oidc_keyset: KeySet | None = None
@@ -85,7 +85,7 @@ class AppState:
 
     async def emit_audit(self, *records: dict[str, Any]) -> None:
         """Put audit records durably in ``audit.v1`` before the caller answers (fail closed)."""
-        await self.outbox.send(AUDIT, *records)
+        await self.kafka_writer.send(AUDIT, *records)
 
 
 def get_state(request: Request) -> AppState:

@@ -18,11 +18,11 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import TopicPartition
 
-from broker import kafka
 from broker.audit.sealer import GROUP as SEALER_GROUP
 from broker.config import Settings
-from broker.metrics import CONSUMER_LAG, LAG_SAMPLE_FAILURES
+from broker.infra import kafka
 from broker.router.loop import GROUP as ROUTER_GROUP
+from broker.runtime.metrics import CONSUMER_LAG, LAG_SAMPLE_FAILURES
 from consumers.feed.materializer import GROUP as MATERIALIZER_GROUP
 
 log = structlog.get_logger("samsyn.lag")

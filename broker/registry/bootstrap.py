@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from broker.config import Settings
-from broker.db import transaction
+from broker.infra.db import transaction
 from broker.registry.models import ApiClient, Organisation
 from broker.registry.secrets import hash_secret, secret_matches
 

@@ -11,16 +11,16 @@ from typing import Any, Protocol
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from broker import worker_http
 from broker.audit.sealer import Sealer
 from broker.config import Settings
 from broker.contracts import Contracts
-from broker.db import make_engine, make_sessionmaker
-from broker.keys import Keys, load_keys
-from broker.lag import LagMonitor
-from broker.logging import configure_logging
+from broker.infra.db import make_engine, make_sessionmaker
+from broker.infra.keys import Keys, load_keys
+from broker.policy.client import PolicyClient
 from broker.router.loop import Router
-from broker.router.policy import PolicyClient
+from broker.runtime import worker_http
+from broker.runtime.lag import LagMonitor
+from broker.runtime.logging import configure_logging
 from consumers.feed.materializer import Materializer
 from consumers.webhooks.sender import WebhookSender
 

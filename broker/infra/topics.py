@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from broker import kafka
 from broker.config import Settings
+from broker.infra import kafka
 
 # audit.v1 has one partition: the audit chain is one ordered log.
 PARTITIONS = {kafka.EVENTS: 3, kafka.REGISTRY: 1, kafka.DELIVERIES: 3, kafka.AUDIT: 1}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import broker.db
+import broker.infra.db
 
 revision = "0003"
 down_revision = "0002"
@@ -26,8 +26,8 @@ def upgrade() -> None:
         sa.Column("url", sa.String(length=2000), nullable=False),
         sa.Column("secret", sa.String(length=100), nullable=False),
         sa.Column("after_seq", sa.Integer(), nullable=False),
-        sa.Column("created_at", broker.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", broker.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", broker.infra.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", broker.infra.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["org_id"], ["organisations.id"], name=op.f("fk_webhooks_org_id_organisations")
         ),
@@ -39,12 +39,12 @@ def upgrade() -> None:
         sa.Column("org_id", sa.String(length=63), nullable=False),
         sa.Column("seq", sa.Integer(), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("due_at", broker.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("delivered_at", broker.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("failed_at", broker.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("due_at", broker.infra.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("delivered_at", broker.infra.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("failed_at", broker.infra.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_status", sa.Integer(), nullable=True),
         sa.Column("last_error", sa.String(length=300), nullable=True),
-        sa.Column("created_at", broker.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", broker.infra.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["item_id"], ["feed_items.item_id"], name=op.f("fk_webhook_attempts_item_id_feed_items")
         ),

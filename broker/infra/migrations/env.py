@@ -14,7 +14,7 @@ import broker.ingest.models
 import broker.registry.models  # noqa: F401
 import consumers.models
 import consumers.webhooks.models  # noqa: F401
-from broker.db import Base, make_engine
+from broker.infra.db import Base, make_engine
 
 config = context.config
 target_metadata = Base.metadata

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import broker.db
+import broker.infra.db
 
 revision = "0001"
 down_revision = None
@@ -28,8 +28,8 @@ def upgrade() -> None:
         sa.Column("subject_pseudonym", sa.String(length=80), nullable=False),
         sa.Column("type", sa.String(length=100), nullable=False),
         sa.Column("envelope", sa.JSON(), nullable=False),
-        sa.Column("accepted_at", broker.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("routed_at", broker.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("accepted_at", broker.infra.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("routed_at", broker.infra.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("recipients", sa.JSON(), nullable=True),
         sa.PrimaryKeyConstraint("source_org", "event_id", name=op.f("pk_accepted_events")),
     )
@@ -42,7 +42,7 @@ def upgrade() -> None:
         "audit_checkpoints",
         sa.Column("seq", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("head_hash", sa.String(length=64), nullable=False),
-        sa.Column("signed_at", broker.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("signed_at", broker.infra.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("key_id", sa.String(length=64), nullable=False),
         sa.Column("signature", sa.String(length=200), nullable=False),
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_audit_checkpoints")),
@@ -51,7 +51,7 @@ def upgrade() -> None:
         "audit_records",
         sa.Column("seq", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("record_id", sa.String(length=36), nullable=False),
-        sa.Column("time", broker.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("time", broker.infra.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("actor_org", sa.String(length=63), nullable=True),
         sa.Column("actor_client", sa.String(length=64), nullable=True),
         sa.Column("action", sa.String(length=40), nullable=False),
@@ -89,15 +89,15 @@ def upgrade() -> None:
         sa.Column("source_kind", sa.String(length=32), nullable=True),
         sa.Column("subject", sa.String(length=12), nullable=True),
         sa.Column("subject_pseudonym", sa.String(length=80), nullable=True),
-        sa.Column("time", broker.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("time", broker.infra.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("purpose", sa.String(length=40), nullable=True),
         sa.Column("legal_ground", sa.String(length=40), nullable=True),
         sa.Column("consent_id", sa.String(length=36), nullable=True),
         sa.Column("categories", sa.JSON(), nullable=False),
         sa.Column("data", sa.JSON(), nullable=False),
         sa.Column("withdrawal_notified", sa.Boolean(), nullable=False),
-        sa.Column("first_read_at", broker.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("created_at", broker.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("first_read_at", broker.infra.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", broker.infra.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_feed_items")),
         sa.UniqueConstraint("item_id", name=op.f("uq_feed_items_item_id")),
     )
@@ -113,7 +113,7 @@ def upgrade() -> None:
         sa.Column("kid", sa.String(length=64), nullable=False),
         sa.Column("purpose", sa.String(length=32), nullable=False),
         sa.Column("material", sa.String(length=4000), nullable=False),
-        sa.Column("created_at", broker.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", broker.infra.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("kid", name=op.f("pk_key_material")),
     )
     with op.batch_alter_table("key_material", schema=None) as batch_op:
@@ -125,7 +125,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("kind", sa.String(length=32), nullable=False),
         sa.Column("municipality", sa.String(length=4), nullable=True),
-        sa.Column("created_at", broker.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", broker.infra.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_organisations")),
     )
     with op.batch_alter_table("organisations", schema=None) as batch_op:
@@ -139,8 +139,8 @@ def upgrade() -> None:
         sa.Column("org_id", sa.String(length=63), nullable=False),
         sa.Column("secret_hash", sa.String(length=200), nullable=False),
         sa.Column("scopes", sa.JSON(), nullable=False),
-        sa.Column("created_at", broker.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("disabled_at", broker.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", broker.infra.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("disabled_at", broker.infra.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["org_id"], ["organisations.id"], name=op.f("fk_api_clients_org_id_organisations")
         ),
@@ -156,10 +156,10 @@ def upgrade() -> None:
         sa.Column("recorded_by_org", sa.String(length=63), nullable=False),
         sa.Column("given_by", sa.JSON(), nullable=False),
         sa.Column("scope", sa.JSON(), nullable=False),
-        sa.Column("valid_from", broker.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("valid_until", broker.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("withdrawn_at", broker.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("created_at", broker.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("valid_from", broker.infra.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("valid_until", broker.infra.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("withdrawn_at", broker.infra.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", broker.infra.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["recorded_by_org"],
             ["organisations.id"],
@@ -179,10 +179,10 @@ def upgrade() -> None:
         sa.Column("org_id", sa.String(length=63), nullable=False),
         sa.Column("role", sa.String(length=32), nullable=False),
         sa.Column("declared_by_org", sa.String(length=63), nullable=False),
-        sa.Column("valid_from", broker.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("valid_until", broker.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("ended_at", broker.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("created_at", broker.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("valid_from", broker.infra.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("valid_until", broker.infra.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("ended_at", broker.infra.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", broker.infra.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["declared_by_org"],
             ["organisations.id"],

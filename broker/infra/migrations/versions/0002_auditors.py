@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import broker.db
+import broker.infra.db
 
 revision = "0002"
 down_revision = "0001"
@@ -25,8 +25,8 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=64), nullable=False),
         sa.Column("org_id", sa.String(length=63), nullable=False),
         sa.Column("password_hash", sa.String(length=200), nullable=False),
-        sa.Column("created_at", broker.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("disabled_at", broker.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", broker.infra.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("disabled_at", broker.infra.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["org_id"], ["organisations.id"], name=op.f("fk_auditors_org_id_organisations")
         ),

@@ -11,7 +11,7 @@ import math
 import time
 from dataclasses import dataclass, field
 
-from broker.errors import TooManyRequests
+from broker.web.errors import TooManyRequests
 
 MAX_TRACKED = 100_000
 

@@ -10,14 +10,14 @@ from typing import Any
 import structlog
 from aiokafka import AIOKafkaProducer
 
-from broker import kafka
 from broker.config import Settings
-from broker.errors import Unavailable
+from broker.infra import kafka
+from broker.web.errors import Unavailable
 
 log = structlog.get_logger("samsyn.kafka")
 
 
-class Outbox:
+class KafkaWriter:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._producer: AIOKafkaProducer | None = None

@@ -3,8 +3,9 @@
 Metrics that belong to one module stay there (``samsyn_decisions_total`` … in the router,
 ``samsyn_audit_chain_length`` in the sealer, ``samsyn_opa_query_seconds`` in the OPA client). The
 API serves ``GET /metrics``; a process that runs only workers serves them on
-``SAMSYN_METRICS_PORT`` with its probes (broker/worker_http.py). deploy/observability/alerts.yaml
-holds example alert rules over these names, and docs/operations.md says what to watch.
+``SAMSYN_METRICS_PORT`` with its probes (broker/runtime/worker_http.py).
+deploy/observability/alerts.yaml holds example alert rules over these names, and
+docs/operations.md says what to watch.
 
 Labels are bounded: event types come from the schema registry (validated before counting),
 routes are templates (``/v1/events/{event_id}``, never the id), groups and topics are Samsyn's

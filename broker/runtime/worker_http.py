@@ -4,22 +4,19 @@ an orchestrator can probe and Prometheus can scrape a process that has no API.""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from broker import kafka
 from broker.config import Settings
-from broker.metrics import DEPENDENCY_UP
-from broker.router.policy import PolicyClient
+from broker.policy.client import PolicyClient
+from broker.runtime.readiness import dependency_checks, readiness
 
 
 def worker_app(settings: Settings, engine: AsyncEngine, policy: PolicyClient) -> FastAPI:
@@ -34,30 +31,7 @@ def worker_app(settings: Settings, engine: AsyncEngine, policy: PolicyClient) ->
     async def readyz() -> Any:
         """Kafka metadata, OPA with an activated bundle, and a database round trip: what a router
         needs to route. 503 names what is down (a router then holds its events: fail closed)."""
-
-        async def db() -> bool:
-            async with engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-            return True
-
-        checks: dict[str, bool] = {}
-
-        async def probe(name: str, check: Any) -> None:
-            try:
-                checks[name] = bool(await asyncio.wait_for(check, 3.0))
-            except Exception:
-                checks[name] = False
-
-        await asyncio.gather(
-            probe("kafka", kafka.metadata_ok(settings)),
-            probe("opa", policy.healthy()),
-            probe("database", db()),
-        )
-        for name, ok in checks.items():
-            DEPENDENCY_UP.labels(name).set(1 if ok else 0)
-        down = sorted(k for k, ok in checks.items() if not ok)
-        body = {"status": "ready" if not down else "unavailable", "down": down}
-        return JSONResponse(body, status_code=503 if down else 200)
+        return await readiness(dependency_checks(settings, engine, policy))
 
     @app.get("/metrics")
     async def metrics() -> Response:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 
-from broker.errors import InvalidInput
+from broker.web.errors import InvalidInput
 
 PREFIX = "c1:"
 

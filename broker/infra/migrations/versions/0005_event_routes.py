@@ -16,7 +16,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import broker.db
+import broker.infra.db
 
 revision = "0005"
 down_revision = "0004"
@@ -30,7 +30,7 @@ def upgrade() -> None:
         sa.Column("source_org", sa.String(length=63), nullable=False),
         sa.Column("event_id", sa.String(length=128), nullable=False),
         sa.Column("recipients", sa.JSON(), nullable=False),
-        sa.Column("routed_at", broker.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("routed_at", broker.infra.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("source_org", "event_id", name=op.f("pk_event_routes")),
     )
     op.execute(
@@ -46,7 +46,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("accepted_events", schema=None) as batch_op:
         batch_op.add_column(
-            sa.Column("routed_at", broker.db.UTCDateTime(timezone=True), nullable=True)
+            sa.Column("routed_at", broker.infra.db.UTCDateTime(timezone=True), nullable=True)
         )
         batch_op.add_column(sa.Column("recipients", sa.JSON(), nullable=True))
     op.execute(

@@ -1,0 +1,75 @@
+"""``/readyz`` for every process: the API and a worker-only process answer the same shape.
+
+Kafka metadata, OPA with an activated bundle and a database round trip are checked at once,
+each within a few seconds; the workers a process runs add their own check (a stalled worker is
+not ready). 200 ``{status, checks}`` when all are ok, else 503 problem+json naming what is down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from broker.config import Settings
+from broker.infra import kafka
+from broker.policy.client import PolicyClient
+from broker.runtime.metrics import DEPENDENCY_UP
+from broker.web.errors import PROBLEM_JSON, TYPE_BASE
+
+Check = Callable[[], Awaitable[bool]]
+PROBE_TIMEOUT_S = 3.0
+
+
+def dependency_checks(
+    settings: Settings, engine: AsyncEngine, policy: PolicyClient
+) -> dict[str, Check]:
+    """What every process needs: Kafka, OPA and the database."""
+
+    async def database() -> bool:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return True
+
+    return {
+        "kafka": lambda: kafka.metadata_ok(settings),
+        "opa": policy.healthy,
+        "database": database,
+    }
+
+
+async def readiness(checks: Mapping[str, Check]) -> Any:
+    """Run every check at once; the body for 200, or a 503 problem+json response."""
+    results: dict[str, bool] = {}
+
+    async def probe(name: str, check: Check) -> None:
+        try:
+            results[name] = bool(await asyncio.wait_for(check(), PROBE_TIMEOUT_S))
+        except Exception:
+            results[name] = False
+
+    await asyncio.gather(*(probe(name, check) for name, check in checks.items()))
+    for name, ok in results.items():
+        DEPENDENCY_UP.labels(name).set(1 if ok else 0)
+    down = sorted(k for k, ok in results.items() if not ok)
+    body = {
+        "status": "ready" if not down else "unavailable",
+        "checks": {k: "ok" if v else "down" for k, v in sorted(results.items())},
+    }
+    if not down:
+        return body
+    return JSONResponse(
+        {
+            **body,
+            "type": TYPE_BASE + "not-ready",
+            "title": "Not ready",
+            "status": 503,
+            "detail": f"down: {', '.join(down)}",
+        },
+        status_code=503,
+        media_type=PROBLEM_JSON,
+    )

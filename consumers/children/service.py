@@ -1,0 +1,166 @@
+"""Nödöppning (emergency access): what the ``emergency`` ground allows the caller right now.
+
+The caller is decided as a candidate recipient of every event recorded about the child, by the
+same policy input and projector the router uses; each event's decision is an audit record
+carrying the stated reason, and each source that disclosed gets a notice in its feed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+from sqlalchemy import select
+
+from broker.audit.records import record
+from broker.infra.db import transaction, utcnow
+from broker.ingest.models import AcceptedEvent
+from broker.policy.client import PolicyUnavailable
+from broker.policy.input import Pending, build_input
+from broker.policy.projector import project
+from broker.registry.models import Organisation
+from broker.runtime.state import AppState
+from broker.subjects.personnummer import Personnummer
+from broker.web.errors import Forbidden, NotFound, Problem, Unavailable
+from consumers.models import FeedItem, lock_feed
+from consumers.notices import EMERGENCY_NOTICE, notice
+
+NOTHING = "nothing about this child for your organisation"
+
+
+async def emergency_access(
+    *, state: AppState, caller_org_id: str, caller_client: str, pn: Personnummer, reason: str
+) -> list[dict[str, Any]]:
+    """The slices the caller may see; raises Forbidden (kind never a recipient), NotFound
+    (nothing recorded or nothing allowed, alike) or Unavailable (no policy decision).
+
+    An organisation of a kind that the ground does not name as a recipient gets Forbidden
+    whatever the child, so the answer never tells it whether anything is recorded.
+    """
+    pseudonym = state.keys.pseudonymiser.pseudonym(pn)
+    now = utcnow()
+
+    async def refuse(reason: str, problem: Problem) -> NoReturn:
+        await state.emit_audit(
+            record(
+                action="emergency_access",
+                outcome="refused",
+                actor_org=caller_org_id,
+                actor_client=caller_client,
+                subject_pseudonym=pseudonym,
+                legal_ground="emergency",
+                purpose="emergency",
+                reasons=[reason, f"reason:{reason}"],
+            )
+        )
+        raise problem
+
+    try:
+        ground = await state.policy.ground("emergency")
+    except PolicyUnavailable as err:
+        raise Unavailable("no policy decision can be had right now") from err
+    async with transaction(state.sessions) as session:
+        caller_org = await session.get(Organisation, caller_org_id)
+        if caller_org is None or caller_org.kind not in ground.get("recipient_kinds", []):
+            await refuse(
+                "recipient_kind_not_allowed",
+                Forbidden("emergency access is not open to organisations of your kind"),
+            )
+        rows = await session.execute(
+            select(AcceptedEvent, Organisation.kind)
+            .join(Organisation, Organisation.id == AcceptedEvent.source_org)
+            .where(
+                AcceptedEvent.subject_pseudonym == pseudonym,
+                AcceptedEvent.source_org != caller_org_id,
+            )
+            .order_by(AcceptedEvent.accepted_at)
+        )
+        events = [
+            Pending(
+                source_org=e.source_org,
+                source_kind=kind,
+                report_municipality=None,
+                pseudonym=pseudonym,
+                envelope={**e.envelope, "purpose": "emergency", "legalbasis": "emergency"},
+            )
+            for e, kind in rows.all()
+        ]
+        if not events:
+            await refuse("nothing_recorded", NotFound(NOTHING))
+        policy_input = await build_input(
+            session, state.contracts, events, now, only_recipient=caller_org_id
+        )
+        # In an emergency the caller is the candidate even without a relationship to the child;
+        # whether its kind may receive anything is the policy's to say.
+        me: dict[str, Any] = {
+            "org": caller_org.id,
+            "kind": caller_org.kind,
+            "municipality": caller_org.municipality,
+            "roles": [],
+        }
+        for item, ev in zip(policy_input["events"], events, strict=True):
+            if not item["candidates"]:
+                item["candidates"] = ev.candidates = [me]
+        try:
+            answer = await state.policy.decide(policy_input)
+        except PolicyUnavailable as err:
+            raise Unavailable("no policy decision can be had right now") from err
+        slices: list[dict[str, Any]] = []
+        audits: list[dict[str, Any]] = []
+        notices: list[FeedItem] = []
+        for ref, ev in enumerate(events):
+            decision = answer.decisions.get(str(ref), {}).get(caller_org_id) or {}
+            allowed = decision.get("allow") is True
+            categories = state.contracts.events[ev.envelope["type"]].categories
+            data = project(ev.envelope["data"], categories, decision) if allowed else {}
+            allowed = allowed and bool(data)
+            audits.append(
+                record(
+                    action="emergency_access",
+                    outcome="ok" if allowed else "refused",
+                    actor_org=caller_org_id,
+                    actor_client=caller_client,
+                    subject_pseudonym=pseudonym,
+                    event_id=ev.event_id,
+                    recipient_org=caller_org_id,
+                    legal_ground="emergency",
+                    purpose="emergency",
+                    categories_shared=decision.get("categories", []) if allowed else [],
+                    reasons=[*(decision.get("reasons") or []), f"reason:{reason}"],
+                    policy_revision=answer.revision,
+                    decision_id=answer.decision_id,
+                )
+            )
+            if not allowed:
+                continue
+            slices.append(
+                {
+                    "event_id": ev.event_id,
+                    "type": ev.envelope["type"],
+                    "time": ev.envelope.get("time"),
+                    "source_kind": ev.source_kind,
+                    "data": data,
+                }
+            )
+            notices.append(
+                notice(
+                    org=ev.source_org,
+                    type=EMERGENCY_NOTICE,
+                    event_id=ev.event_id,
+                    subject=pn.digits,
+                    subject_pseudonym=pseudonym,
+                    data={
+                        "event_id": ev.event_id,
+                        "reader_org": caller_org_id,
+                        "reason": reason,
+                        "read_at": now.isoformat().replace("+00:00", "Z"),
+                        "obligations": decision.get("obligations", []),
+                    },
+                )
+            )
+        await state.emit_audit(*audits)
+        if notices:
+            await lock_feed(session)
+            session.add_all(notices)
+    if not slices:
+        raise NotFound(NOTHING)
+    return slices
