@@ -90,6 +90,31 @@ def _admin_client(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rotate_kek(_: argparse.Namespace) -> int:
+    """Re-wrap every child's data key under the current KEK (SAMSYN_KEK_CURRENT_KID)."""
+    from broker.config import get_settings
+    from broker.infra.db import make_engine, make_sessionmaker
+    from broker.infra.keys import load_keys
+    from broker.infra.migrate import upgrade
+    from broker.privacy.keyring import SubjectKeys
+
+    settings = get_settings()
+    upgrade(settings.database_url)
+
+    async def run() -> int:
+        engine = make_engine(settings.database_url)
+        try:
+            sessions = make_sessionmaker(engine)
+            keys = await load_keys(settings, sessions)
+            return await SubjectKeys(sessions, keys.keks).rewrap()
+        finally:
+            await engine.dispose()
+
+    rewrapped = asyncio.run(run())
+    print(json.dumps({"rewrapped": rewrapped}))
+    return 0
+
+
 def _auditor(args: argparse.Namespace) -> int:
     """Create (or reset the password of) a local auditor of the console, or disable one."""
     from broker.audit.console.service import disable_auditor, upsert_auditor
@@ -164,6 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     admin.add_argument("client_id")
     admin.add_argument("--scope", action="append", help="repeat; default: admin")
     admin.set_defaults(func=_admin_client)
+    sub.add_parser(
+        "rotate-kek", help="re-wrap every child's data key under the current KEK"
+    ).set_defaults(func=_rotate_kek)
     auditor = sub.add_parser("auditor", help="create or disable a local auditor of /audit/")
     auditor.add_argument("action", choices=["create", "disable"])
     auditor.add_argument("name")

@@ -92,6 +92,17 @@ class Settings(BaseSettings):
     audit_signing_kid: str = "audit-1"
     audit_previous_public_keys: dict[str, str] = Field(default_factory=dict)
 
+    # Key-encryption keys (KEKs) by id, base64 of 32 bytes each: they wrap every child's data
+    # key (broker/privacy, docs/privacy.md). Several ids during a rotation: new data keys are
+    # wrapped with kek_current_kid (default: the last id in sort order), `samsyn rotate-kek`
+    # re-wraps the others, then the old id can go.
+    kek_keys: dict[str, SecretStr] = Field(default_factory=dict)
+    kek_current_kid: str | None = None
+    # Unwrapped data keys kept in memory per process (least recently used go first), and for how
+    # long: a key shredded by another process stays usable here at most this long.
+    subject_key_cache_size: int = Field(default=10_000, ge=1)
+    subject_key_cache_ttl_s: float = Field(default=60.0, gt=0)
+
     audit_checkpoint_every: int = 100
     audit_checkpoint_seconds: float = 5.0
     # Years a sealed record stays in the live chain; an older, checkpointed segment may then be
@@ -125,6 +136,7 @@ class Settings(BaseSettings):
                 for name, value in (
                     ("SAMSYN_JWT_PRIVATE_KEY", self.jwt_private_key),
                     ("SAMSYN_PSEUDONYM_KEYS", self.pseudonym_keys or None),
+                    ("SAMSYN_KEK_KEYS", self.kek_keys or None),
                     ("SAMSYN_AUDIT_SIGNING_KEY", self.audit_signing_key),
                     ("SAMSYN_CONSOLE_SESSION_SECRET", self.console_session_secret),
                 )

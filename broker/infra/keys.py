@@ -1,7 +1,8 @@
 """Key material: from settings in production, generated once and kept in the database otherwise.
 
-Three keys: the RS256 key that signs access tokens, the HMAC keys behind child pseudonyms and the
-Ed25519 key that signs audit checkpoints. Every process of a deployment must use the same keys, so
+Four keys: the RS256 key that signs access tokens, the HMAC keys behind child pseudonyms, the
+Ed25519 key that signs audit checkpoints and the key-encryption keys (KEKs) that wrap each child's
+data key. Every process of a deployment must use the same keys, so
 a generated key is stored (first writer wins) and read back by the others.
 """
 
@@ -19,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from broker.config import Settings
+from broker.privacy.kek import KEK_BYTES, LocalKeks
 from broker.registry.models import KeyMaterial
 from broker.subjects.pseudonym import Pseudonymiser
 
@@ -31,6 +33,7 @@ class Keys:
     audit_kid: str
     # Checkpoint verification keys by key id: the current one and those rotated out.
     audit_public_keys: dict[str, Ed25519PublicKey]
+    keks: LocalKeks
 
 
 async def _stored(
@@ -99,12 +102,26 @@ async def load_keys(settings: Settings, factory: async_sessionmaker[AsyncSession
         raise ValueError("SAMSYN_AUDIT_SIGNING_KEY must be an Ed25519 private key in PEM")
     public_keys = {kid: public_key(pem) for kid, pem in settings.audit_previous_public_keys.items()}
     public_keys[audit_kid] = audit_key.public_key()
+
+    if settings.kek_keys:
+        keks = LocalKeks.from_base64(
+            {kid: v.get_secret_value() for kid, v in settings.kek_keys.items()},
+            settings.kek_current_kid,
+        )
+    else:
+        # Development and test only: a KEK beside the keys it wraps protects nothing, which is
+        # why production must bring its own (settings, or a KMS behind KeyWrapper).
+        kid, material = await _stored(
+            factory, "kek", base64.b64encode(secrets.token_bytes(KEK_BYTES)).decode()
+        )
+        keks = LocalKeks.from_base64({kid: material}, kid)
     return Keys(
         jwt=jwt_key,
         pseudonymiser=pseudonymiser,
         audit=audit_key,
         audit_kid=audit_kid,
         audit_public_keys=public_keys,
+        keks=keks,
     )
 
 
