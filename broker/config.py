@@ -6,6 +6,7 @@ key is an error at start-up instead of a silently generated one.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import lru_cache
 from typing import Literal, get_args
 
@@ -14,7 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["development", "test", "production"]
 # The background workers a process may run (broker/runtime/workers.py); all of them by default.
-WorkerName = Literal["router", "materializer", "sealer", "webhooks"]
+WorkerName = Literal["router", "materializer", "sealer", "webhooks", "gallring"]
 
 
 class Settings(BaseSettings):
@@ -102,6 +103,19 @@ class Settings(BaseSettings):
     # long: a key shredded by another process stays usable here at most this long.
     subject_key_cache_size: int = Field(default=10_000, ge=1)
     subject_key_cache_ttl_s: float = Field(default=60.0, gt=0)
+
+    # Gallring: how long each kind of information stays in the read model (docs/privacy.md).
+    # ISO 8601 durations ("P30D") or seconds. A delivery goes at the first of its deadlines.
+    gallring_after_read: timedelta = timedelta(days=30)  # since its first read (feed or push)
+    gallring_unread: timedelta = timedelta(days=365)  # since delivery, read or not
+    gallring_after_consent: timedelta = timedelta(days=30)  # since its consent ended
+    gallring_report_after_read: timedelta = timedelta(days=7)  # a mandatory report, once read
+    gallring_notice: timedelta = timedelta(days=90)  # notices, since made
+    gallring_accepted_event: timedelta = timedelta(days=365)  # the ledger's envelope and route
+    # A data key made this recently is kept even with nothing live yet: ingest makes the key
+    # just before it commits the event that uses it.
+    gallring_key_grace: timedelta = timedelta(hours=1)
+    gallring_interval_s: float = Field(default=3600.0, gt=0)
 
     audit_checkpoint_every: int = 100
     audit_checkpoint_seconds: float = 5.0

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from broker.config import Settings
 from broker.privacy.kek import KEK_BYTES, LocalKeks
+from broker.privacy.keyring import SubjectKeys
 from broker.registry.models import KeyMaterial
 from broker.subjects.pseudonym import Pseudonymiser
 
@@ -122,6 +123,18 @@ async def load_keys(settings: Settings, factory: async_sessionmaker[AsyncSession
         audit_kid=audit_kid,
         audit_public_keys=public_keys,
         keks=keks,
+    )
+
+
+def subject_keys_of(
+    settings: Settings, factory: async_sessionmaker[AsyncSession], keys: Keys
+) -> SubjectKeys:
+    """The children's data keys of this process, wrapped by the deployment's KEKs."""
+    return SubjectKeys(
+        factory,
+        keys.keks,
+        cache_size=settings.subject_key_cache_size,
+        ttl_s=settings.subject_key_cache_ttl_s,
     )
 
 
