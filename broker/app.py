@@ -26,6 +26,7 @@ from broker.infra.kafka_writer import KafkaWriter
 from broker.infra.keys import load_keys, subject_keys_of, verification_keys
 from broker.ingest.routes import router as ingest_router
 from broker.policy.client import PolicyClient
+from broker.privacy.routes import router as privacy_router
 from broker.registry.bootstrap import ensure_admin_client
 from broker.registry.routes import router as registry_router
 from broker.runtime.logging import configure_logging
@@ -112,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         auth_router,
         ingest_router,
         registry_router,
+        privacy_router,
         feed_router,
         children_router,
         webhook_router,

@@ -23,13 +23,23 @@ from broker.web.openapi import PROBLEMS
 
 router = APIRouter(tags=["audit"])
 PAGE = 200
-EXTRACT_ACTIONS = ("decision", "feed.read", "child.read", "webhook.push", "emergency_access")
+EXTRACT_ACTIONS = (
+    "decision",
+    "feed.read",
+    "child.read",
+    "webhook.push",
+    "emergency_access",
+    "subject.shred",
+    "subject_key.destroyed",
+)
 ACTION_LABELS = {
     "decision": "Mottog / Received",
     "feed.read": "Läste (flöde) / Read (feed)",
     "child.read": "Läste (barnvy) / Read (child view)",
     "webhook.push": "Skickades (webhook) / Pushed (webhook)",
     "emergency_access": "Nödöppning / Emergency access",
+    "subject.shred": "Raderades på begäran / Erased on request",
+    "subject_key.destroyed": "Gallrades / Erased at the end of retention",
 }
 
 
