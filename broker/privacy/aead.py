@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import base64
 import os
-from typing import Any
 
-import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -48,11 +46,3 @@ def unseal(key: AESGCM | None, sealed: str, ad: bytes) -> bytes:
         return key.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], ad)
     except (InvalidTag, ValueError) as err:
         raise Unreadable from err
-
-
-def seal_json(key: AESGCM, value: Any, ad: bytes) -> str:
-    return seal(key, orjson.dumps(value), ad)
-
-
-def unseal_json(key: AESGCM | None, sealed: str, ad: bytes) -> Any:
-    return orjson.loads(unseal(key, sealed, ad))

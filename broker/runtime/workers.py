@@ -52,7 +52,7 @@ def build_workers(
     if "sealer" in settings.workers:
         workers.append(Sealer(settings, sessions, keys.audit, keys.audit_kid))
     if "webhooks" in settings.workers:
-        workers.append(WebhookSender(settings, sessions))
+        workers.append(WebhookSender(settings, sessions, subject_keys))
     if "gallring" in settings.workers:
         workers.append(GallringWorker(settings, sessions, subject_keys))
     return workers

@@ -4,11 +4,13 @@ destroyed by a shred, re-wrapped by a KEK rotation without any ciphertext changi
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -17,12 +19,22 @@ import broker.registry.models  # noqa: F401
 from broker.config import Settings
 from broker.infra.db import Base, make_engine, make_sessionmaker
 from broker.infra.keys import load_keys
-from broker.privacy.aead import Unreadable, associated, seal_json, unseal_json
+from broker.privacy.aead import Unreadable, associated, seal, unseal
 from broker.privacy.kek import LocalKeks, UnknownKek
 from broker.privacy.keyring import SubjectKeys
 from broker.privacy.models import SubjectKey
 
 OLD_KEK = bytes(range(32))
+
+
+def seal_value(key: AESGCM, value: object, ad: bytes) -> str:
+    return seal(key, json.dumps(value).encode(), ad)
+
+
+def unseal_value(key: AESGCM | None, sealed: str, ad: bytes) -> object:
+    return json.loads(unseal(key, sealed, ad))
+
+
 NEW_KEK = bytes(range(50, 82))
 CHILD = "p1:" + "a" * 64
 OTHER = "p1:" + "b" * 64
@@ -47,7 +59,7 @@ async def test_a_key_is_made_once_and_stored_only_wrapped(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     keys = keyring(sessions)
-    sealed = seal_json((await keys.for_writing([CHILD]))[CHILD], {"note": "orolig"}, AD)
+    sealed = seal_value((await keys.for_writing([CHILD]))[CHILD], {"note": "orolig"}, AD)
     async with sessions() as session:
         row = (await session.execute(select(SubjectKey))).scalar_one()
     assert row.pseudonym == CHILD
@@ -57,7 +69,7 @@ async def test_a_key_is_made_once_and_stored_only_wrapped(
     assert len(row.wrapped_key) == 12 + 32 + 16
     # Another process (its own empty cache) unwraps the same key; a second write makes none.
     other_process = keyring(sessions)
-    assert unseal_json((await other_process.for_reading([CHILD]))[CHILD], sealed, AD) == {
+    assert unseal_value((await other_process.for_reading([CHILD]))[CHILD], sealed, AD) == {
         "note": "orolig"
     }
     await other_process.for_writing([CHILD])
@@ -67,25 +79,25 @@ async def test_a_key_is_made_once_and_stored_only_wrapped(
 
 async def test_each_child_has_its_own_key(sessions: async_sessionmaker[AsyncSession]) -> None:
     keys = await keyring(sessions).for_writing([CHILD, OTHER])
-    sealed = seal_json(keys[CHILD], "x", AD)
+    sealed = seal_value(keys[CHILD], "x", AD)
     with pytest.raises(Unreadable):
-        unseal_json(keys[OTHER], sealed, AD)
+        unseal_value(keys[OTHER], sealed, AD)
 
 
 async def test_tampered_ciphertext_and_wrong_associated_data_do_not_decrypt(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     key = (await keyring(sessions).for_writing([CHILD]))[CHILD]
-    sealed = seal_json(key, {"note": "orolig"}, AD)
+    sealed = seal_value(key, {"note": "orolig"}, AD)
     raw = bytearray(base64.b64decode(sealed.split(":", 1)[1]))
     raw[20] ^= 1
     tampered = "aead1:" + base64.b64encode(bytes(raw)).decode()
     with pytest.raises(Unreadable):
-        unseal_json(key, tampered, AD)
+        unseal_value(key, tampered, AD)
     with pytest.raises(Unreadable):  # the same ciphertext moved to another record
-        unseal_json(key, sealed, associated("event", "school-a", "e-2"))
+        unseal_value(key, sealed, associated("event", "school-a", "e-2"))
     with pytest.raises(Unreadable):
-        unseal_json(key, "not a ciphertext", AD)
+        unseal_value(key, "not a ciphertext", AD)
 
 
 async def test_a_wrapped_key_copied_to_another_child_does_not_unwrap(
@@ -104,14 +116,14 @@ async def test_a_shredded_key_reads_nothing_and_a_new_event_gets_a_new_key(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     keys = keyring(sessions)
-    sealed = seal_json((await keys.for_writing([CHILD]))[CHILD], "orolig", AD)
+    sealed = seal_value((await keys.for_writing([CHILD]))[CHILD], "orolig", AD)
     async with sessions() as session, session.begin():
         assert await keys.shred(session, [CHILD, OTHER]) == [CHILD]
     # Neither this process (its cache forgot the key) nor any other can read it.
     for reader in (keys, keyring(sessions)):
         assert await reader.for_reading([CHILD]) == {}
         with pytest.raises(Unreadable):
-            unseal_json((await reader.for_reading([CHILD])).get(CHILD), sealed, AD)
+            unseal_value((await reader.for_reading([CHILD])).get(CHILD), sealed, AD)
     async with sessions() as session:
         row = await session.get(SubjectKey, CHILD)
         assert row is not None
@@ -119,8 +131,8 @@ async def test_a_shredded_key_reads_nothing_and_a_new_event_gets_a_new_key(
         assert row.shredded_at is not None
     fresh = (await keys.for_writing([CHILD]))[CHILD]
     with pytest.raises(Unreadable):
-        unseal_json(fresh, sealed, AD)
-    assert unseal_json(fresh, seal_json(fresh, "ny", AD), AD) == "ny"
+        unseal_value(fresh, sealed, AD)
+    assert unseal_value(fresh, seal_value(fresh, "ny", AD), AD) == "ny"
 
 
 async def test_the_cache_is_bounded_and_expires(
@@ -144,7 +156,7 @@ async def test_kek_rotation_rewraps_every_key_and_keeps_every_ciphertext(
 ) -> None:
     before = keyring(sessions, k1=OLD_KEK)
     keys = await before.for_writing([CHILD, OTHER])
-    sealed = {p: seal_json(k, p, AD) for p, k in keys.items()}
+    sealed = {p: seal_value(k, p, AD) for p, k in keys.items()}
     during = keyring(sessions, k1=OLD_KEK, k2=NEW_KEK)
     assert await during.rewrap(batch=1) == 2
     assert await during.rewrap() == 0
@@ -152,7 +164,7 @@ async def test_kek_rotation_rewraps_every_key_and_keeps_every_ciphertext(
         assert set((await session.execute(select(SubjectKey.kek_id))).scalars()) == {"k2"}
     after = keyring(sessions, k2=NEW_KEK)  # the old KEK is gone
     found = await after.for_reading([CHILD, OTHER])
-    assert {p: unseal_json(found[p], s, AD) for p, s in sealed.items()} == {
+    assert {p: unseal_value(found[p], s, AD) for p, s in sealed.items()} == {
         CHILD: CHILD,
         OTHER: OTHER,
     }
