@@ -21,6 +21,7 @@ from broker.infra.db import utcnow
 from broker.privacy.aead import Unreadable
 from broker.privacy.keyring import SubjectKeys
 from broker.privacy.payloads import Personal, feed_ad, open_personal
+from broker.records import AuditAction
 from consumers.models import FeedItem, lock_feed
 from consumers.notices import ACCESS_NOTICE, needs_owner_notice, notice
 
@@ -76,7 +77,7 @@ async def record_reads(
     *,
     reader_org: str,
     reader_client: str | None,
-    action: str,
+    action: AuditAction,
 ) -> None:
     """Audit the reads of the deliveries among ``shown`` and tell their sources of the first."""
     deliveries = [s for s in shown if s.item.source_org is not None]

@@ -36,6 +36,7 @@ from broker.ingest.models import AcceptedEvent
 from broker.privacy.erase import remove_accepted_events, remove_feed_items
 from broker.privacy.keyring import SubjectKeys
 from broker.privacy.models import SubjectKey
+from broker.records import AuditAction
 from broker.registry.models import Consent, Relationship
 from consumers.models import FeedItem
 from consumers.reads import AuditSink
@@ -159,7 +160,7 @@ async def run_gallring(
                 # In Kafka before the removal commits: no removal without its record.
                 await emit_audit(
                     record(
-                        action="gallring",
+                        action=AuditAction.GALLRING,
                         outcome="ok",
                         actor_org=None,
                         reasons=[
@@ -172,7 +173,7 @@ async def run_gallring(
                     ),
                     *(
                         record(
-                            action="subject_key.destroyed",
+                            action=AuditAction.SUBJECT_KEY_DESTROYED,
                             outcome="ok",
                             actor_org=None,
                             subject_pseudonym=pseudonym,

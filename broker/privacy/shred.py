@@ -19,6 +19,7 @@ from broker.auth.tokens import Caller
 from broker.infra.db import transaction
 from broker.ingest.models import AcceptedEvent
 from broker.privacy.erase import remove_accepted_events, remove_feed_items
+from broker.records import AuditAction
 from broker.runtime.state import AppState
 from broker.subjects.personnummer import Personnummer
 from consumers.models import FeedItem
@@ -57,7 +58,7 @@ async def shred_subject(state: AppState, caller: Caller, pn: Personnummer, reaso
         # In Kafka before the commit: no erasure without its record.
         await state.emit_audit(
             record(
-                action="subject.shred",
+                action=AuditAction.SUBJECT_SHRED,
                 outcome="ok",
                 actor_org=caller.org,
                 actor_client=caller.client_id,

@@ -38,6 +38,7 @@ from broker.infra.db import transaction, utcnow
 from broker.infra.kafka import AUDIT
 from broker.infra.kafka_writer import KafkaWriter
 from broker.privacy.keyring import SubjectKeys
+from broker.records import AuditAction
 from consumers.models import FeedItem
 from consumers.reads import AuditSink, item_view, opened, record_reads
 from consumers.webhooks.models import Webhook, WebhookAttempt
@@ -181,7 +182,7 @@ class WebhookSender:
                 shown,
                 reader_org=hook.org_id,
                 reader_client=None,
-                action="webhook.push",
+                action=AuditAction.WEBHOOK_PUSH,
             )
             url, secret, number = hook.url, hook.secret, attempt.attempts + 1
         body = json.dumps(item_view(shown[0]), separators=(",", ":"), ensure_ascii=False).encode()
