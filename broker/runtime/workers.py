@@ -45,10 +45,10 @@ def build_workers(
 ) -> list[Worker]:
     workers: list[Worker] = []
     if "router" in settings.workers:
-        workers.append(Router(settings, sessions, contracts, policy))
+        workers.append(Router(settings, sessions, contracts, policy, subject_keys))
         workers.append(LagMonitor(settings))  # router lag is watched where routers run
     if "materializer" in settings.workers:
-        workers.append(Materializer(settings, sessions))
+        workers.append(Materializer(settings, sessions, subject_keys))
     if "sealer" in settings.workers:
         workers.append(Sealer(settings, sessions, keys.audit, keys.audit_kid))
     if "webhooks" in settings.workers:

@@ -21,6 +21,7 @@ from broker.privacy.gallring import run_gallring
 from broker.privacy.kek import LocalKeks
 from broker.privacy.keyring import SubjectKeys
 from broker.privacy.models import SubjectKey
+from broker.records import AuditEntry
 from broker.registry.models import Consent, Organisation, Relationship
 from consumers.models import FeedItem
 
@@ -58,7 +59,6 @@ def item(name: str, pseudonym: str, *, age: timedelta, **extra: Any) -> FeedItem
         subject_pseudonym=pseudonym,
         time=NOW - age,
         categories=[],
-        data={},
         created_at=NOW - age,
         **extra,
     )
@@ -186,9 +186,9 @@ async def test_gallring_removes_exactly_the_expired_and_destroys_exactly_the_orp
 ) -> None:
     await seed(sessions)
     before = await state(sessions)
-    audit: list[dict[str, Any]] = []
+    audit: list[AuditEntry] = []
 
-    async def sink(*records: dict[str, Any]) -> None:
+    async def sink(*records: AuditEntry) -> None:
         audit.extend(records)
 
     keys = SubjectKeys(sessions, LocalKeks({"k": bytes(32)}, "k"))
@@ -209,14 +209,14 @@ async def test_gallring_removes_exactly_the_expired_and_destroys_exactly_the_orp
     assert events == {"new"}
     assert done.keys_destroyed == sorted([child(1), child(5), child(7)])
     assert live == {child(n) for n in (2, 3, 4, 6, 8, 9, 10)}
-    assert [r["action"] for r in audit] == ["gallring"] + 3 * ["subject_key.destroyed"]
-    assert audit[0]["reasons"] == [
+    assert [r.action for r in audit] == ["gallring"] + 3 * ["subject_key.destroyed"]
+    assert audit[0].reasons == [
         "deliveries:4",
         "notices:1",
         "accepted_events:1",
         "keys_destroyed:3",
     ]
-    assert [r["subject_pseudonym"] for r in audit[1:]] == done.keys_destroyed
+    assert [r.subject_pseudonym for r in audit[1:]] == done.keys_destroyed
 
     audit.clear()
     again = await run_gallring(sessions, keys, SETTINGS, sink, now=NOW)
