@@ -108,7 +108,7 @@ class Settings(BaseSettings):
     subject_key_cache_ttl_s: float = Field(default=60.0, gt=0)
 
     # Gallring: how long each kind of information stays in the read model (docs/privacy.md).
-    # ISO 8601 durations ("P30D") or seconds. A delivery goes at the first of its deadlines.
+    # ISO 8601 durations ("P30D", "PT12H"). A delivery goes at the first of its deadlines.
     gallring_after_read: timedelta = timedelta(days=30)  # since its first read (feed or push)
     gallring_unread: timedelta = timedelta(days=365)  # since delivery, read or not
     gallring_after_consent: timedelta = timedelta(days=30)  # since its consent ended

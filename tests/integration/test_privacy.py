@@ -438,9 +438,9 @@ def test_gallring_removes_the_expired_and_destroys_the_keys_of_children_with_not
     r = soc.call("POST", f"/v1/relationships/{rel}/end")
     assert r.status_code == 200, r.text
     retention = {
-        "SAMSYN_GALLRING_AFTER_READ": "0",
-        "SAMSYN_GALLRING_ACCEPTED_EVENT": "0",
-        "SAMSYN_GALLRING_KEY_GRACE": "0",
+        "SAMSYN_GALLRING_AFTER_READ": "PT0S",
+        "SAMSYN_GALLRING_ACCEPTED_EVENT": "PT0S",
+        "SAMSYN_GALLRING_KEY_GRACE": "PT0S",
     }
     before = counts(private)
     dry = samsyn_cli(private, "gallring", "--dry-run", env=retention)
