@@ -248,7 +248,9 @@ async def fresh_keys(samsyn: Samsyn) -> tuple[AsyncEngine, SubjectKeys]:
 
 
 def open_raw(samsyn: Samsyn, pseudonyms: set[str]) -> dict[str, int]:
-    """How many of the children's events.v1 and deliveries.v1 records open, and how many not."""
+    """How many of the children's events and deliveries open, and how many not: each counted
+    once, by its associated data (read uncommitted, a record of an aborted transaction and its
+    retry are two copies of one delivery); one copy that does not open makes it unreadable."""
     ingested: list[IngestedEvent] = []
     deliveries: list[Delivery] = []
     for topic, _, value in raw_topics(samsyn):
@@ -265,7 +267,7 @@ def open_raw(samsyn: Samsyn, pseudonyms: set[str]) -> dict[str, int]:
         engine, keyring = await fresh_keys(samsyn)
         try:
             keys = await keyring.for_reading(pseudonyms)
-            tally = {"opened": 0, "unreadable": 0}
+            readable: dict[bytes, bool] = {}
             sealed = [
                 (e.subject_pseudonym, e.sealed, event_ad(e.source_org, e.envelope["id"]))
                 for e in ingested
@@ -273,10 +275,11 @@ def open_raw(samsyn: Samsyn, pseudonyms: set[str]) -> dict[str, int]:
             for pseudonym, ciphertext, ad in sealed:
                 try:
                     open_personal(keys.get(pseudonym), ciphertext, ad)
-                    tally["opened"] += 1
+                    readable.setdefault(ad, True)
                 except Unreadable:
-                    tally["unreadable"] += 1
-            return tally
+                    readable[ad] = False
+            opened = sum(readable.values())
+            return {"opened": opened, "unreadable": len(readable) - opened}
         finally:
             await engine.dispose()
 
