@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from broker.audit.chain import GENESIS, record_hash, sign_checkpoint
 from broker.audit.models import AuditCheckpoint, AuditRecord
 from broker.config import Settings
-from broker.infra import kafka
+from broker.infra import kafka, positions
 from broker.infra.db import utcnow
 from broker.runtime.supervise import keep_running
 
@@ -48,18 +48,23 @@ class Sealer:
         await keep_running(self._session, self.stopping, log, "sealer")
 
     async def _session(self) -> None:
-        consumer = kafka.consumer(self.settings, kafka.AUDIT, group_id=GROUP)
+        consumer = kafka.consumer(self.settings, group_id=GROUP)
+        positions.subscribe(consumer, self.sessions, self.settings, GROUP, kafka.AUDIT)
         await consumer.start()
         last_checkpoint = time.monotonic()
         try:
             while not self.stopping.is_set():
                 batch = await consumer.getmany(timeout_ms=200, max_records=2000)
-                records = [r.value for rs in batch.values() for r in rs]
+                raw = [r for rs in batch.values() for r in rs]
+                records = [r.value for r in raw]
                 due = time.monotonic() - last_checkpoint >= self.settings.audit_checkpoint_seconds
                 if not records and not due:
                     continue
                 async with self.sessions() as session, session.begin():
                     await self.seal(session, records)
+                    await positions.save(
+                        session, self.settings.topic(GROUP), positions.next_offsets(raw)
+                    )
                     if due:
                         await self.checkpoint(session)
                         last_checkpoint = time.monotonic()

@@ -19,7 +19,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from broker.config import Settings
-from broker.infra import kafka
+from broker.infra import kafka, positions
 from broker.infra.db import utcnow
 from broker.ingest.models import EventRoute
 from broker.registry.models import Consent
@@ -30,6 +30,7 @@ from consumers.notices import CONSENT_WITHDRAWN, notice
 
 log = structlog.get_logger("samsyn.materializer")
 GROUP = "samsyn-materializer"
+TOPICS = (kafka.DELIVERIES, kafka.REGISTRY)
 # How long a withdrawal record may precede the commit that makes it true (then it was rolled back).
 WITHDRAWAL_VISIBLE_WITHIN_MS = 30_000
 
@@ -55,7 +56,8 @@ class Materializer:
         await keep_running(self._session, self.stopping, log, "materializer")
 
     async def _session(self) -> None:
-        consumer = kafka.consumer(self.settings, kafka.DELIVERIES, kafka.REGISTRY, group_id=GROUP)
+        consumer = kafka.consumer(self.settings, group_id=GROUP)
+        positions.subscribe(consumer, self.sessions, self.settings, GROUP, *TOPICS)
         await consumer.start()
         try:
             while not self.stopping.is_set():
@@ -70,6 +72,9 @@ class Materializer:
                     await lock_feed(session)
                     await self.apply_all(
                         session, [(r.topic, r.value, r.timestamp) for r in records]
+                    )
+                    await positions.save(
+                        session, self.settings.topic(GROUP), positions.next_offsets(records)
                     )
                 DELIVERIES_MATERIALISED.inc(self._stored)
                 await consumer.commit()
