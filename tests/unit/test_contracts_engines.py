@@ -167,6 +167,7 @@ def check(schema: Schema, instance: Any) -> None:
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
+@pytest.mark.slow
 @FAST
 @given(mutated(ENVELOPE))
 def test_envelope(instance: Any) -> None:
@@ -174,6 +175,7 @@ def test_envelope(instance: Any) -> None:
     check(CONTRACTS.envelope, instance)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(DATA))
 @FAST
 @given(data=st.data())
@@ -184,6 +186,7 @@ def test_event_data(name: str, data: st.DataObject) -> None:
     check(schema, data.draw(mutated(DATA[name])))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(REQUESTS))
 @FAST
 @given(data=st.data())
