@@ -47,6 +47,14 @@ class Settings(BaseSettings):
     # so this bounds how long the deliveries and audit partitions it touched are held up. A
     # transaction holds only the produce and the offset commit (OPA is asked before it begins).
     router_transaction_timeout_ms: int = Field(default=10_000, ge=1_000)
+    # A worker's Kafka session that holds work (a batch in hand, or its group's lag above zero)
+    # and makes no progress for this long is torn down and started again with new clients
+    # (broker/runtime/supervise.py); the worker's /readyz check is down meanwhile.
+    worker_stall_s: float = Field(default=30.0, gt=0)
+    # Every Kafka call that commits work (a router's transaction, a consumer's offset commit)
+    # must finish within this, or the session fails and starts again: a client whose
+    # coordinator went away may otherwise wait for it for ever (aiokafka issues #1134, #1145).
+    kafka_commit_timeout_s: float = Field(default=15.0, gt=0)
     # Consumer lag (samsyn_consumer_lag) is sampled this often wherever a router runs.
     lag_interval_s: float = Field(default=15.0, gt=0)
     # A worker-only process (`samsyn worker`) has no HTTP API: when a port is set it serves

@@ -23,10 +23,11 @@ from broker.audit.models import AuditCheckpoint, AuditRecord
 from broker.config import Settings
 from broker.infra import kafka
 from broker.infra.db import utcnow
-from broker.runtime.supervise import keep_running
+from broker.runtime.supervise import Progress, Watch, close_within, keep_running
 
 log = structlog.get_logger("samsyn.sealer")
 GROUP = "samsyn-sealer"
+TOPICS = (kafka.AUDIT,)
 CHAIN_LENGTH = Gauge("samsyn_audit_chain_length", "Records sealed into the audit chain")
 
 
@@ -43,18 +44,21 @@ class Sealer:
         self.key = key
         self.key_id = key_id
         self.stopping = asyncio.Event()
+        self.progress = Progress()
 
     async def run(self) -> None:
-        await keep_running(self._session, self.stopping, log, "sealer")
+        watch = Watch.group(self.progress, self.settings, GROUP, TOPICS)
+        await keep_running(self._session, self.stopping, log, "sealer", watch)
 
     async def _session(self) -> None:
-        consumer = kafka.consumer(self.settings, kafka.AUDIT, group_id=GROUP)
+        consumer = kafka.consumer(self.settings, *TOPICS, group_id=GROUP)
         await consumer.start()
         last_checkpoint = time.monotonic()
         try:
             while not self.stopping.is_set():
                 batch = await consumer.getmany(timeout_ms=200, max_records=2000)
                 records = [r.value for rs in batch.values() for r in rs]
+                self.progress.hold(bool(records))
                 due = time.monotonic() - last_checkpoint >= self.settings.audit_checkpoint_seconds
                 if not records and not due:
                     continue
@@ -64,9 +68,11 @@ class Sealer:
                         await self.checkpoint(session)
                         last_checkpoint = time.monotonic()
                 if records:
-                    await consumer.commit()
+                    async with asyncio.timeout(self.settings.kafka_commit_timeout_s):
+                        await consumer.commit()
+                    self.progress.moved()
         finally:
-            await consumer.stop()
+            await close_within(consumer.stop(), log, "sealer consumer")
 
     async def seal(self, session: AsyncSession, records: list[dict[str, Any]]) -> int:
         if not records:

@@ -80,6 +80,19 @@ def producer(settings: Settings, **extra: Any) -> AIOKafkaProducer:
     )
 
 
+class SenderDied(Exception):
+    """A producer's background sender has ended: the producer will never deliver again."""
+
+
+def sender_alive(producer: AIOKafkaProducer) -> bool:
+    """Whether the producer's background sender still runs. aiokafka ends it on an error it
+    does not retry (e.g. the transaction coordinator unreachable while Kafka restarts) and only
+    fails what was pending then; a later transaction would wait for it for ever. The task is
+    not public API (hence the look inside); a producer not yet started counts as alive."""
+    task = getattr(getattr(producer, "_sender", None), "sender_task", None)
+    return task is None or not task.done()
+
+
 def consumer(settings: Settings, *topics: str, group_id: str, **extra: Any) -> AIOKafkaConsumer:
     """A consumer that sees only committed transactions and commits offsets by hand."""
     return AIOKafkaConsumer(

@@ -24,12 +24,13 @@ from broker.infra.db import utcnow
 from broker.ingest.models import EventRoute
 from broker.registry.models import Consent
 from broker.runtime.metrics import DELIVERIES_MATERIALISED
-from broker.runtime.supervise import keep_running
+from broker.runtime.supervise import Progress, Watch, close_within, keep_running
 from consumers.models import FeedItem, lock_feed
 from consumers.notices import CONSENT_WITHDRAWN, notice
 
 log = structlog.get_logger("samsyn.materializer")
 GROUP = "samsyn-materializer"
+TOPICS = (kafka.DELIVERIES, kafka.REGISTRY)
 # How long a withdrawal record may precede the commit that makes it true (then it was rolled back).
 WITHDRAWAL_VISIBLE_WITHIN_MS = 30_000
 
@@ -49,13 +50,15 @@ class Materializer:
         self.settings = settings
         self.sessions = sessions
         self.stopping = asyncio.Event()
+        self.progress = Progress()
         self._stored = 0  # deliveries stored by the current batch, counted once it commits
 
     async def run(self) -> None:
-        await keep_running(self._session, self.stopping, log, "materializer")
+        watch = Watch.group(self.progress, self.settings, GROUP, TOPICS)
+        await keep_running(self._session, self.stopping, log, "materializer", watch)
 
     async def _session(self) -> None:
-        consumer = kafka.consumer(self.settings, kafka.DELIVERIES, kafka.REGISTRY, group_id=GROUP)
+        consumer = kafka.consumer(self.settings, *TOPICS, group_id=GROUP)
         await consumer.start()
         try:
             while not self.stopping.is_set():
@@ -63,6 +66,7 @@ class Materializer:
                 records = sorted(
                     (r for rs in batch.values() for r in rs), key=lambda r: r.timestamp
                 )
+                self.progress.hold(bool(records))
                 if not records:
                     continue
                 self._stored = 0
@@ -72,9 +76,11 @@ class Materializer:
                         session, [(r.topic, r.value, r.timestamp) for r in records]
                     )
                 DELIVERIES_MATERIALISED.inc(self._stored)
-                await consumer.commit()
+                async with asyncio.timeout(self.settings.kafka_commit_timeout_s):
+                    await consumer.commit()
+                self.progress.moved()
         finally:
-            await consumer.stop()
+            await close_within(consumer.stop(), log, "materializer consumer")
 
     async def apply(
         self, session: AsyncSession, topic: str, value: dict[str, Any], timestamp_ms: int
