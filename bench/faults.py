@@ -41,7 +41,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import queue
 import random
 import shutil
@@ -61,9 +60,8 @@ from typing import Any
 import httpx
 
 from broker.demo.story import fictional_child
-from tests.support import REPO, Opa, Org, Samsyn, start_samsyn, start_worker
+from tests.support import REPO, Opa, Org, PrivateServices, Samsyn, start_samsyn, start_worker
 
-DEPLOY = REPO / "deploy" / "local"
 MUNICIPALITIES = ("1460", "1438", "1439", "1461", "1492")  # Dalsland
 SCOPES = ["events:publish", "feed:read", "relationships:write", "consents:write"]
 ATTENDANCE_CONSENT = {
@@ -87,62 +85,34 @@ class PrivateStack:
     def __init__(self, var: Path, log: Callable[[str], None]) -> None:
         self.var = var
         self.log = log
-        self.env = {**os.environ, "SAMSYN_VAR": str(var)}
+        self.services = PrivateServices(var)
         self.opa = Opa()
         self.kafka_bootstrap = ""
         self.postgres_dsn = ""
 
-    def _script(self, name: str, command: str) -> None:
-        out = self.var / f"{name}.out"
-        with out.open("ab") as sink:
-            done = subprocess.run(
-                [str(DEPLOY / f"{name}.sh"), command],
-                env=self.env,
-                cwd=REPO,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-                check=False,
-            )
-        if done.returncode != 0:
-            tail = out.read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"{name}.sh {command} failed ({done.returncode}):\n{tail}")
-
-    def _stack_env(self) -> dict[str, str]:
-        found: dict[str, str] = {}
-        path = self.var / "stack" / "stack.env"
-        for line in path.read_text().splitlines() if path.exists() else []:
-            key, sep, value = line.partition("=")
-            if sep and not key.startswith("#"):
-                found[key.strip()] = value.strip()
-        return found
-
     def up(self) -> None:
-        self.var.mkdir(parents=True, exist_ok=True)
-        self._script("kafka", "start")
-        self._script("postgres", "start")
+        self.services.script("kafka", "start")
+        self.services.script("postgres", "start")
         self.opa.start()
-        env = self._stack_env()
+        env = self.services.stack_env()
         self.kafka_bootstrap = env["SAMSYN_KAFKA_BOOTSTRAP"]
         # The cluster's own database 'samsyn'; fresh, since the cluster is.
         self.postgres_dsn = env["SAMSYN_TEST_POSTGRES_DSN"].rsplit("/", 1)[0] + "/samsyn"
 
     def kafka_restart(self) -> None:
-        self._script("kafka", "restart")
-        now = self._stack_env().get("SAMSYN_KAFKA_BOOTSTRAP")
-        if now != self.kafka_bootstrap:
-            raise RuntimeError(f"Kafka came back on {now}, not {self.kafka_bootstrap}")
+        self.services.kafka_restart()
 
     def postgres(self, command: str) -> None:
-        self._script("postgres", command)
+        self.services.script("postgres", command)
 
     def down(self, clean: bool) -> None:
         self.opa.stop()
         for name in ("kafka", "postgres"):
             with contextlib.suppress(Exception):
-                self._script(name, "stop")
+                self.services.script(name, "stop")
             if clean:
                 with contextlib.suppress(Exception):
-                    self._script(name, "clean")
+                    self.services.script(name, "clean")
 
 
 # ---- what is published, and what became of it ----------------------------------------------

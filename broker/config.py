@@ -51,10 +51,11 @@ class Settings(BaseSettings):
     # and makes no progress for this long is torn down and started again with new clients
     # (broker/runtime/supervise.py); the worker's /readyz check is down meanwhile.
     worker_stall_s: float = Field(default=30.0, gt=0)
-    # Every Kafka call that commits work (a router's transaction, a consumer's offset commit)
-    # must finish within this, or the session fails and starts again: a client whose
-    # coordinator went away may otherwise wait for it for ever (aiokafka issues #1134, #1145).
-    kafka_commit_timeout_s: float = Field(default=15.0, gt=0)
+    # Every Kafka call a worker waits on to start a session or to commit work (a router's
+    # transaction, a consumer's offset commit) must finish within this, or the session fails and
+    # starts again: a client whose coordinator went away may otherwise wait for it for ever
+    # (aiokafka issues #1134, #1145).
+    kafka_deadline_s: float = Field(default=15.0, gt=0)
     # Consumer lag (samsyn_consumer_lag) is sampled this often wherever a router runs.
     lag_interval_s: float = Field(default=15.0, gt=0)
     # A worker-only process (`samsyn worker`) has no HTTP API: when a port is set it serves

@@ -23,7 +23,13 @@ from broker.audit.models import AuditCheckpoint, AuditRecord
 from broker.config import Settings
 from broker.infra import kafka
 from broker.infra.db import utcnow
-from broker.runtime.supervise import Progress, Watch, close_within, keep_running
+from broker.runtime.supervise import (
+    Progress,
+    Watch,
+    close_within,
+    deadline,
+    keep_running,
+)
 
 log = structlog.get_logger("samsyn.sealer")
 GROUP = "samsyn-sealer"
@@ -52,9 +58,10 @@ class Sealer:
 
     async def _session(self) -> None:
         consumer = kafka.consumer(self.settings, *TOPICS, group_id=GROUP)
-        await consumer.start()
         last_checkpoint = time.monotonic()
         try:
+            async with deadline(self.settings.kafka_deadline_s, "starting the consumer"):
+                await consumer.start()
             while not self.stopping.is_set():
                 batch = await consumer.getmany(timeout_ms=200, max_records=2000)
                 records = [r.value for rs in batch.values() for r in rs]
@@ -68,7 +75,7 @@ class Sealer:
                         await self.checkpoint(session)
                         last_checkpoint = time.monotonic()
                 if records:
-                    async with asyncio.timeout(self.settings.kafka_commit_timeout_s):
+                    async with deadline(self.settings.kafka_deadline_s, "the offset commit"):
                         await consumer.commit()
                     self.progress.moved()
         finally:

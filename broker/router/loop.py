@@ -6,7 +6,7 @@ summaries and audit records and commit the input offsets in one Kafka transactio
 batch is decided while one is committed. Any failure tears the clients down and starts again
 from the committed offsets, so a batch is either wholly routed or not at all; deterministic
 delivery ids let the read model drop the copies that a zombie instance might still commit.
-A transaction that does not finish within ``SAMSYN_KAFKA_COMMIT_TIMEOUT_S`` is such a failure,
+A transaction that does not finish within ``SAMSYN_KAFKA_DEADLINE_S`` is such a failure,
 and the progress watchdog (``broker.runtime.supervise``) tears down a session that holds events
 without committing any.
 """
@@ -35,7 +35,14 @@ from broker.policy.client import PolicyClient, PolicyTimeout, PolicyUnavailable
 from broker.policy.input import Pending, build_input
 from broker.registry.models import Consent
 from broker.router.outputs import Output, outputs
-from broker.runtime.supervise import Progress, Watch, close_within, keep_running, pause
+from broker.runtime.supervise import (
+    Progress,
+    Watch,
+    close_within,
+    deadline,
+    keep_running,
+    pause,
+)
 
 log = structlog.get_logger("samsyn.router")
 GROUP = "samsyn-router"
@@ -149,9 +156,10 @@ class Router:
             # backoff (100 ms) that retry was the largest share of the routing delay.
             retry_backoff_ms=20,
         )
-        await producer.start()
         try:
-            await consumer.start()
+            async with deadline(s.kafka_deadline_s, "starting the router's clients"):
+                await producer.start()
+                await consumer.start()
             try:
                 await self._pipeline(consumer, producer)
             finally:
@@ -209,7 +217,7 @@ class Router:
         # abort on an error waits for that same coordinator. The session is torn down instead;
         # the next producer with this transactional id fences this one, and Kafka aborts its
         # open transaction.
-        async with asyncio.timeout(s.kafka_commit_timeout_s):
+        async with deadline(s.kafka_deadline_s, "the routing transaction"):
             await producer.begin_transaction()
             for out in decided.produced:
                 await producer.send(s.topic(out.topic), out.value, key=out.key)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -107,7 +107,7 @@ class Watch:
         """The watchdog of a worker that reads ``topics`` as consumer group ``group``."""
         return cls(progress, settings.worker_stall_s, lambda: backlog(settings, group, topics))
 
-    async def stalled(self) -> None:
+    async def stalled(self, log: Any, name: str) -> None:
         """Return when the session is stalled: work waiting and no progress for ``stall_s``."""
         p = self.progress
         tick = min(self.stall_s / 4, 2.0)
@@ -122,11 +122,13 @@ class Watch:
                 continue
             # Nothing in hand, and no sign of life for a while (or not ready since a restart):
             # is anything waiting that this session should have fetched?
-            waiting: int | None = None
-            with contextlib.suppress(Exception):
+            try:
                 waiting = await asyncio.wait_for(self.backlog(), self.stall_s)
-            if waiting is None:
-                continue  # Kafka unreachable for new clients too: a new session would not help
+            except Exception as err:
+                # Kafka unreachable for new clients too: a new session would not help.
+                if overdue:
+                    log.warning(f"{name} watchdog: no lag", error=f"{type(err).__name__}: {err}")
+                continue
             if waiting == 0:
                 p.moved()
             elif overdue:
@@ -146,7 +148,7 @@ async def keep_running(
         progress.holding = False
         progress.moved_at = time.monotonic()  # a new session gets the whole deadline
         running = asyncio.create_task(session(), name=f"{name}-session")
-        watchdog = asyncio.create_task(watch.stalled(), name=f"{name}-watchdog")
+        watchdog = asyncio.create_task(watch.stalled(log, name), name=f"{name}-watchdog")
         try:
             done, _ = await asyncio.wait({running, watchdog}, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -168,6 +170,16 @@ async def keep_running(
             )
             await pause(stopping, backoff)
             backoff = min(backoff * 2, BACKOFF_MAX_S)
+
+
+@contextlib.asynccontextmanager
+async def deadline(seconds: float, what: str) -> AsyncIterator[None]:
+    """Every await inside must be done within ``seconds``, or :class:`TimeoutError` names what."""
+    try:
+        async with asyncio.timeout(seconds):
+            yield
+    except TimeoutError as err:
+        raise TimeoutError(f"{what} took longer than {seconds:g} s") from err
 
 
 async def close_within(closing: Awaitable[None], log: Any, what: str) -> None:

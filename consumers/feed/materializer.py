@@ -24,7 +24,13 @@ from broker.infra.db import utcnow
 from broker.ingest.models import EventRoute
 from broker.registry.models import Consent
 from broker.runtime.metrics import DELIVERIES_MATERIALISED
-from broker.runtime.supervise import Progress, Watch, close_within, keep_running
+from broker.runtime.supervise import (
+    Progress,
+    Watch,
+    close_within,
+    deadline,
+    keep_running,
+)
 from consumers.models import FeedItem, lock_feed
 from consumers.notices import CONSENT_WITHDRAWN, notice
 
@@ -59,8 +65,9 @@ class Materializer:
 
     async def _session(self) -> None:
         consumer = kafka.consumer(self.settings, *TOPICS, group_id=GROUP)
-        await consumer.start()
         try:
+            async with deadline(self.settings.kafka_deadline_s, "starting the consumer"):
+                await consumer.start()
             while not self.stopping.is_set():
                 batch = await consumer.getmany(timeout_ms=200, max_records=1000)
                 records = sorted(
@@ -76,7 +83,7 @@ class Materializer:
                         session, [(r.topic, r.value, r.timestamp) for r in records]
                     )
                 DELIVERIES_MATERIALISED.inc(self._stored)
-                async with asyncio.timeout(self.settings.kafka_commit_timeout_s):
+                async with deadline(self.settings.kafka_deadline_s, "the offset commit"):
                     await consumer.commit()
                 self.progress.moved()
         finally:

@@ -67,12 +67,11 @@ class FakeWorker:
             self.cancelled += 1
             raise
 
-    async def run(self, timeout: float = 10) -> float:
+    async def run(self) -> float:
         started = time.monotonic()
         watch = Watch(self.progress, STALL_S, self.backlog)
-        await asyncio.wait_for(
-            keep_running(self.session, self.stopping, log, "fake", watch), timeout
-        )
+        async with asyncio.timeout(10):
+            await keep_running(self.session, self.stopping, log, "fake", watch)
         return time.monotonic() - started
 
 
