@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 
 from broker.config import Settings
-from broker.infra import kafka_writer
+from broker.infra import kafka
 from broker.infra.kafka_writer import KafkaWriter
 from broker.web.errors import Unavailable
 
 
 class FakeProducer:
-    def __init__(self, sender_task: asyncio.Task[None]) -> None:
+    def __init__(self, sender_task: asyncio.Task[Any]) -> None:
         self._sender = SimpleNamespace(sender_task=sender_task)
         self.sent: list[Any] = []
         self.stopped = False
@@ -43,10 +43,10 @@ async def test_a_producer_whose_sender_ended_is_replaced(monkeypatch: pytest.Mon
     await asyncio.gather(dead_task, return_exceptions=True)
     running = asyncio.create_task(asyncio.Event().wait())
     dead, fresh = FakeProducer(dead_task), FakeProducer(running)
-    monkeypatch.setattr(kafka_writer.kafka, "producer", lambda settings: fresh)
+    monkeypatch.setattr(kafka, "producer", lambda settings: fresh)
 
     writer = KafkaWriter(Settings())
-    writer._producer = dead  # type: ignore[assignment]
+    writer._producer = dead
     with pytest.raises(Unavailable):
         await writer.send("events.v1", {"n": 1})
     assert not dead.sent
