@@ -48,7 +48,7 @@ test: lint stack ## everything CI runs: lint, policy tests, unit + integration +
 	@SAMSYN_TEST_DB=postgres $(PY) -m pytest tests/integration -q -m "not stack_security and not faults"
 
 EVENTS ?= 3000
-faults: stack ## the fault suite: EVENTS (3000) events under SIGKILLs, a Kafka restart, OPA and DB outages
+faults: stack ## the fault suite: EVENTS (3000) events under SIGKILLs, Kafka restarts, OPA and DB outages
 	@$(PY) -m bench.faults --events $(EVENTS)
 
 # make bench BENCH_SIZES=10000,100000 for a shorter run (and the other BENCH_* of bench/run.py's --help)

@@ -40,7 +40,14 @@ class Settings(BaseSettings):
     workers: list[WorkerName] = Field(default_factory=lambda: list(get_args(WorkerName)))
     # Each router instance needs its own instance name: it is part of the Kafka transactional id,
     # and a restarted instance with the same name fences its predecessor's open transaction.
+    # It is also the router's static member name in its consumer group (group.instance.id): a
+    # restarted router takes its partitions back at once instead of after a rebalance.
     router_instance: str = "router-1"
+    # A stable name for this process's materializer and sealer in their consumer groups (static
+    # membership, as the router's): set it only where the name survives a restart and no other
+    # process has it (a StatefulSet's pod name). A static member does not leave its group when
+    # it stops, so a name that never comes back holds its partitions for a session timeout.
+    worker_instance: str | None = None
     router_batch_max: int = 500
     # How long a transaction of a router that died without a successor of the same name stays
     # open before Kafka aborts it. Consumers reading read_committed stop at an open transaction,

@@ -57,7 +57,9 @@ class Sealer:
         await keep_running(self._session, self.stopping, log, "sealer", watch)
 
     async def _session(self) -> None:
-        consumer = kafka.consumer(self.settings, *TOPICS, group_id=GROUP)
+        consumer = kafka.consumer(
+            self.settings, *TOPICS, group_id=GROUP, instance=self.settings.worker_instance
+        )
         last_checkpoint = time.monotonic()
         try:
             async with deadline(self.settings.kafka_deadline_s, "starting the consumer"):

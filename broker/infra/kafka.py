@@ -93,8 +93,12 @@ def sender_alive(producer: AIOKafkaProducer) -> bool:
     return task is None or not task.done()
 
 
-def consumer(settings: Settings, *topics: str, group_id: str, **extra: Any) -> AIOKafkaConsumer:
-    """A consumer that sees only committed transactions and commits offsets by hand."""
+def consumer(
+    settings: Settings, *topics: str, group_id: str, instance: str | None = None, **extra: Any
+) -> AIOKafkaConsumer:
+    """A consumer that sees only committed transactions and commits offsets by hand. With an
+    ``instance`` it is a static member of its group (KIP-345): restarted under the same name it
+    gets its partitions back at once, without waiting for the group to notice its absence."""
     return AIOKafkaConsumer(
         *(settings.topic(t) for t in topics),
         **connection(settings),
@@ -103,6 +107,7 @@ def consumer(settings: Settings, *topics: str, group_id: str, **extra: Any) -> A
         auto_offset_reset="earliest",
         isolation_level="read_committed",
         value_deserializer=decode,
+        group_instance_id=instance,
         **extra,
     )
 

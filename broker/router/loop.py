@@ -142,6 +142,7 @@ class Router:
             s,
             *TOPICS,
             group_id=GROUP,
+            instance=s.router_instance,
             # A batch may wait for OPA for a long time; staying in the group meanwhile keeps the
             # partitions here instead of handing them to a router that would wait as well.
             max_poll_interval_ms=3_600_000,

@@ -116,6 +116,7 @@ class Watch:
             overdue = time.monotonic() - p.moved_at >= self.stall_s
             if p.holding:
                 if overdue:
+                    log.warning(f"{name} stalled with a batch in hand", stall_s=self.stall_s)
                     return
                 continue
             if not overdue and p.ready:
@@ -132,6 +133,7 @@ class Watch:
             if waiting == 0:
                 p.moved()
             elif overdue:
+                log.warning(f"{name} stalled", waiting=waiting, stall_s=self.stall_s)
                 return
 
 
@@ -147,6 +149,7 @@ async def keep_running(
     while not stopping.is_set():
         progress.holding = False
         progress.moved_at = time.monotonic()  # a new session gets the whole deadline
+        log.info(f"{name} session starting")
         running = asyncio.create_task(session(), name=f"{name}-session")
         watchdog = asyncio.create_task(watch.stalled(log, name), name=f"{name}-watchdog")
         try:

@@ -64,7 +64,9 @@ class Materializer:
         await keep_running(self._session, self.stopping, log, "materializer", watch)
 
     async def _session(self) -> None:
-        consumer = kafka.consumer(self.settings, *TOPICS, group_id=GROUP)
+        consumer = kafka.consumer(
+            self.settings, *TOPICS, group_id=GROUP, instance=self.settings.worker_instance
+        )
         try:
             async with deadline(self.settings.kafka_deadline_s, "starting the consumer"):
                 await consumer.start()

@@ -27,7 +27,7 @@ RESTARTS = 3
 STALL_S = 20.0
 # Kafka back, then: a transaction deadline or a stall, a session restart with backoff, a new
 # group join. Well above what that takes, far below "never".
-ROUTED_WITHIN_S = 60.0
+ROUTED_WITHIN_S = 120.0
 
 
 @pytest.fixture
@@ -92,10 +92,12 @@ def test_routing_resumes_after_every_kafka_restart(
                 time.sleep(3)  # events in flight, transactions open, when Kafka goes
                 private_kafka.kafka_restart()
                 back = time.monotonic()
+                print(f"restart {len(recoveries) + 1}: Kafka back", flush=True)
                 probe = report(skola, barn)
                 publish_until_accepted(skola, probe)
                 skola.wait_routed(str(probe["id"]), timeout=ROUTED_WITHIN_S)
                 recoveries.append(time.monotonic() - back)
+                print(f"restart {len(recoveries)}: routing resumed after {recoveries[-1]:.1f} s")
                 accepted.append(str(probe["id"]))
         finally:
             stop.set()
