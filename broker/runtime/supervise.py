@@ -99,6 +99,18 @@ class Watch:
     progress: Progress
     stall_s: float
     backlog: Callable[[], Awaitable[int]]
+    # The deadline of the current session: ``stall_s``, doubled after each stall with no
+    # progress since the one before (up to 8 times), so that a session that needs long to join
+    # its group on a slow, just restarted Kafka is not torn down before it could.
+    patience_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.patience_s = self.stall_s
+
+    def stalled_again(self) -> None:
+        """A stall: double the patience if nothing moved since the last one, else start over."""
+        moved = self.progress.ready
+        self.patience_s = self.stall_s if moved else min(self.patience_s * 2, 8 * self.stall_s)
 
     @classmethod
     def group(
@@ -113,10 +125,10 @@ class Watch:
         tick = min(self.stall_s / 4, 2.0)
         while True:
             await asyncio.sleep(tick)
-            overdue = time.monotonic() - p.moved_at >= self.stall_s
+            overdue = time.monotonic() - p.moved_at >= self.patience_s
             if p.holding:
                 if overdue:
-                    log.warning(f"{name} stalled with a batch in hand", stall_s=self.stall_s)
+                    log.warning(f"{name} stalled with a batch in hand", after_s=self.patience_s)
                     return
                 continue
             if not overdue and p.ready:
@@ -133,7 +145,7 @@ class Watch:
             if waiting == 0:
                 p.moved()
             elif overdue:
-                log.warning(f"{name} stalled", waiting=waiting, stall_s=self.stall_s)
+                log.warning(f"{name} stalled", waiting=waiting, after_s=self.patience_s)
                 return
 
 
@@ -161,7 +173,9 @@ async def keep_running(
                 await _left_behind(running, log, name)
         try:
             if running not in done:
-                raise Stalled(f"work waiting and no progress for {watch.stall_s:.0f} s")
+                stalled_after = watch.patience_s
+                watch.stalled_again()
+                raise Stalled(f"work waiting and no progress for {stalled_after:.0f} s")
             running.result()
             backoff = BACKOFF_START_S
         except Exception as err:

@@ -87,6 +87,15 @@ async def test_a_session_holding_a_batch_without_progress_is_rebuilt() -> None:
     assert STALL_S <= took < 5 * STALL_S + 1  # the deadline, the tick and a short backoff
 
 
+async def test_patience_doubles_while_nothing_moves() -> None:
+    """Two stalls in a row: the second session gets twice the deadline (a slow group join after
+    a Kafka restart is not cut short for ever)."""
+    worker = FakeWorker("hang-holding", "hang-holding")
+    took = await worker.run()
+    assert worker.started == 3
+    assert took >= STALL_S + 2 * STALL_S
+
+
 async def test_an_idle_session_with_work_waiting_is_rebuilt() -> None:
     """Nothing fetched, but the group's lag (asked with other clients) is above zero."""
     worker = FakeWorker("hang-idle", lag=5)
