@@ -185,11 +185,6 @@ def test_keks_must_be_256_bit_and_the_current_one_held() -> None:
     )
 
 
-def test_production_requires_keks() -> None:
-    with pytest.raises(ValueError, match="SAMSYN_KEK_KEYS"):
-        Settings(env="production")
-
-
 async def test_development_generates_one_kek_shared_by_every_process(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
