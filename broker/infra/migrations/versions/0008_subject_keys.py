@@ -1,7 +1,7 @@
 """subject_keys: each child's data key, wrapped by a key-encryption key; payloads sealed
 
 Revision ID: 0008_subject_keys
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-03 08:20:00
 
 accepted_events and feed_items keep the child's number and ``data`` only as ciphertext under the
@@ -18,7 +18,7 @@ from alembic import op
 import broker.infra.db
 
 revision = "0008_subject_keys"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
