@@ -307,8 +307,9 @@ def report(school: Org, barn: str, description: str) -> dict[str, Any]:
 
 
 def test_shredding_a_child_leaves_nothing_readable_and_the_trail_intact(private: Samsyn) -> None:
-    skola = private.org("school", "1460")
-    soc = private.org("social_services", "1460")
+    # A municipality of its own: the demo's social services would receive the reports too.
+    skola = private.org("school", "2580")
+    soc = private.org("social_services", "2580")
     auditor = private.org("oversight", scopes=["audit:read"])
     barn, other = child(9), child(9)
     events = {}
@@ -424,8 +425,9 @@ def test_gallring_removes_the_expired_and_destroys_the_keys_of_children_with_not
     events: a dry run changes nothing and reports what the run then removes; the child whose
     relationship has ended loses its key, a child still related keeps it, an unread delivery
     stays."""
-    skola = private.org("school", "1461")
-    soc = private.org("social_services", "1461")
+    # A municipality of its own: the demo's social services would receive the reports too.
+    skola = private.org("school", "2581")
+    soc = private.org("social_services", "2581")
     gone, kept = child(8), child(8)
     rel = soc.relate(gone, "case_open")
     soc.relate(kept, "case_open")
