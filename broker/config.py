@@ -81,13 +81,29 @@ class Settings(BaseSettings):
     workers: list[WorkerName] = Field(default_factory=lambda: list(get_args(WorkerName)))
     # Each router instance needs its own instance name: it is part of the Kafka transactional id,
     # and a restarted instance with the same name fences its predecessor's open transaction.
+    # It is also the router's static member name in its consumer group (group.instance.id): a
+    # restarted router takes its partitions back at once instead of after a rebalance.
     router_instance: str = "router-1"
+    # A stable name for this process's materializer and sealer in their consumer groups (static
+    # membership, as the router's): set it only where the name survives a restart and no other
+    # process has it (a StatefulSet's pod name). A static member does not leave its group when
+    # it stops, so a name that never comes back holds its partitions for a session timeout.
+    worker_instance: str | None = None
     router_batch_max: int = 500
     # How long a transaction of a router that died without a successor of the same name stays
     # open before Kafka aborts it. Consumers reading read_committed stop at an open transaction,
     # so this bounds how long the deliveries and audit partitions it touched are held up. A
     # transaction holds only the produce and the offset commit (OPA is asked before it begins).
     router_transaction_timeout_ms: int = Field(default=10_000, ge=1_000)
+    # A worker's Kafka session that holds work (a batch in hand, or its group's lag above zero)
+    # and makes no progress for this long is torn down and started again with new clients
+    # (broker/runtime/supervise.py); the worker's /readyz check is down meanwhile.
+    worker_stall_s: float = Field(default=30.0, gt=0)
+    # Every Kafka call a worker waits on to start a session or to commit work (a router's
+    # transaction, a consumer's offset commit) must finish within this, or the session fails and
+    # starts again: a client whose coordinator went away may otherwise wait for it for ever
+    # (aiokafka issues #1134, #1145).
+    kafka_deadline_s: float = Field(default=15.0, gt=0)
     # Consumer lag (samsyn_consumer_lag) is sampled this often wherever a router runs.
     lag_interval_s: float = Field(default=15.0, gt=0)
     # A worker-only process (`samsyn worker`) has no HTTP API: when a port is set it serves
