@@ -97,6 +97,11 @@ class Settings(BaseSettings):
     # Years a sealed record stays in the live chain; an older, checkpointed segment may then be
     # archived (the console's verify page names it; docs/audit.md says how).
     audit_retention_years: int = 5
+    # Log follow-up (the console's review queue and flags): an open review item older than this
+    # many days is overdue (highlighted, and counted in samsyn_audit_reviews_overdue); office
+    # hours are [start, end) o'clock on weekdays, Swedish local time.
+    audit_review_overdue_days: int = 14
+    audit_office_hours: tuple[int, int] = (7, 18)
 
     # The auditors' web console (/audit/): the key that signs its session cookies (required in
     # production; derived from the token-signing key otherwise), how long a login lasts, and an
