@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from tests.e2e.console import ARTIFACTS, logged_in
-from tests.support import Samsyn, audit_for, shared_and_read
+from tests.support import Samsyn, audit_for, child, shared_and_read
 
 pytestmark = pytest.mark.e2e
 
@@ -37,4 +37,92 @@ def test_overview_counts_and_charts_the_period(samsyn: Samsyn, browser: Browser)
     expect(page.locator("#chart-org svg text", has_text=shared.eh.id)).to_have_count(1)
     expect(page.locator("#chart-org svg")).not_to_contain_text(shared.polis.id)
     expect(page.locator("#grounds")).to_contain_text("consent")
+    page.context.close()
+
+
+def test_reviewing_an_emergency_access(samsyn: Samsyn, browser: Browser) -> None:
+    """An emergency access is an open item of the review queue; the auditor's verdict with a
+    note is a review.verdict record in the chain, and the item then shows who reviewed it and
+    when, and is gone from the open items."""
+    barn = child(9)
+    vc, soc = samsyn.org("health"), samsyn.org("social_services", "1481")
+    vc.relate(barn, "listed")
+    soc.relate(barn, "case_open")
+    contact = vc.envelope(
+        barn,
+        "health.contact",
+        {"service": "bup", "reason_area": "trygghet", "diagnosis_codes": ["F43.1"]},
+        purpose="early_support",
+        basis="care_support_u18",
+    )
+    vc.publish(contact)
+    reason = "Barnet är i akut fara enligt polisen."
+    r = soc.call("POST", f"/v1/children/{barn}/emergency-access", json={"reason": reason})
+    assert r.status_code == 200, r.text
+    (access,) = audit_for(samsyn, contact["id"], 1, action="emergency_access")
+    assert "obligation:review" in access["reasons"]
+    page, name = logged_in(samsyn, browser)
+
+    page.click("#nav-review")
+    page.fill("input[name=org]", soc.id)
+    page.click("#apply")
+    row = page.locator(f"#item-{access['seq']}")
+    expect(row).to_contain_text("Öppen")
+    page.screenshot(path=str(ARTIFACTS / "followup-review-queue.png"), full_page=True)
+    row.locator("a.item").click()
+    expect(page.locator("#item-state")).to_contain_text("Öppen")
+    expect(page.locator("main")).to_contain_text(f"reason:{reason}")
+    page.check("#verdict-justified")
+    page.fill("textarea[name=note]", "Akut fara; nödöppningen var befogad.")
+    page.click("#record-verdict")
+
+    expect(page.locator("#verdict-value")).to_contain_text("Justified", timeout=30_000)
+    expect(page.locator("#item-state")).to_contain_text("Granskad")
+    expect(page.locator("#verdict-by")).to_have_text(f"local:{name}")
+    expect(page.locator("#verdict-note")).to_have_text("Akut fara; nödöppningen var befogad.")
+    page.screenshot(path=str(ARTIFACTS / "followup-review-verdict.png"), full_page=True)
+    (verdict,) = audit_for(samsyn, contact["id"], 1, action="review.verdict")
+    assert verdict["actor_client"] == f"local:{name}"
+    assert verdict["reasons"][:2] == [f"item:{access['seq']}", "verdict:justified"]
+    page.click("#verdict-record")
+    expect(page.locator("#field-action")).to_have_text("review.verdict")
+    expect(page.locator("#field-hash")).to_have_text(verdict["hash"])
+
+    page.goto(f"{samsyn.url}/audit/review?show=open&org={soc.id}")
+    expect(page.locator("#empty")).to_be_visible()
+    page.goto(f"{samsyn.url}/audit/review?show=all&org={soc.id}")
+    expect(page.locator(f"#item-{access['seq']}")).to_contain_text(f"local:{name}")
+    page.context.close()
+
+
+def test_drawing_and_completing_a_sample(samsyn: Samsyn, browser: Browser) -> None:
+    """An organisation's reads of the month are sampled with a chosen seed (recorded in the
+    chain); the auditor looks at the sampled reads and records the sample's result."""
+    shared = shared_and_read(samsyn, "1482")
+    shared.eh.feed()
+    reads = audit_for(samsyn, shared.event_id, 2, action="feed.read")
+    page, name = logged_in(samsyn, browser)
+
+    page.click("#nav-samples")
+    page.fill("input[name=org]", shared.eh.id)
+    page.fill("input[name=size]", "5")
+    page.fill("input[name=seed]", "loggkontroll-e2e")
+    page.click("#draw")
+    expect(page.locator("#sample-seed")).to_have_text("loggkontroll-e2e", timeout=30_000)
+    expect(page.locator("#sample-size")).to_contain_text("2 av 2")
+    expect(page.locator("#sampled tbody tr")).to_have_count(2)
+    for read in reads:
+        expect(page.locator("#sampled")).to_contain_text(str(read["seq"]))
+    page.check("#verdict-follow_up")
+    page.fill("textarea[name=note]", "Två läsningar samma dag; fråga enheten varför.")
+    page.click("#record-verdict")
+    expect(page.locator("#verdict-value")).to_contain_text("Needs follow-up", timeout=30_000)
+    expect(page.locator("#sample-state")).to_contain_text("Granskat")
+    page.screenshot(path=str(ARTIFACTS / "followup-sample.png"), full_page=True)
+
+    (drawn,) = audit_for(samsyn, None, 1, action="review.sample", recipient_org=shared.eh.id)
+    assert "seed:loggkontroll-e2e" in drawn["reasons"]
+    assert drawn["actor_client"] == f"local:{name}"
+    page.click("#nav-samples")
+    expect(page.locator("#samples")).to_contain_text("Needs follow-up")
     page.context.close()

@@ -46,7 +46,9 @@ def nice_max(value: int) -> int:
 
 
 def _scale(top: int) -> list[int]:
-    return [top * n // 4 for n in range(5)] if top >= 4 else list(range(top + 1))
+    """Gridlines at whole numbers: four or five steps, fewer for a small ``top``."""
+    steps = next(d for d in (4, 5, 2, 1) if top % d == 0)
+    return [top * n // steps for n in range(steps + 1)]
 
 
 def columns(
