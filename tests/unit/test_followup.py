@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from prometheus_client import REGISTRY
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -26,6 +27,7 @@ from broker.audit.followup.models import (
     ReviewSample,
 )
 from broker.audit.followup.overview import chain_state, overview
+from broker.audit.followup.queue import refresh_overdue
 from broker.audit.records import record
 from broker.audit.sealer import Sealer
 from broker.config import Settings
@@ -152,6 +154,11 @@ async def test_a_verdict_closes_its_item(sessions: async_sessionmaker[AsyncSessi
     assert item.verdict_seq == len(trail()) + 1
     # The decision to soc is still open, and older than 14 days on the 30th.
     assert (seen.open_items, seen.overdue_items) == (1, 1)
+    async with sessions() as session:
+        await refresh_overdue(session, at(30, 12), 14)
+        assert REGISTRY.get_sample_value("samsyn_audit_reviews_overdue") == 1
+        await refresh_overdue(session, at(30, 12), 60)
+        assert REGISTRY.get_sample_value("samsyn_audit_reviews_overdue") == 0
 
 
 async def test_catch_up_rebuilds_the_same_tables(
