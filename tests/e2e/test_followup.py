@@ -126,3 +126,32 @@ def test_drawing_and_completing_a_sample(samsyn: Samsyn, browser: Browser) -> No
     page.click("#nav-samples")
     expect(page.locator("#samples")).to_contain_text("Needs follow-up")
     page.context.close()
+
+
+def test_repeated_refusals_are_flagged(samsyn: Samsyn, browser: Browser) -> None:
+    """A school tries emergency access (not open to its kind) three times in a day: the flags
+    page names it with an explanation and links to the refused records; a school that tried
+    once is not flagged."""
+    barn = child(10)
+    skola, other = samsyn.org("school", "1483"), samsyn.org("school", "1483")
+    for org, times in ((skola, 3), (other, 1)):
+        for _ in range(times):
+            r = org.call(
+                "POST", f"/v1/children/{barn}/emergency-access", json={"reason": "Oro för barnet."}
+            )
+            assert r.status_code == 403, r.text
+    audit_for(samsyn, None, 3, action="emergency_access", actor_org=skola.id, outcome="refused")
+    audit_for(samsyn, None, 1, action="emergency_access", actor_org=other.id, outcome="refused")
+    page, _ = logged_in(samsyn, browser)
+
+    page.click("#nav-flags")
+    flag = page.locator(f"#flag-refused-{skola.id}")
+    expect(flag).to_contain_text("3 refused attempts")
+    expect(flag).to_contain_text("Upprepade avvisade försök")
+    expect(page.locator(f"#flag-refused-{other.id}")).to_have_count(0)
+    page.screenshot(path=str(ARTIFACTS / "followup-flags.png"), full_page=True)
+    flag.locator("a").click()
+    rows = page.locator("tbody tr")
+    expect(rows).to_have_count(3)
+    expect(rows.filter(has_text="refused")).to_have_count(3)
+    page.context.close()

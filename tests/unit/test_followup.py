@@ -1,6 +1,7 @@
 """The follow-up tables follow the chain: the sealer counts records per day, queues emergency
 accesses and disclosures with a review obligation, closes an item when a verdict about it is
-sealed, stores a drawn sample; a rebuild from the chain (``catch_up``) gives the same tables."""
+sealed, stores a drawn sample; a rebuild from the chain (``catch_up``) gives the same tables;
+unusual access is flagged from them."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 import broker.audit.followup.models
 import broker.audit.models  # noqa: F401  (registers the tables)
 from broker.audit.followup import projection
+from broker.audit.followup.flags import flags
 from broker.audit.followup.models import (
     AuditDaily,
     DailyChild,
@@ -32,6 +34,7 @@ from broker.audit.records import record
 from broker.audit.sealer import Sealer
 from broker.config import Settings
 from broker.infra.db import Base, make_engine, make_sessionmaker
+from broker.registry.models import Organisation, Relationship
 
 KEY = Ed25519PrivateKey.generate()
 HOURS = (7, 18)
@@ -196,3 +199,66 @@ async def test_chain_state_checks_the_last_checkpoint(
         wrong = await chain_state(session, {"k1": Ed25519PrivateKey.generate().public_key()})
     assert (good.records, good.checkpoint_seq, good.checkpoint_ok) == (9, 9, True)
     assert not wrong.checkpoint_ok
+
+
+def read(org: str, child: str, moment: datetime, action: str = "feed.read") -> dict[str, Any]:
+    return record(action=action, outcome="ok", actor_org=org, subject_pseudonym=child, time=moment)
+
+
+async def test_unusual_access_is_flagged_and_explained(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Each measure flags the organisation that crosses it and not the one just below."""
+    november = [datetime(2026, 11, d, 9, 0, tzinfo=UTC) for d in range(2, 28, 2)]
+    baseline = [read("eh", f"k{d.day % 2}", d) for d in november] + [
+        read("eh", "k9", d) for d in november
+    ]
+    spike = [read("eh", f"k{n}", at(2, 9)) for n in range(12)]
+    no_baseline = [read("bvc", f"k{n}", at(2, 9)) for n in range(20)]
+    evenings = [read("soc", "k1", at(d, 22), "child.read") for d in (1, 2, 3)]
+    pushes = [read("eh", "k1", at(d, 22), "webhook.push") for d in (1, 2, 3)]
+    after_end = [read("polis", "k7", at(4, 10)), read("polis", "k7", at(2, 10))]
+    still_related = [read("skola", "k7", at(4, 10))]
+    refusals = [
+        *(record(action="emergency_access", outcome="refused", actor_org="skola",
+                 time=at(2, 10)) for _ in range(3)),
+        *(record(action="emergency_access", outcome="refused", actor_org="vc",
+                 time=at(2, 10)) for _ in range(2)),
+    ]  # fmt: skip
+    async with sessions() as session, session.begin():
+        for org, kind in (("polis", "police"), ("skola", "school")):
+            session.add(Organisation(id=org, name=org, kind=kind, municipality="1480"))
+        await session.flush()
+        nov1 = datetime(2026, 11, 1, tzinfo=UTC)
+        session.add_all(
+            [
+                Relationship(id="r1", subject_pseudonym="k7", org_id="polis", role="case_open",
+                             declared_by_org="polis", valid_from=nov1, ended_at=at(3, 1)),
+                Relationship(id="r2", subject_pseudonym="k7", org_id="skola", role="enrolled",
+                             declared_by_org="skola", valid_from=nov1, valid_until=at(3, 1)),
+                Relationship(id="r3", subject_pseudonym="k7", org_id="skola", role="enrolled",
+                             declared_by_org="skola", valid_from=at(3, 1)),
+            ]
+        )  # fmt: skip
+    await seal(sessions, *baseline)
+    await seal(sessions, *spike, *no_baseline, *evenings, *pushes, *after_end, *still_related)
+    await seal(sessions, *refusals)
+    async with sessions() as session:
+        found = await flags(session, date(2026, 12, 1), date(2026, 12, 31))
+        only_soc = await flags(session, date(2026, 12, 1), date(2026, 12, 31), "soc")
+        before = await flags(session, date(2026, 12, 1), date(2026, 12, 3))
+    by_kind = {(f.kind, f.org): f for f in found}
+    assert set(by_kind) == {
+        ("many_children", "eh"),
+        ("off_hours", "soc"),
+        ("after_relationship", "polis"),
+        ("refused", "skola"),
+    }
+    assert "read 12 distinct children" in by_kind["many_children", "eh"].explanation
+    assert "ordinary day of the 60 days before, 2.0" in by_kind["many_children", "eh"].explanation
+    assert "3 of 3 reads" in by_kind["off_hours", "soc"].explanation
+    assert "1 reads of 1 children" in by_kind["after_relationship", "polis"].explanation
+    assert "3 refused attempts on 2026-12-02" in by_kind["refused", "skola"].explanation
+    assert by_kind["refused", "skola"].search["outcome"] == "refused"
+    assert [(f.kind, f.org) for f in only_soc] == [("off_hours", "soc")]
+    assert ("after_relationship", "polis") not in {(f.kind, f.org) for f in before}
