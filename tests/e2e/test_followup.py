@@ -43,7 +43,7 @@ def test_overview_counts_and_charts_the_period(samsyn: Samsyn, browser: Browser)
 def test_reviewing_an_emergency_access(samsyn: Samsyn, browser: Browser) -> None:
     """An emergency access is an open item of the review queue; the auditor's verdict with a
     note is a review.verdict record in the chain, and the item then shows who reviewed it and
-    when, and is gone from the open items."""
+    when, is gone from the open items, and is in the period's printable report."""
     barn = child(9)
     vc, soc = samsyn.org("health"), samsyn.org("social_services", "1481")
     vc.relate(barn, "listed")
@@ -92,6 +92,22 @@ def test_reviewing_an_emergency_access(samsyn: Samsyn, browser: Browser) -> None
     expect(page.locator("#empty")).to_be_visible()
     page.goto(f"{samsyn.url}/audit/review?show=all&org={soc.id}")
     expect(page.locator(f"#item-{access['seq']}")).to_contain_text(f"local:{name}")
+
+    # The printable report of the period names the verdict, the note and the reviewer.
+    page.click("#nav-report")
+    page.fill("input[name=org]", soc.id)
+    page.click("#apply")
+    reviewed = page.locator("#report-reviewed tbody tr")
+    expect(reviewed).to_have_count(1)
+    expect(reviewed).to_contain_text("Justified")
+    expect(reviewed).to_contain_text("Akut fara; nödöppningen var befogad.")
+    expect(reviewed).to_contain_text(f"local:{name}")
+    expect(page.locator("#report-reviewers")).to_contain_text(f"local:{name}: 1")
+    page.emulate_media(media="print")
+    expect(page.locator("nav.pages")).to_be_hidden()
+    expect(page.locator(".filters")).to_be_hidden()
+    page.screenshot(path=str(ARTIFACTS / "followup-report.png"), full_page=True)
+    page.pdf(path=str(ARTIFACTS / "followup-report.pdf"))
     page.context.close()
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from broker.audit.console import flags, login, overview, review, samples, search
+from broker.audit.console import flags, login, overview, report, review, samples, search
 
 router = APIRouter(prefix="/audit", include_in_schema=False)
-for part in (login, overview, review, samples, flags, search):
+for part in (login, overview, review, samples, flags, report, search):
     router.include_router(part.router)

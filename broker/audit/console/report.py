@@ -1,0 +1,44 @@
+"""A printable report of the period's follow-up (what was checked, by whom, verdicts, open
+items, flags), for the oversight body's minutes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from broker.audit.console.pages import PeriodDep, Viewer, audit, page, to_login
+from broker.audit.followup.flags import flags
+from broker.audit.followup.overview import chain_state, overview
+from broker.audit.followup.queue import overdue_before
+from broker.audit.followup.report import checked
+from broker.auth.deps import StateDep
+
+router = APIRouter()
+
+
+@router.get("/report")
+async def show(request: Request, state: StateDep, user: Viewer, period: PeriodDep) -> Response:
+    if user is None:
+        return to_login()
+    now = datetime.now(UTC)
+    days = state.settings.audit_review_overdue_days
+    async with state.sessions() as db:
+        seen = await overview(db, period.first, period.last, period.org, now=now, overdue_days=days)
+        done = await checked(db, period.start, period.end, period.org)
+        found = await flags(db, period.first, period.last, period.org)
+        chain = await chain_state(db, state.keys.audit_public_keys)
+    await audit(state, user, "admin.audit.report", reasons=period.described())
+    context = {
+        "user": user,
+        "period": period,
+        "seen": seen,
+        "done": done,
+        "flags": found,
+        "chain": chain,
+        "now": now,
+        "overdue_before": overdue_before(now, days),
+        "overdue_days": days,
+    }
+    return page(request, "report.html", context)
