@@ -257,7 +257,7 @@ async def test_unusual_access_is_flagged_and_explained(
     assert "read 12 distinct children" in by_kind["many_children", "eh"].explanation
     assert "ordinary day of the 60 days before, 2.0" in by_kind["many_children", "eh"].explanation
     assert "3 of 3 reads" in by_kind["off_hours", "soc"].explanation
-    assert "1 reads of 1 children" in by_kind["after_relationship", "polis"].explanation
+    assert "Read 1 children on 1 days after" in by_kind["after_relationship", "polis"].explanation
     assert "3 refused attempts on 2026-12-02" in by_kind["refused", "skola"].explanation
     assert by_kind["refused", "skola"].search["outcome"] == "refused"
     assert [(f.kind, f.org) for f in only_soc] == [("off_hours", "soc")]

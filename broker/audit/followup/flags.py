@@ -9,8 +9,8 @@ The measures are deliberately simple, so that a flag can be explained in one sen
   ``BASELINE_MIN_DAYS`` reading days before has no baseline yet and is not flagged;
 - outside office hours: at least ``OFF_HOURS_MIN`` reads by people (feed and child view, not
   webhook pushes) on weekday evenings, nights or weekends, Swedish time;
-- after the relationship ended: reads of a child by an organisation whose relationship with
-  the child had ended (or expired) and that had no other valid relationship with it then;
+- after the relationship ended: days on which an organisation read a child after the day its
+  relationship with the child ended (or expired), with no other relationship valid that day;
 - repeated refusals: at least ``REFUSED_MIN`` refused attempts by an organisation on one day.
 """
 
@@ -20,13 +20,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
-from broker.audit.followup.models import AuditDaily, DailyReader
-from broker.audit.followup.vocabulary import READS
-from broker.audit.models import AuditRecord
+from broker.audit.followup.models import AuditDaily, DailyChild, DailyReader
+from broker.audit.followup.projection import ACTOR
 from broker.registry.models import Relationship
 
 BASELINE_DAYS = 60
@@ -109,17 +107,18 @@ async def many_children(session: AsyncSession, first: date, last: date, org: str
 async def off_hours(session: AsyncSession, first: date, last: date, org: str) -> list[Flag]:
     n = func.sum(AuditDaily.count)
     q = (
-        select(AuditDaily.actor_org, AuditDaily.off_hours, n)
+        select(AuditDaily.org, AuditDaily.off_hours, n)
         .where(
             AuditDaily.day >= first,
             AuditDaily.day <= last,
             AuditDaily.action.in_(PERSON_READS),
-            AuditDaily.actor_org != "",
+            AuditDaily.side == ACTOR,
+            AuditDaily.org != "",
         )
-        .group_by(AuditDaily.actor_org, AuditDaily.off_hours)
+        .group_by(AuditDaily.org, AuditDaily.off_hours)
     )
     if org:
-        q = q.where(AuditDaily.actor_org == org)
+        q = q.where(AuditDaily.org == org)
     counts: dict[str, dict[bool, int]] = defaultdict(lambda: {True: 0, False: 0})
     for who, outside, total in await session.execute(q):
         counts[who][bool(outside)] += int(total)
@@ -140,73 +139,83 @@ async def off_hours(session: AsyncSession, first: date, last: date, org: str) ->
 async def after_relationship(
     session: AsyncSession, first: date, last: date, org: str
 ) -> list[Flag]:
-    """Driven from the ended relationships (few) to the reads of their child (indexed)."""
-    start, end = _span(first, last)
+    """Days on which an organisation read a child after the day its relationship with the
+    child ended, with no other relationship of it to the child valid that day.
+
+    Driven from the ended relationships (few) to the days their organisation read their child
+    (``audit_daily_children``, keyed by organisation and child): whole days, so a read on the
+    day of the end itself is not flagged (it may have come before the end)."""
     ended = func.coalesce(Relationship.ended_at, Relationship.valid_until)
-    other = aliased(Relationship)
-    valid_then = exists().where(
-        other.subject_pseudonym == AuditRecord.subject_pseudonym,
-        other.org_id == AuditRecord.actor_org,
-        other.valid_from <= AuditRecord.time,
-        or_(other.ended_at.is_(None), other.ended_at > AuditRecord.time),
-        or_(other.valid_until.is_(None), other.valid_until > AuditRecord.time),
-    )
     q = (
-        select(AuditRecord.actor_org, AuditRecord.seq, AuditRecord.subject_pseudonym)
+        select(DailyChild.org, DailyChild.subject_pseudonym, DailyChild.day, ended)
         .join(
             Relationship,
             and_(
-                Relationship.subject_pseudonym == AuditRecord.subject_pseudonym,
-                Relationship.org_id == AuditRecord.actor_org,
+                Relationship.org_id == DailyChild.org,
+                Relationship.subject_pseudonym == DailyChild.subject_pseudonym,
             ),
         )
-        .where(
-            ended.is_not(None),
-            AuditRecord.time > ended,
-            AuditRecord.action.in_(READS),
-            AuditRecord.time >= start,
-            AuditRecord.time < end,
-            ~valid_then,
-        )
+        .where(ended.is_not(None), DailyChild.day >= first, DailyChild.day <= last)
         .limit(AFTER_END_LIMIT)
     )
     if org:
-        q = q.where(AuditRecord.actor_org == org)
-    reads: dict[str, set[int]] = defaultdict(set)
-    children: dict[str, set[str]] = defaultdict(set)
-    for who, seq, pseudonym in await session.execute(q):
-        if who and pseudonym:  # both matched a relationship's non-null columns
-            reads[who].add(seq)
-            children[who].add(pseudonym)
+        q = q.where(DailyChild.org == org)
+    days = {
+        (who, child, day)
+        for who, child, day, end in await session.execute(q)
+        if day > end.astimezone(UTC).date()
+    }
+    if not days:
+        return []
+    children = {child for _, child, _ in days}
+    related: dict[tuple[str, str], list[Relationship]] = defaultdict(list)
+    for rel in (
+        await session.execute(
+            select(Relationship).where(Relationship.subject_pseudonym.in_(children))
+        )
+    ).scalars():
+        related[(rel.org_id, rel.subject_pseudonym)].append(rel)
+    after: dict[str, set[tuple[str, date]]] = defaultdict(set)
+    for who, child, day in days:
+        if not any(_valid_on(rel, day) for rel in related[(who, child)]):
+            after[who].add((child, day))
     return [
         Flag(
             "after_relationship",
             who,
             "Läsning efter avslutad relation / Reads after the relationship ended",
-            f"{who}: {len(seqs)} läsningar av {len(children[who])} barn efter att relationen "
-            f"till barnet upphört. / {len(seqs)} reads of {len(children[who])} children after "
-            f"the relationship with the child had ended.",
+            f"{who}: läste {len({c for c, _ in seen})} barn på {len(seen)} dagar efter att "
+            f"relationen till barnet upphört. / Read {len({c for c, _ in seen})} children on "
+            f"{len(seen)} days after the relationship with the child had ended.",
             _search(who, first, last),
         )
-        for who, seqs in sorted(reads.items())
+        for who, seen in sorted(after.items())
     ]
+
+
+def _valid_on(rel: Relationship, day: date) -> bool:
+    """Whether the relationship was valid at some time of the UTC day."""
+    start, end = _span(day, day)
+    stops = [t for t in (rel.ended_at, rel.valid_until) if t is not None]
+    return rel.valid_from < end and all(t > start for t in stops)
 
 
 async def refused(session: AsyncSession, first: date, last: date, org: str) -> list[Flag]:
     n = func.sum(AuditDaily.count)
     q = (
-        select(AuditDaily.actor_org, AuditDaily.day, n)
+        select(AuditDaily.org, AuditDaily.day, n)
         .where(
             AuditDaily.day >= first,
             AuditDaily.day <= last,
             AuditDaily.outcome == "refused",
-            AuditDaily.actor_org != "",
+            AuditDaily.side == ACTOR,
+            AuditDaily.org != "",
         )
-        .group_by(AuditDaily.actor_org, AuditDaily.day)
+        .group_by(AuditDaily.org, AuditDaily.day)
         .having(n >= REFUSED_MIN)
     )
     if org:
-        q = q.where(AuditDaily.actor_org == org)
+        q = q.where(AuditDaily.org == org)
     days: dict[str, list[tuple[date, int]]] = defaultdict(list)
     for who, day, total in await session.execute(q):
         days[who].append((day, int(total)))

@@ -16,17 +16,22 @@ from broker.infra.db import Base
 
 
 class AuditDaily(Base):
-    """Records per UTC day and kind; empty strings stand for "none" (key columns)."""
+    """Records per UTC day, organisation and kind; empty strings stand for "none" (key columns).
+
+    Every record counts once on its actor's side (``org`` = ``actor_org``, or "" for none); a
+    decision counts once more on its recipient's side. The pairs of organisations are left out
+    on purpose: they would make the table nearly as long as the trail.
+    """
 
     __tablename__ = "audit_daily"
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
-    actor_org: Mapped[str] = mapped_column(String(63), primary_key=True)
-    recipient_org: Mapped[str] = mapped_column(String(63), primary_key=True)
+    org: Mapped[str] = mapped_column(String(63), primary_key=True)
+    side: Mapped[str] = mapped_column(String(10), primary_key=True)  # actor | recipient
     action: Mapped[str] = mapped_column(String(40), primary_key=True)
     outcome: Mapped[str] = mapped_column(String(10), primary_key=True)
-    legal_ground: Mapped[str] = mapped_column(String(40), primary_key=True)
-    # Outside office hours (Europe/Stockholm, weekdays; settings.audit_office_hours).
+    legal_ground: Mapped[str] = mapped_column(String(40), primary_key=True)  # decisions only
+    # A read outside office hours (Europe/Stockholm, weekdays; settings.audit_office_hours).
     off_hours: Mapped[bool] = mapped_column(Boolean, primary_key=True)
     count: Mapped[int] = mapped_column(Integer)
 
@@ -36,9 +41,10 @@ class DailyChild(Base):
 
     __tablename__ = "audit_daily_children"
 
-    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    # In this order: the flag "read after the relationship ended" looks up (org, child).
     org: Mapped[str] = mapped_column(String(63), primary_key=True)
     subject_pseudonym: Mapped[str] = mapped_column(String(100), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
 
 
 class DailyReader(Base):

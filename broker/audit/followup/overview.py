@@ -11,11 +11,12 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import ColumnElement, func, or_, select, true
+from sqlalchemy import ColumnElement, and_, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker.audit.chain import ANY_KEY, checkpoint_message
 from broker.audit.followup.models import AuditDaily, ReviewItem
+from broker.audit.followup.projection import ACTOR, RECIPIENT
 from broker.audit.followup.queue import overdue_before
 from broker.audit.followup.vocabulary import DECISION, EMERGENCY, READS
 from broker.audit.models import AuditCheckpoint, AuditRecord
@@ -68,10 +69,9 @@ class ChainState:
 
 
 def org_filter(org: str) -> ColumnElement[bool]:
-    """Rows the organisation took part in, as actor or as recipient."""
-    if not org:
-        return true()
-    return or_(AuditDaily.actor_org == org, AuditDaily.recipient_org == org)
+    """Every record once (its actor's row); or those the organisation took part in, as actor
+    or as a decision's recipient (a decision has no recipient's row for its own source)."""
+    return AuditDaily.side == ACTOR if not org else AuditDaily.org == org
 
 
 async def overview(
@@ -106,14 +106,21 @@ async def overview(
     # An organisation's bar: what it read, opened and was refused as actor; what it was given or
     # denied as recipient (a source is not credited with its recipients' decisions).
     per_org: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(dict(SERIES), 0))
-    for column, decided in ((AuditDaily.actor_org, False), (AuditDaily.recipient_org, True)):
-        q = select(column, AuditDaily.action, AuditDaily.outcome, total).where(*span, column != "")
-        for who, action, outcome, n in await session.execute(
-            q.group_by(column, AuditDaily.action, AuditDaily.outcome)
-        ):
-            key = series_of(action, outcome)
-            if key and (action == DECISION) == decided and (not org or who == org):
-                per_org[who][key] += int(n)
+    credited = or_(
+        and_(AuditDaily.side == ACTOR, AuditDaily.action != DECISION),
+        and_(AuditDaily.side == RECIPIENT, AuditDaily.action == DECISION),
+    )
+    q = select(AuditDaily.org, AuditDaily.action, AuditDaily.outcome, total).where(
+        AuditDaily.day >= first, AuditDaily.day <= last, credited, AuditDaily.org != ""
+    )
+    if org:
+        q = q.where(AuditDaily.org == org)
+    for who, action, outcome, n in await session.execute(
+        q.group_by(AuditDaily.org, AuditDaily.action, AuditDaily.outcome)
+    ):
+        key = series_of(action, outcome)
+        if key:
+            per_org[who][key] += int(n)
     ranked = sorted(per_org.items(), key=lambda kv: -sum(kv[1].values()))
     out.per_org = dict(ranked[:top_orgs])
     out.marked_for_review, out.open_items, out.overdue_items = await _review_counts(

@@ -24,6 +24,7 @@ from broker.audit.followup.models import (
     ReviewSample,
 )
 from broker.audit.followup.vocabulary import (
+    DECISION,
     EMERGENCY,
     READS,
     REVIEW_OBLIGATION,
@@ -37,7 +38,8 @@ from broker.audit.service import as_dict
 
 LOCAL = ZoneInfo("Europe/Stockholm")
 CATCH_UP_BATCH = 5000
-DAILY_KEY = ["day", "actor_org", "recipient_org", "action", "outcome", "legal_ground", "off_hours"]
+DAILY_KEY = ["day", "org", "side", "action", "outcome", "legal_ground", "off_hours"]
+ACTOR, RECIPIENT = "actor", "recipient"
 
 
 def off_hours(moment: datetime, office_hours: tuple[int, int]) -> bool:
@@ -74,16 +76,12 @@ async def project(
     for rec in records:
         moment = _moment(rec["time"])
         day = moment.astimezone(UTC).date()
-        key = (
-            day,
-            rec.get("actor_org") or "",
-            rec.get("recipient_org") or "",
-            rec["action"],
-            rec["outcome"],
-            rec.get("legal_ground") or "",
-            off_hours(moment, office_hours),
-        )
-        daily[key] += 1
+        action, outcome = rec["action"], rec["outcome"]
+        ground = (rec.get("legal_ground") or "") if action == DECISION else ""
+        late = action in READS and off_hours(moment, office_hours)
+        daily[(day, rec.get("actor_org") or "", ACTOR, action, outcome, ground, late)] += 1
+        if action == DECISION and rec.get("recipient_org"):
+            daily[(day, rec["recipient_org"], RECIPIENT, action, outcome, ground, False)] += 1
         if rec["action"] in READS and rec.get("actor_org") and rec.get("subject_pseudonym"):
             children.add((day, rec["actor_org"], rec["subject_pseudonym"]))
         if needs_review(rec):
@@ -163,8 +161,8 @@ async def _count(
     rows = [
         {
             "day": k[0],
-            "actor_org": k[1],
-            "recipient_org": k[2],
+            "org": k[1],
+            "side": k[2],
             "action": k[3],
             "outcome": k[4],
             "legal_ground": k[5],

@@ -27,8 +27,8 @@ def upgrade() -> None:
     op.create_table(
         "audit_daily",
         sa.Column("day", sa.Date(), nullable=False),
-        sa.Column("actor_org", sa.String(length=63), nullable=False),
-        sa.Column("recipient_org", sa.String(length=63), nullable=False),
+        sa.Column("org", sa.String(length=63), nullable=False),
+        sa.Column("side", sa.String(length=10), nullable=False),
         sa.Column("action", sa.String(length=40), nullable=False),
         sa.Column("outcome", sa.String(length=10), nullable=False),
         sa.Column("legal_ground", sa.String(length=40), nullable=False),
@@ -36,8 +36,8 @@ def upgrade() -> None:
         sa.Column("count", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint(
             "day",
-            "actor_org",
-            "recipient_org",
+            "org",
+            "side",
             "action",
             "outcome",
             "legal_ground",
@@ -47,11 +47,11 @@ def upgrade() -> None:
     )
     op.create_table(
         "audit_daily_children",
-        sa.Column("day", sa.Date(), nullable=False),
         sa.Column("org", sa.String(length=63), nullable=False),
         sa.Column("subject_pseudonym", sa.String(length=100), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
         sa.PrimaryKeyConstraint(
-            "day", "org", "subject_pseudonym", name=op.f("pk_audit_daily_children")
+            "org", "subject_pseudonym", "day", name=op.f("pk_audit_daily_children")
         ),
     )
     op.create_table(
