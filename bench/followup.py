@@ -88,7 +88,7 @@ SEED_SQL = [
                  ELSE '["allowed"]'::json END,
             'rev-1', md5('d' || g),
             md5(g::text) || md5((g + 1)::text), md5((g + 1)::text) || md5(g::text)
-        FROM (SELECT g, g % 1000 AS r FROM generate_series(1, :n) g) s""",
+        FROM (SELECT g::bigint AS g, g % 1000 AS r FROM generate_series(1, :n) g) s""",
     """INSERT INTO audit_checkpoints (seq, head_hash, signed_at, key_id, signature)
         SELECT seq, hash, time, 'bench', 'not-signed' FROM audit_records
         WHERE seq % 100 = 0""",
@@ -260,16 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     stack = stack_env()
     base = stack["SAMSYN_TEST_POSTGRES_DSN"]
-    if args.reuse:
-        name, url = args.reuse, base.rsplit("/", 1)[0] + "/" + args.reuse
-    else:
-        name = f"samsyn_followup_{uuid.uuid4().hex[:8]}"
-        url = new_postgres_database(stack, name)
-        upgrade(url)
-        print(f"seeding {args.records:,} audit records into {name}", flush=True)
-        started = time.perf_counter()
-        asyncio.run(seed(url, args.records))
-        print(f"  seeded in {time.perf_counter() - started:.0f} s", flush=True)
+    name = args.reuse or f"samsyn_followup_{uuid.uuid4().hex[:8]}"
+    url = base.rsplit("/", 1)[0] + "/" + name
 
     async def run() -> dict[str, tuple[float, float]]:
         engine = make_engine(url)
@@ -279,6 +271,13 @@ def main(argv: list[str] | None = None) -> int:
             await engine.dispose()
 
     try:
+        if not args.reuse:
+            new_postgres_database(stack, name)
+            upgrade(url)
+            print(f"seeding {args.records:,} audit records into {name}", flush=True)
+            started = time.perf_counter()
+            asyncio.run(seed(url, args.records))
+            print(f"  seeded in {time.perf_counter() - started:.0f} s", flush=True)
         print(f"timing each view {args.runs} times (after one warm-up run)", flush=True)
         results = asyncio.run(run())
     finally:
