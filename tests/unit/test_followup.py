@@ -34,6 +34,8 @@ from broker.audit.records import record
 from broker.audit.sealer import Sealer
 from broker.config import Settings
 from broker.infra.db import Base, make_engine, make_sessionmaker
+from broker.records import AuditAction as A
+from broker.records import AuditEntry
 from broker.registry.models import Organisation, Relationship
 
 KEY = Ed25519PrivateKey.generate()
@@ -54,34 +56,34 @@ async def sessions(tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSess
     await engine.dispose()
 
 
-async def seal(sessions: async_sessionmaker[AsyncSession], *records: dict[str, Any]) -> None:
+async def seal(sessions: async_sessionmaker[AsyncSession], *records: AuditEntry) -> None:
     sealer = Sealer(Settings(), sessions, KEY, "k1")
     async with sessions() as session, session.begin():
         await sealer.seal(session, list(records))
         await sealer.checkpoint(session)
 
 
-def trail() -> list[dict[str, Any]]:
+def trail() -> list[AuditEntry]:
     return [
-        record(action="decision", outcome="allow", actor_org="skola", recipient_org="eh",
+        record(action=A.DECISION, outcome="allow", actor_org="skola", recipient_org="eh",
                subject_pseudonym="p1", legal_ground="consent", reasons=["allowed"], time=at(1, 9)),
-        record(action="decision", outcome="deny", actor_org="skola", recipient_org="polis",
+        record(action=A.DECISION, outcome="deny", actor_org="skola", recipient_org="polis",
                subject_pseudonym="p1", reasons=["no_consent"], time=at(1, 9)),
-        record(action="decision", outcome="allow", actor_org="vc", recipient_org="soc",
+        record(action=A.DECISION, outcome="allow", actor_org="vc", recipient_org="soc",
                subject_pseudonym="p2", legal_ground="care_support_u18",
                reasons=["allowed", "obligation:review"], time=at(2, 10)),
-        record(action="feed.read", outcome="ok", actor_org="eh", subject_pseudonym="p1",
+        record(action=A.FEED_READ, outcome="ok", actor_org="eh", subject_pseudonym="p1",
                time=at(1, 10)),
-        record(action="feed.read", outcome="ok", actor_org="eh", subject_pseudonym="p1",
+        record(action=A.FEED_READ, outcome="ok", actor_org="eh", subject_pseudonym="p1",
                time=at(1, 11)),
-        record(action="feed.read", outcome="ok", actor_org="eh", subject_pseudonym="p3",
+        record(action=A.FEED_READ, outcome="ok", actor_org="eh", subject_pseudonym="p3",
                time=at(1, 22)),
-        record(action="child.read", outcome="ok", actor_org="soc", subject_pseudonym="p2",
+        record(action=A.CHILD_READ, outcome="ok", actor_org="soc", subject_pseudonym="p2",
                time=at(5, 10)),  # a Saturday
-        record(action="emergency_access", outcome="ok", actor_org="soc", recipient_org="soc",
+        record(action=A.EMERGENCY_ACCESS, outcome="ok", actor_org="soc", recipient_org="soc",
                subject_pseudonym="p2", legal_ground="emergency",
                reasons=["obligation:review", "reason:akut"], time=at(2, 12)),
-        record(action="emergency_access", outcome="refused", actor_org="skola",
+        record(action=A.EMERGENCY_ACCESS, outcome="refused", actor_org="skola",
                subject_pseudonym="p2", legal_ground="emergency", time=at(2, 12)),
     ]  # fmt: skip
 
@@ -141,7 +143,7 @@ async def test_a_verdict_closes_its_item(sessions: async_sessionmaker[AsyncSessi
             select(ReviewItem.seq).where(ReviewItem.action == "emergency_access")
         )
     verdict = record(
-        action="review.verdict", outcome="ok", actor_org="tillsyn", actor_client="local:anna",
+        action=A.REVIEW_VERDICT, outcome="ok", actor_org="tillsyn", actor_client="local:anna",
         reasons=[f"item:{emergency}", "verdict:justified", "note:Akut fara, rätt bedömt."],
     )  # fmt: skip
     await seal(sessions, verdict)
@@ -168,7 +170,7 @@ async def test_catch_up_rebuilds_the_same_tables(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     sample = record(
-        action="review.sample", outcome="ok", actor_org="tillsyn", actor_client="local:anna",
+        action=A.REVIEW_SAMPLE, outcome="ok", actor_org="tillsyn", actor_client="local:anna",
         reasons=["org:eh", "month:2026-12", "seed:abc", "population:3", "reads:4,6"],
     )  # fmt: skip
     await seal(sessions, *trail()[:4])
@@ -201,7 +203,7 @@ async def test_chain_state_checks_the_last_checkpoint(
     assert not wrong.checkpoint_ok
 
 
-def read(org: str, child: str, moment: datetime, action: str = "feed.read") -> dict[str, Any]:
+def read(org: str, child: str, moment: datetime, action: A = A.FEED_READ) -> AuditEntry:
     return record(action=action, outcome="ok", actor_org=org, subject_pseudonym=child, time=moment)
 
 
@@ -215,14 +217,14 @@ async def test_unusual_access_is_flagged_and_explained(
     ]
     spike = [read("eh", f"k{n}", at(2, 9)) for n in range(12)]
     no_baseline = [read("bvc", f"k{n}", at(2, 9)) for n in range(20)]
-    evenings = [read("soc", "k1", at(d, 22), "child.read") for d in (1, 2, 3)]
-    pushes = [read("eh", "k1", at(d, 22), "webhook.push") for d in (1, 2, 3)]
+    evenings = [read("soc", "k1", at(d, 22), A.CHILD_READ) for d in (1, 2, 3)]
+    pushes = [read("eh", "k1", at(d, 22), A.WEBHOOK_PUSH) for d in (1, 2, 3)]
     after_end = [read("polis", "k7", at(4, 10)), read("polis", "k7", at(2, 10))]
     still_related = [read("skola", "k7", at(4, 10))]
     refusals = [
-        *(record(action="emergency_access", outcome="refused", actor_org="skola",
+        *(record(action=A.EMERGENCY_ACCESS, outcome="refused", actor_org="skola",
                  time=at(2, 10)) for _ in range(3)),
-        *(record(action="emergency_access", outcome="refused", actor_org="vc",
+        *(record(action=A.EMERGENCY_ACCESS, outcome="refused", actor_org="vc",
                  time=at(2, 10)) for _ in range(2)),
     ]  # fmt: skip
     async with sessions() as session, session.begin():

@@ -8,6 +8,7 @@ from fastapi.responses import Response
 from broker.audit.console.pages import PeriodDep, Viewer, audit, page, to_login
 from broker.audit.followup import flags as measures
 from broker.auth.deps import StateDep
+from broker.records import AuditAction
 
 router = APIRouter()
 
@@ -18,6 +19,6 @@ async def show(request: Request, state: StateDep, user: Viewer, period: PeriodDe
         return to_login()
     async with state.sessions() as db:
         found = await measures.flags(db, period.first, period.last, period.org)
-    await audit(state, user, "admin.audit.flags", reasons=period.described())
+    await audit(state, user, AuditAction.ADMIN_AUDIT_FLAGS, reasons=period.described())
     context = {"user": user, "period": period, "flags": found, "measures": measures}
     return page(request, "flags.html", context)

@@ -25,6 +25,7 @@ from broker.audit.console.auth import (
 from broker.audit.console.pages import HEADERS, audit, page, to_login
 from broker.audit.console.service import authenticate
 from broker.auth.deps import StateDep
+from broker.records import AuditAction
 from broker.registry.models import Organisation
 from broker.web.errors import Problem
 
@@ -56,7 +57,9 @@ async def login(
     async with state.sessions() as db:
         account = await authenticate(db, name, password)
     if account is None:
-        await audit(state, None, "admin.audit.login", outcome="refused", actor=f"local:{name}")
+        await audit(
+            state, None, AuditAction.ADMIN_AUDIT_LOGIN, outcome="refused", actor=f"local:{name}"
+        )
         return page(
             request,
             "login.html",
@@ -64,7 +67,7 @@ async def login(
             status=401,
         )
     user = ConsoleUser(name=account.name, org=account.org_id, via="local")
-    await audit(state, user, "admin.audit.login")
+    await audit(state, user, AuditAction.ADMIN_AUDIT_LOGIN)
     response = RedirectResponse("/audit/", status_code=303, headers=HEADERS)
     save_session(request, response, logged_in(user))
     return response
@@ -118,15 +121,17 @@ async def oidc_callback(
         )
     except (Problem, httpx.HTTPError, KeyError, ValueError) as err:
         log.warning("oidc login failed", error=f"{type(err).__name__}: {err}")
-        await audit(state, None, "admin.audit.login", outcome="refused", actor="oidc")
+        await audit(state, None, AuditAction.ADMIN_AUDIT_LOGIN, outcome="refused", actor="oidc")
         return page(request, "login.html", failed, status=401)
     async with state.sessions() as db:
         organisation = await db.get(Organisation, org)
     user = ConsoleUser(name=subject, org=org, via="oidc")
     if organisation is None or organisation.kind != "oversight":
-        await audit(state, user, "admin.audit.login", outcome="refused", reasons=["not oversight"])
+        await audit(
+            state, user, AuditAction.ADMIN_AUDIT_LOGIN, outcome="refused", reasons=["not oversight"]
+        )
         return page(request, "login.html", failed, status=403)
-    await audit(state, user, "admin.audit.login")
+    await audit(state, user, AuditAction.ADMIN_AUDIT_LOGIN)
     response = RedirectResponse("/audit/", status_code=303, headers=HEADERS)
     save_session(request, response, logged_in(user))
     return response

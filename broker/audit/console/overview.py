@@ -11,6 +11,7 @@ from broker.audit.console.charts import bars, columns
 from broker.audit.console.pages import PeriodDep, Viewer, audit, page, to_login
 from broker.audit.followup.overview import SERIES, chain_state, overview
 from broker.auth.deps import StateDep
+from broker.records import AuditAction
 
 router = APIRouter()
 
@@ -30,7 +31,7 @@ async def show(request: Request, state: StateDep, user: Viewer, period: PeriodDe
             overdue_days=state.settings.audit_review_overdue_days,
         )
         chain = await chain_state(db, state.keys.audit_public_keys)
-    await audit(state, user, "admin.audit.overview", reasons=period.described())
+    await audit(state, user, AuditAction.ADMIN_AUDIT_OVERVIEW, reasons=period.described())
     per_day = {d.strftime("%m-%d"): v for d, v in seen.per_day.items()}
     context = {
         "user": user,

@@ -21,6 +21,7 @@ from broker.audit.console.auth import (
 )
 from broker.audit.followup.vocabulary import VERDICTS
 from broker.audit.records import record
+from broker.records import AuditAction
 from broker.runtime.state import AppState
 from broker.web.errors import InvalidInput
 
@@ -63,7 +64,7 @@ def see_other(url: str) -> RedirectResponse:
 async def audit(
     state: AppState,
     user: ConsoleUser | None,
-    action: str,
+    action: AuditAction,
     *,
     outcome: str = "ok",
     actor: str | None = None,

@@ -14,6 +14,7 @@ from broker.audit.followup.overview import chain_state, overview
 from broker.audit.followup.queue import overdue_before
 from broker.audit.followup.report import checked
 from broker.auth.deps import StateDep
+from broker.records import AuditAction
 
 router = APIRouter()
 
@@ -29,7 +30,7 @@ async def show(request: Request, state: StateDep, user: Viewer, period: PeriodDe
         done = await checked(db, period.start, period.end, period.org)
         found = await flags(db, period.first, period.last, period.org)
         chain = await chain_state(db, state.keys.audit_public_keys)
-    await audit(state, user, "admin.audit.report", reasons=period.described())
+    await audit(state, user, AuditAction.ADMIN_AUDIT_REPORT, reasons=period.described())
     context = {
         "user": user,
         "period": period,

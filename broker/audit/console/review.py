@@ -17,6 +17,7 @@ from broker.audit.followup.models import ReviewItem
 from broker.audit.followup.vocabulary import VERDICT, VERDICTS
 from broker.audit.models import AuditRecord
 from broker.auth.deps import StateDep
+from broker.records import AuditAction
 from broker.web.errors import InvalidInput, NotFound
 
 router = APIRouter()
@@ -47,7 +48,7 @@ async def queue_page(
     days = state.settings.audit_review_overdue_days
     async with state.sessions() as db:
         rows = await queue.items(db, open_only=show == "open", org=org.strip())
-    await audit(state, user, "admin.audit.review", reasons=[f"show={show}", f"org={org}"])
+    await audit(state, user, AuditAction.ADMIN_AUDIT_REVIEW, reasons=[f"show={show}", f"org={org}"])
     context = {
         "user": user,
         "rows": rows,
@@ -73,7 +74,7 @@ async def item_page(
     await audit(
         state,
         user,
-        "admin.audit.view",
+        AuditAction.ADMIN_AUDIT_VIEW,
         subject_pseudonym=rec.subject_pseudonym,
         event_id=rec.event_id,
         reasons=[f"seq={seq}"],

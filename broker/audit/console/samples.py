@@ -20,6 +20,7 @@ from broker.audit.followup.models import ReviewSample
 from broker.audit.followup.queue import verdict_reasons
 from broker.audit.followup.vocabulary import SAMPLE, VERDICT
 from broker.auth.deps import StateDep
+from broker.records import AuditAction
 from broker.web.errors import InvalidInput, NotFound
 
 router = APIRouter()
@@ -37,7 +38,7 @@ async def list_page(
         return to_login()
     async with state.sessions() as db:
         drawn = await samples.recent(db, org.strip())
-    await audit(state, user, "admin.audit.samples", reasons=[f"org={org}"])
+    await audit(state, user, AuditAction.ADMIN_AUDIT_SAMPLES, reasons=[f"org={org}"])
     context = {
         "user": user,
         "drawn": drawn,
@@ -97,7 +98,7 @@ async def sample_page(
     if sample is None:
         # Drawn a moment ago and not sealed yet: the page reloads until it is.
         return page(request, "sample.html", {"user": user, "sample": None}, status=202)
-    await audit(state, user, "admin.audit.view", reasons=[f"sample={sample_id}"])
+    await audit(state, user, AuditAction.ADMIN_AUDIT_VIEW, reasons=[f"sample={sample_id}"])
     context = {
         "user": user,
         "sample": sample,

@@ -24,6 +24,7 @@ from broker.audit.console.pages import HEADERS, HERE, Viewer, audit, day, page, 
 from broker.audit.models import AuditRecord
 from broker.audit.service import RECORD_FIELDS
 from broker.auth.deps import StateDep
+from broker.records import AuditAction
 from broker.runtime.state import AppState
 from broker.subjects.input import subject_of
 from broker.web.errors import Problem
@@ -32,18 +33,7 @@ router = APIRouter()
 PAGE = 100
 EXPORT_BATCH = 2000
 OUTCOMES = ("allow", "deny", "ok", "refused")
-ACTIONS = (
-    "decision",
-    "feed.read",
-    "child.read",
-    "emergency_access",
-    "consent.create",
-    "consent.withdraw",
-    "relationship.create",
-    "relationship.end",
-    "review.verdict",
-    "review.sample",
-)
+ACTIONS = tuple(a.value for a in AuditAction)  # the search form's suggestions
 
 
 @dataclass(frozen=True)
@@ -165,7 +155,7 @@ async def search(
     await audit(
         state,
         user,
-        "admin.audit.search",
+        AuditAction.ADMIN_AUDIT_SEARCH,
         subject_pseudonym=pseudonyms[0] if pseudonyms else None,
         reasons=filters.described(),
     )
@@ -200,7 +190,7 @@ async def view_record(
     await audit(
         state,
         user,
-        "admin.audit.view",
+        AuditAction.ADMIN_AUDIT_VIEW,
         subject_pseudonym=rec.subject_pseudonym,
         event_id=rec.event_id,
         reasons=[f"seq={seq}"],
@@ -225,7 +215,7 @@ async def verify(
     await audit(
         state,
         user,
-        "admin.audit.verify",
+        AuditAction.ADMIN_AUDIT_VERIFY,
         reasons=[f"ok={verdict.ok}", f"records={verdict.records}"],
     )
     context = {
@@ -278,7 +268,7 @@ async def export(request: Request, state: StateDep, user: Viewer, filters: Searc
     await audit(
         state,
         user,
-        "admin.audit.export",
+        AuditAction.ADMIN_AUDIT_EXPORT,
         subject_pseudonym=pseudonyms[0] if pseudonyms else None,
         reasons=filters.described(),
     )

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker.audit.followup.models import AuditDaily, DailyChild, DailyReader
 from broker.audit.followup.projection import ACTOR
+from broker.records import AuditAction
 from broker.registry.models import Relationship
 
 BASELINE_DAYS = 60
@@ -33,7 +34,7 @@ CHILDREN_FACTOR = 3.0
 CHILDREN_MIN = 10
 OFF_HOURS_MIN = 3
 REFUSED_MIN = 3
-PERSON_READS = ("feed.read", "child.read")
+PERSON_READS = (AuditAction.FEED_READ, AuditAction.CHILD_READ)
 AFTER_END_LIMIT = 10_000
 
 

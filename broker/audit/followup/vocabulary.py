@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-READS = ("feed.read", "child.read", "webhook.push")
-EMERGENCY = "emergency_access"
-DECISION = "decision"
-VERDICT = "review.verdict"
-SAMPLE = "review.sample"
+from broker.records import AuditAction
+
+READS = (AuditAction.FEED_READ, AuditAction.CHILD_READ, AuditAction.WEBHOOK_PUSH)
+EMERGENCY = AuditAction.EMERGENCY_ACCESS
+DECISION = AuditAction.DECISION
+VERDICT = AuditAction.REVIEW_VERDICT
+SAMPLE = AuditAction.REVIEW_SAMPLE
 # The obligation that makes an allowed disclosure an item of the review queue; the router and
 # nödöppning write each obligation of a decision into its record as ``obligation:<name>``.
 REVIEW_OBLIGATION = "obligation:review"

@@ -2,7 +2,7 @@
 samples and flags
 
 Revision ID: 0009_log_followup
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-03 08:30:00
 
 The tables are filled by the sealer: at its next start it takes in the records already sealed
@@ -18,7 +18,7 @@ from alembic import op
 import broker.infra.db
 
 revision = "0009_log_followup"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
