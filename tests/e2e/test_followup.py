@@ -72,6 +72,12 @@ def test_reviewing_an_emergency_access(samsyn: Samsyn, browser: Browser) -> None
     row.locator("a.item").click()
     expect(page.locator("#item-state")).to_contain_text("Öppen")
     expect(page.locator("main")).to_contain_text(f"reason:{reason}")
+    # A verdict that is not one, or one without a note, is refused with problem+json.
+    csrf = page.locator("input[name=csrf]").first.get_attribute("value") or ""
+    for form in ({"verdict": "maybe", "note": "?"}, {"verdict": "justified", "note": " "}):
+        refused = page.request.post(page.url, form={"csrf": csrf, **form})
+        assert refused.status == 422
+        assert refused.headers["content-type"].startswith("application/problem+json")
     page.check("#verdict-justified")
     page.fill("textarea[name=note]", "Akut fara; nödöppningen var befogad.")
     page.click("#record-verdict")
@@ -81,6 +87,7 @@ def test_reviewing_an_emergency_access(samsyn: Samsyn, browser: Browser) -> None
     expect(page.locator("#verdict-by")).to_have_text(f"local:{name}")
     expect(page.locator("#verdict-note")).to_have_text("Akut fara; nödöppningen var befogad.")
     page.screenshot(path=str(ARTIFACTS / "followup-review-verdict.png"), full_page=True)
+    # Exactly one verdict: the refused ones wrote nothing.
     (verdict,) = audit_for(samsyn, contact["id"], 1, action="review.verdict")
     assert verdict["actor_client"] == f"local:{name}"
     assert verdict["reasons"][:2] == [f"item:{access['seq']}", "verdict:justified"]

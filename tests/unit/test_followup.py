@@ -264,3 +264,10 @@ async def test_unusual_access_is_flagged_and_explained(
     assert by_kind["refused", "skola"].search["outcome"] == "refused"
     assert [(f.kind, f.org) for f in only_soc] == [("off_hours", "soc")]
     assert ("after_relationship", "polis") not in {(f.kind, f.org) for f in before}
+
+
+def test_office_hours_lie_within_a_day() -> None:
+    assert Settings(audit_office_hours=(8, 17)).audit_office_hours == (8, 17)
+    for bad in ((18, 7), (7, 7), (-1, 10), (7, 25)):
+        with pytest.raises(ValueError, match="SAMSYN_AUDIT_OFFICE_HOURS"):
+            Settings(audit_office_hours=bad)

@@ -79,7 +79,7 @@ async def draw_sample(
             org, month, seed, len(reads), samples.draw(reads, seed, size)
         ),
     )
-    return see_other(f"/audit/samples/{sample_id}")
+    return see_other(f"/audit/samples/{sample_id}?drawn=1")
 
 
 @router.get("/samples/{sample_id}")
@@ -89,15 +89,18 @@ async def sample_page(
     state: StateDep,
     user: Viewer,
     sent: str = "",
+    drawn: str = "",
 ) -> Response:
     if user is None:
         return to_login()
     async with state.sessions() as db:
         sample = await db.get(ReviewSample, sample_id)
         reads = await samples.sampled_reads(db, sample) if sample else []
-    if sample is None:
+    if sample is None and drawn:
         # Drawn a moment ago and not sealed yet: the page reloads until it is.
         return page(request, "sample.html", {"user": user, "sample": None}, status=202)
+    if sample is None:
+        raise NotFound(f"no sample {sample_id}")
     await audit(state, user, AuditAction.ADMIN_AUDIT_VIEW, reasons=[f"sample={sample_id}"])
     context = {
         "user": user,
