@@ -20,7 +20,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker.audit.followup.models import AuditDaily, DailyChild, DailyReader
@@ -147,6 +147,10 @@ async def after_relationship(
     (``audit_daily_children``, keyed by organisation and child): whole days, so a read on the
     day of the end itself is not flagged (it may have come before the end)."""
     ended = func.coalesce(Relationship.ended_at, Relationship.valid_until)
+    # Each column on its own, not the coalesce: PostgreSQL then estimates the few ended
+    # relationships from the columns' statistics and probes the children's key per each (a
+    # guess of "most" made it scan every organisation's children of the period instead).
+    has_ended = or_(Relationship.ended_at.is_not(None), Relationship.valid_until.is_not(None))
     q = (
         select(DailyChild.org, DailyChild.subject_pseudonym, DailyChild.day, ended)
         .join(
@@ -156,7 +160,7 @@ async def after_relationship(
                 Relationship.subject_pseudonym == DailyChild.subject_pseudonym,
             ),
         )
-        .where(ended.is_not(None), DailyChild.day >= first, DailyChild.day <= last)
+        .where(has_ended, DailyChild.day >= first, DailyChild.day <= last)
         .limit(AFTER_END_LIMIT)
     )
     if org:
