@@ -173,7 +173,9 @@ async def seed(url: str, n: int) -> None:
 View = Callable[[AsyncSession, int], Awaitable[Any]]
 
 
-def views(today: date, overdue_days: int) -> dict[str, View]:
+def views(
+    sessions: async_sessionmaker[AsyncSession], today: date, overdue_days: int
+) -> dict[str, View]:
     """What each follow-up page asks of the database; ``i`` varies organisation and period."""
     now = datetime.now(UTC)
 
@@ -213,11 +215,9 @@ def views(today: date, overdue_days: int) -> dict[str, View]:
 
     async def report_30(db: AsyncSession, i: int) -> Any:
         first, last = last_30(i)
-        start = datetime.combine(first, datetime.min.time(), UTC)
-        end = datetime.combine(last + timedelta(days=1), datetime.min.time(), UTC)
-        await overview(db, first, last, "", now=now, overdue_days=overdue_days)
-        await flags.flags(db, first, last, "")
-        return await report.checked(db, start, end, "")
+        return await report.gather(
+            sessions, first, last, "", now=now, overdue_days=overdue_days, public_keys={}
+        )
 
     return {
         "overview (all organisations)": overview_all,
@@ -235,7 +235,7 @@ async def measure(
     sessions: async_sessionmaker[AsyncSession], runs: int
 ) -> dict[str, tuple[float, float]]:
     out: dict[str, tuple[float, float]] = {}
-    for name, view in views(datetime.now(UTC).date(), overdue_days=14).items():
+    for name, view in views(sessions, datetime.now(UTC).date(), overdue_days=14).items():
         times: list[float] = []
         for i in range(runs + 1):
             async with sessions() as db:

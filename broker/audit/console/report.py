@@ -9,10 +9,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from broker.audit.console.pages import PeriodDep, Viewer, audit, page, to_login
-from broker.audit.followup.flags import flags
-from broker.audit.followup.overview import chain_state, overview
 from broker.audit.followup.queue import overdue_before
-from broker.audit.followup.report import checked
+from broker.audit.followup.report import gather
 from broker.auth.deps import StateDep
 from broker.records import AuditAction
 
@@ -25,19 +23,23 @@ async def show(request: Request, state: StateDep, user: Viewer, period: PeriodDe
         return to_login()
     now = datetime.now(UTC)
     days = state.settings.audit_review_overdue_days
-    async with state.sessions() as db:
-        seen = await overview(db, period.first, period.last, period.org, now=now, overdue_days=days)
-        done = await checked(db, period.start, period.end, period.org)
-        found = await flags(db, period.first, period.last, period.org)
-        chain = await chain_state(db, state.keys.audit_public_keys)
+    made = await gather(
+        state.sessions,
+        period.first,
+        period.last,
+        period.org,
+        now=now,
+        overdue_days=days,
+        public_keys=state.keys.audit_public_keys,
+    )
     await audit(state, user, AuditAction.ADMIN_AUDIT_REPORT, reasons=period.described())
     context = {
         "user": user,
         "period": period,
-        "seen": seen,
-        "done": done,
-        "flags": found,
-        "chain": chain,
+        "seen": made.seen,
+        "done": made.done,
+        "flags": made.flags,
+        "chain": made.chain,
         "now": now,
         "overdue_before": overdue_before(now, days),
         "overdue_days": days,

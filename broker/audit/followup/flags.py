@@ -172,17 +172,23 @@ async def after_relationship(
     }
     if not days:
         return []
-    children = {child for _, child, _ in days}
-    related: dict[tuple[str, str], list[Relationship]] = defaultdict(list)
-    for rel in (
-        await session.execute(
-            select(Relationship).where(Relationship.subject_pseudonym.in_(children))
-        )
-    ).scalars():
-        related[(rel.org_id, rel.subject_pseudonym)].append(rel)
+    spans = select(
+        Relationship.org_id,
+        Relationship.subject_pseudonym,
+        Relationship.valid_from,
+        Relationship.valid_until,
+        Relationship.ended_at,
+    ).where(
+        Relationship.subject_pseudonym.in_({child for _, child, _ in days}),
+        Relationship.org_id.in_({who for who, _, _ in days}),
+    )
+    related: dict[tuple[str, str], list[tuple[datetime, datetime | None, datetime | None]]]
+    related = defaultdict(list)
+    for who, child, valid_from, valid_until, ended_at in await session.execute(spans):
+        related[(who, child)].append((valid_from, valid_until, ended_at))
     after: dict[str, set[tuple[str, date]]] = defaultdict(set)
     for who, child, day in days:
-        if not any(_valid_on(rel, day) for rel in related[(who, child)]):
+        if not any(_valid_on(*span, day) for span in related[(who, child)]):
             after[who].add((child, day))
     return [
         Flag(
@@ -198,11 +204,13 @@ async def after_relationship(
     ]
 
 
-def _valid_on(rel: Relationship, day: date) -> bool:
-    """Whether the relationship was valid at some time of the UTC day."""
+def _valid_on(
+    valid_from: datetime, valid_until: datetime | None, ended_at: datetime | None, day: date
+) -> bool:
+    """Whether a relationship was valid at some time of the UTC day."""
     start, end = _span(day, day)
-    stops = [t for t in (rel.ended_at, rel.valid_until) if t is not None]
-    return rel.valid_from < end and all(t > start for t in stops)
+    stops = [t for t in (ended_at, valid_until) if t is not None]
+    return valid_from < end and all(t > start for t in stops)
 
 
 async def refused(session: AsyncSession, first: date, last: date, org: str) -> list[Flag]:

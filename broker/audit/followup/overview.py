@@ -83,7 +83,10 @@ async def overview(
     now: datetime,
     overdue_days: int,
     top_orgs: int = 15,
+    per_org: bool = True,
 ) -> Overview:
+    """The figures of the period; ``per_org`` False leaves out the per-organisation chart's
+    (the report has no charts)."""
     out = Overview()
     span = (AuditDaily.day >= first, AuditDaily.day <= last, org_filter(org))
     total = func.sum(AuditDaily.count)
@@ -103,6 +106,18 @@ async def overview(
         g or "–": int(n)
         for g, n in await session.execute(grounds.group_by(AuditDaily.legal_ground))
     }
+    if per_org:
+        out.per_org = await _per_org(session, first, last, org, top_orgs)
+    out.marked_for_review, out.open_items, out.overdue_items = await _review_counts(
+        session, first, last, org, now=now, overdue_days=overdue_days
+    )
+    return out
+
+
+async def _per_org(
+    session: AsyncSession, first: date, last: date, org: str, top_orgs: int
+) -> dict[str, dict[str, int]]:
+    total = func.sum(AuditDaily.count)
     # An organisation's bar: what it read, opened and was refused as actor; what it was given or
     # denied as recipient (a source is not credited with its recipients' decisions).
     per_org: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(dict(SERIES), 0))
@@ -122,11 +137,7 @@ async def overview(
         if key:
             per_org[who][key] += int(n)
     ranked = sorted(per_org.items(), key=lambda kv: -sum(kv[1].values()))
-    out.per_org = dict(ranked[:top_orgs])
-    out.marked_for_review, out.open_items, out.overdue_items = await _review_counts(
-        session, first, last, org, now=now, overdue_days=overdue_days
-    )
-    return out
+    return dict(ranked[:top_orgs])
 
 
 async def _review_counts(

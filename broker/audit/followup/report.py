@@ -3,14 +3,22 @@ which verdicts, and what is still open."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
+from typing import TypeVar
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import or_, select, true
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from broker.audit.followup.flags import Flag, flags
 from broker.audit.followup.models import ReviewItem, ReviewSample
+from broker.audit.followup.overview import ChainState, Overview, chain_state, overview
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -58,3 +66,42 @@ async def checked(
             (await session.execute(still_open.order_by(ReviewItem.time).limit(limit))).scalars()
         ),
     )
+
+
+@dataclass(frozen=True)
+class Report:
+    seen: Overview
+    done: Checked
+    flags: list[Flag]
+    chain: ChainState
+
+
+async def gather(
+    sessions: async_sessionmaker[AsyncSession],
+    first: date,
+    last: date,
+    org: str,
+    *,
+    now: datetime,
+    overdue_days: int,
+    public_keys: Mapping[str, Ed25519PublicKey],
+) -> Report:
+    """The report's parts at once, each read on a session of its own (they are independent)."""
+
+    async def on_own(read: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        async with sessions() as session:
+            return await read(session)
+
+    start = datetime.combine(first, time(), UTC)
+    end = datetime.combine(last + timedelta(days=1), time(), UTC)
+    seen, done, found, chain = await asyncio.gather(
+        on_own(
+            lambda db: overview(
+                db, first, last, org, now=now, overdue_days=overdue_days, per_org=False
+            )
+        ),
+        on_own(lambda db: checked(db, start, end, org)),
+        on_own(lambda db: flags(db, first, last, org)),
+        on_own(lambda db: chain_state(db, public_keys)),
+    )
+    return Report(seen, done, found, chain)
