@@ -41,9 +41,9 @@ from broker.runtime.supervise import (
     Progress,
     Watch,
     close_within,
-    deadline,
     keep_running,
     pause,
+    within,
 )
 
 log = structlog.get_logger("samsyn.router")
@@ -160,9 +160,8 @@ class Router:
             retry_backoff_ms=20,
         )
         try:
-            async with deadline(s.kafka_deadline_s, "starting the router's clients"):
-                await producer.start()
-                await consumer.start()
+            await within(producer.start(), s.kafka_deadline_s, "starting the producer")
+            await within(consumer.start(), s.kafka_deadline_s, "starting the consumer")
             try:
                 await self._pipeline(consumer, producer)
             finally:
@@ -215,23 +214,26 @@ class Router:
         if not kafka.sender_alive(producer):
             raise kafka.SenderDied("the producer's sender task has ended; new clients needed")
         started = time.perf_counter()
-        # Every await of the transaction within one deadline: a sender that died or waits for a
-        # coordinator that is gone raises here instead of hanging. Not producer.transaction(): its
-        # abort on an error waits for that same coordinator. The session is torn down instead;
-        # the next producer with this transactional id fences this one, and Kafka aborts its
-        # open transaction.
-        async with deadline(s.kafka_deadline_s, "the routing transaction"):
-            await producer.begin_transaction()
-            for out in decided.produced:
-                await producer.send(s.topic(out.topic), out.value, key=out.key)
-            await producer.send_offsets_to_transaction(decided.offsets, s.topic(GROUP))
-            await producer.commit_transaction()
+        # The whole transaction within one deadline: a sender that died or waits for a
+        # coordinator that is gone raises here instead of hanging.
+        await within(self._transact(producer, decided), s.kafka_deadline_s, "the transaction")
         self.progress.moved()
         STAGE_SECONDS.labels("commit").observe(time.perf_counter() - started)
         BATCH_EVENTS.observe(len(decided.records))
         _observe_ages("committed", decided.records)
         self._count(decided.produced)
         return True
+
+    async def _transact(self, producer: AIOKafkaProducer, decided: Decided) -> None:
+        """Not producer.transaction(): its abort on an error waits for the coordinator that
+        failed. The session is torn down instead; the next producer with this transactional id
+        fences this one, and Kafka aborts its open transaction."""
+        s = self.settings
+        await producer.begin_transaction()
+        for out in decided.produced:
+            await producer.send(s.topic(out.topic), out.value, key=out.key)
+        await producer.send_offsets_to_transaction(decided.offsets, s.topic(GROUP))
+        await producer.commit_transaction()
 
     async def _decide(
         self, records: list[Any], offsets: dict[TopicPartition, int]

@@ -39,8 +39,8 @@ from broker.runtime.supervise import (
     Progress,
     Watch,
     close_within,
-    deadline,
     keep_running,
+    within,
 )
 from consumers.models import FeedItem, lock_feed
 from consumers.notices import CONSENT_WITHDRAWN, notice
@@ -91,8 +91,7 @@ class Materializer:
         )
         positions.subscribe(consumer, self.sessions, self.settings, GROUP, *TOPICS)
         try:
-            async with deadline(self.settings.kafka_deadline_s, "starting the consumer"):
-                await consumer.start()
+            await within(consumer.start(), self.settings.kafka_deadline_s, "starting the consumer")
             while not self.stopping.is_set():
                 batch = await consumer.getmany(timeout_ms=200, max_records=1000)
                 records = sorted(
@@ -111,8 +110,7 @@ class Materializer:
                         session, self.settings.topic(GROUP), positions.next_offsets(records)
                     )
                 DELIVERIES_MATERIALISED.inc(self._stored)
-                async with deadline(self.settings.kafka_deadline_s, "the offset commit"):
-                    await consumer.commit()
+                await within(consumer.commit(), self.settings.kafka_deadline_s, "the offset commit")
                 self.progress.moved()
         finally:
             await close_within(consumer.stop(), log, "materializer consumer")

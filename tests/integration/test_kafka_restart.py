@@ -69,7 +69,7 @@ def test_routing_resumes_after_every_kafka_restart(
     samsyn = start_samsyn(
         {**stack, "SAMSYN_KAFKA_BOOTSTRAP": private_kafka.stack_env()["SAMSYN_KAFKA_BOOTSTRAP"]},
         f"sqlite+aiosqlite:///{tmp_path}/restart.db",
-        extra_env={"SAMSYN_WORKER_STALL_S": str(STALL_S)},
+        extra_env={"SAMSYN_WORKER_STALL_S": str(STALL_S), "PYTHONUNBUFFERED": "1"},
     )
     try:
         skola, soc = samsyn.org("school", "1438"), samsyn.org("social_services", "1438")
