@@ -35,6 +35,7 @@ from broker.runtime.state import AppState
 from broker.runtime.workers import build_workers, stop_workers
 from broker.web.errors import install_handlers
 from broker.web.openapi import PROBLEMS, install_openapi
+from broker.web.request_id import RequestId
 from consumers.children.routes import router as children_router
 from consumers.feed.routes import router as feed_router
 from consumers.webhooks.routes import router as webhook_router
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_handlers(app)
     app.add_middleware(HttpMetrics)
+    app.add_middleware(RequestId)  # outermost: the id is bound for everything inside
     install_openapi(app, contracts)
     for r in (
         auth_router,

@@ -1,11 +1,14 @@
 """Settings, one class per concern, read from ``SAMSYN_*`` environment variables.
 
-Secrets have no defaults that would work in production: outside ``env=development`` a missing
-key is an error at start-up instead of a silently generated one.
+Secrets have no defaults that would work in production: with ``env=production`` a missing key,
+a placeholder or a too short secret is an error at start-up instead of a silently generated
+or guessable one.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 from functools import lru_cache
 from typing import Literal, get_args
 
@@ -17,8 +20,43 @@ Environment = Literal["development", "test", "production"]
 WorkerName = Literal["router", "materializer", "sealer", "webhooks"]
 
 
+# Random secrets Samsyn checks (the console's session key, the first admin client's secret):
+# at least this many characters, what `secrets.token_urlsafe(24)` gives.
+MIN_SECRET_CHARS = 32
+# Pseudonym HMAC keys: at least this many bytes once base64-decoded.
+MIN_PSEUDONYM_KEY_BYTES = 32
+# What the example manifests and templates put where a secret goes (deploy/k8s/secrets.yaml
+# says REPLACE-ME), compared without case and punctuation.
+PLACEHOLDERS = ("replaceme", "replacewith", "changeme", "changethis", "placeholder", "example")
+
+
+def weak_secret(name: str, value: str, min_length: int = 0) -> str | None:
+    """Why ``value`` is not a secret fit for production, or None. Never quotes the value."""
+    plain = "".join(c for c in value.lower() if c.isalnum())
+    if not plain or plain.startswith(PLACEHOLDERS) or plain in ("secret", "password"):
+        return f"{name}: a placeholder, not a secret"
+    if len(value) < min_length:
+        return f"{name}: shorter than {min_length} characters"
+    return None
+
+
+def weak_pseudonym_key(name: str, value: str) -> str | None:
+    """Why a pseudonym key is not fit for production, or None: read as broker/infra/keys.py
+    reads it (base64), it must hold at least MIN_PSEUDONYM_KEY_BYTES."""
+    try:
+        key = base64.b64decode(value)
+    except binascii.Error:
+        return f"{name}: not base64"
+    if len(key) < MIN_PSEUDONYM_KEY_BYTES:
+        return f"{name}: shorter than {MIN_PSEUDONYM_KEY_BYTES} bytes"
+    return None
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SAMSYN_", extra="ignore")
+    # hide_input_in_errors: a refused setting's error never prints the environment's secrets.
+    model_config = SettingsConfigDict(
+        env_prefix="SAMSYN_", extra="ignore", hide_input_in_errors=True
+    )
 
     env: Environment = "development"
     database_url: str = "sqlite+aiosqlite:///var/samsyn.db"
@@ -138,20 +176,64 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _production_needs_keys(self) -> Settings:
-        if self.env == "production":
-            missing = [
-                name
-                for name, value in (
-                    ("SAMSYN_JWT_PRIVATE_KEY", self.jwt_private_key),
-                    ("SAMSYN_PSEUDONYM_KEYS", self.pseudonym_keys or None),
-                    ("SAMSYN_AUDIT_SIGNING_KEY", self.audit_signing_key),
-                    ("SAMSYN_CONSOLE_SESSION_SECRET", self.console_session_secret),
+        """Production starts only with real secrets: the keys present, none of them a
+        placeholder from the example manifests, the random ones long enough to guess at no
+        better than a key. Development and test generate what is missing (broker/infra/keys.py).
+        """
+        if self.env != "production":
+            return self
+        missing = [
+            name
+            for name, value in (
+                ("SAMSYN_JWT_PRIVATE_KEY", self.jwt_private_key),
+                ("SAMSYN_PSEUDONYM_KEYS", self.pseudonym_keys or None),
+                ("SAMSYN_AUDIT_SIGNING_KEY", self.audit_signing_key),
+                ("SAMSYN_CONSOLE_SESSION_SECRET", self.console_session_secret),
+            )
+            if value is None
+        ]
+        if missing:
+            raise ValueError(f"production needs {', '.join(missing)}")
+        problems = [
+            problem
+            for name, secret, min_length in self._secrets()
+            if (problem := weak_secret(name, secret, min_length)) is not None
+        ]
+        problems += [
+            problem
+            for kid, key in sorted(self.pseudonym_keys.items())
+            if (
+                problem := weak_pseudonym_key(
+                    f"SAMSYN_PSEUDONYM_KEYS[{kid!r}]", key.get_secret_value()
                 )
-                if value is None
-            ]
-            if missing:
-                raise ValueError(f"production needs {', '.join(missing)}")
+            )
+            is not None
+        ]
+        if problems:
+            raise ValueError("production refuses " + "; ".join(problems))
         return self
+
+    def _secrets(self) -> list[tuple[str, str, int]]:
+        """(variable, value, shortest length allowed) of every secret that is set. Keys and
+        passwords made elsewhere (PEM keys, the Kafka and IdP passwords) are held to no length
+        here, only to not being a placeholder."""
+        found = [
+            (name, value.get_secret_value(), min_length)
+            for name, value, min_length in (
+                ("SAMSYN_JWT_PRIVATE_KEY", self.jwt_private_key, 0),
+                ("SAMSYN_AUDIT_SIGNING_KEY", self.audit_signing_key, 0),
+                ("SAMSYN_CONSOLE_SESSION_SECRET", self.console_session_secret, MIN_SECRET_CHARS),
+                ("SAMSYN_ADMIN_CLIENT_SECRET", self.admin_client_secret, MIN_SECRET_CHARS),
+                ("SAMSYN_KAFKA_SASL_PASSWORD", self.kafka_sasl_password, 0),
+                ("SAMSYN_CONSOLE_OIDC_CLIENT_SECRET", self.console_oidc_client_secret, 0),
+            )
+            if value is not None
+        ]
+        found += [
+            (f"SAMSYN_PSEUDONYM_KEYS[{kid!r}]", key.get_secret_value(), 0)
+            for kid, key in sorted(self.pseudonym_keys.items())
+        ]
+        return found
 
     @property
     def console_oidc_enabled(self) -> bool:

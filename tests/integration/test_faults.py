@@ -13,7 +13,7 @@ import pytest
 
 from bench.faults import Options, run
 
-pytestmark = [pytest.mark.integration, pytest.mark.faults]
+pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.slow]
 
 
 def test_faults_lose_duplicate_and_disclose_nothing() -> None:
