@@ -28,7 +28,7 @@ from broker.ingest.routes import router as ingest_router
 from broker.policy.client import PolicyClient
 from broker.registry.bootstrap import ensure_admin_client
 from broker.registry.routes import router as registry_router
-from broker.runtime.logging import configure_logging
+from broker.runtime.logging import configure_logging, dump_tasks_on_sigusr1
 from broker.runtime.metrics import HttpMetrics
 from broker.runtime.readiness import dependency_checks, readiness, worker_checks
 from broker.runtime.state import AppState
@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging()
+        dump_tasks_on_sigusr1()
         # Each resource is pushed as soon as it exists, so a failure further on (an OIDC key
         # fetch, a database that is not there) still closes what was opened, in reverse order.
         async with contextlib.AsyncExitStack() as resources:

@@ -20,7 +20,7 @@ from broker.policy.client import PolicyClient
 from broker.router.loop import Router
 from broker.runtime import worker_http
 from broker.runtime.lag import LagMonitor
-from broker.runtime.logging import configure_logging
+from broker.runtime.logging import configure_logging, dump_tasks_on_sigusr1
 from broker.runtime.readiness import worker_checks
 from consumers.feed.materializer import Materializer
 from consumers.webhooks.sender import WebhookSender
@@ -66,6 +66,7 @@ async def stop_workers(workers: list[Worker], tasks: list[asyncio.Task[Any]]) ->
 async def run_workers(settings: Settings) -> None:
     """Run the configured workers until SIGTERM or SIGINT."""
     configure_logging()
+    dump_tasks_on_sigusr1()
     engine = make_engine(settings.database_url, settings.database_pool_size)
     sessions = make_sessionmaker(engine)
     keys = await load_keys(settings, sessions)
