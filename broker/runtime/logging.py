@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
@@ -35,4 +36,6 @@ def dump_tasks_on_sigusr1() -> None:
             task.print_stack(limit=12, file=sys.stderr)
         sys.stderr.flush()
 
-    loop.add_signal_handler(signal.SIGUSR1, dump)
+    # Only the main thread's loop may handle signals (an app run in a thread goes without).
+    with contextlib.suppress(RuntimeError, ValueError, NotImplementedError):
+        loop.add_signal_handler(signal.SIGUSR1, dump)
