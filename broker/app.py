@@ -3,7 +3,6 @@ client and the background workers this process runs (router, materializer, seale
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -32,7 +31,7 @@ from broker.runtime.logging import configure_logging, dump_tasks_on_sigusr1
 from broker.runtime.metrics import HttpMetrics
 from broker.runtime.readiness import dependency_checks, readiness, worker_checks
 from broker.runtime.state import AppState
-from broker.runtime.workers import build_workers, stop_workers
+from broker.runtime.workers import build_workers, start_workers, stop_workers
 from broker.web.errors import install_handlers
 from broker.web.openapi import PROBLEMS, install_openapi
 from broker.web.request_id import RequestId
@@ -88,7 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.samsyn = state
             workers = build_workers(settings, sessions, contracts, policy, keys)
             state.worker_checks = worker_checks(workers)
-            tasks = [asyncio.create_task(w.run(), name=type(w).__name__) for w in workers]
+            tasks = start_workers(workers)
             resources.push_async_callback(stop_workers, workers, tasks)
             log.info(
                 "samsyn started",

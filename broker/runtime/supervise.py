@@ -48,6 +48,11 @@ class Stalled(Exception):
     """Work was waiting and the session made no progress within the deadline."""
 
 
+class CancelledInside(Exception):
+    """The session ended by a cancellation that did not come from the worker (aiokafka lets a
+    cancelled internal task's CancelledError out of a call); it must not end the worker."""
+
+
 async def pause(stopping: asyncio.Event, seconds: float) -> None:
     """Sleep, but wake at once when the worker is asked to stop."""
     with contextlib.suppress(TimeoutError):
@@ -176,6 +181,9 @@ async def keep_running(
                 stalled_after = watch.patience_s
                 watch.stalled_again()
                 raise Stalled(f"work waiting and no progress for {stalled_after:.0f} s")
+            if running.cancelled():
+                # Not this worker's cancellation: that one is raised at the wait above.
+                raise CancelledInside("the session ended by a CancelledError from a client")
             running.result()
             backoff = BACKOFF_START_S
         except Exception as err:

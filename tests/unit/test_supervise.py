@@ -57,6 +57,8 @@ class FakeWorker:
                 await self.progress.meanwhile(asyncio.sleep(3 * STALL_S), every_s=STALL_S / 5)
                 self.progress.moved()
                 self.stopping.set()
+            elif script == "cancelled-inside":  # a client's internal task lets its cancel out
+                raise asyncio.CancelledError
             elif script == "commit-and-stop":
                 self.ready_seen.append(self.progress.ready)
                 self.progress.hold(True)
@@ -64,7 +66,8 @@ class FakeWorker:
                 self.ready_seen.append(self.progress.ready)
                 self.stopping.set()
         except asyncio.CancelledError:
-            self.cancelled += 1
+            if script != "cancelled-inside":
+                self.cancelled += 1
             raise
 
     async def run(self) -> float:
@@ -94,6 +97,14 @@ async def test_patience_doubles_while_nothing_moves() -> None:
     took = await worker.run()
     assert worker.started == 3
     assert took >= STALL_S + 2 * STALL_S
+
+
+async def test_a_cancellation_from_inside_the_session_does_not_end_the_worker() -> None:
+    """Found under Kafka restarts: the materializer's and sealer's workers ended for good when a
+    CancelledError came out of an aiokafka call, and nothing was materialised after."""
+    worker = FakeWorker("cancelled-inside")
+    await worker.run()
+    assert worker.started == 2
 
 
 async def test_an_idle_session_with_work_waiting_is_rebuilt() -> None:
