@@ -9,11 +9,12 @@ import time
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 import structlog
 
 from broker.infra.kafka import sender_alive
 from broker.runtime.readiness import worker_checks
-from broker.runtime.supervise import Progress, Watch, keep_running
+from broker.runtime.supervise import Progress, Watch, keep_running, within
 
 STALL_S = 0.3
 log = structlog.get_logger("test")
@@ -166,3 +167,21 @@ async def test_sender_alive_sees_the_sender_task_end() -> None:
     running.cancel()
     not_started: Any = SimpleNamespace(_sender=SimpleNamespace(sender_task=None))
     assert sender_alive(not_started)
+
+
+async def test_within_does_not_wait_for_a_client_that_ignores_its_cancellation() -> None:
+    """asyncio.wait_for would wait here until the deaf call ends by itself (aiokafka's sender
+    awaits its in-flight requests when cancelled, for ever while Kafka is away)."""
+
+    async def deaf() -> None:
+        until = time.monotonic() + 20 * STALL_S
+        while time.monotonic() < until:
+            try:
+                await asyncio.sleep(STALL_S / 10)
+            except asyncio.CancelledError:
+                continue
+
+    started = time.monotonic()
+    with pytest.raises(TimeoutError, match="closing the producer"):
+        await within(deaf(), STALL_S, "closing the producer")
+    assert time.monotonic() - started < 5 * STALL_S
