@@ -30,6 +30,14 @@ known_kinds := {kind | some kind in data.data.vocabulary.kinds; is_string(kind)}
 known_purposes := {purpose | some purpose in data.data.vocabulary.purposes; is_string(purpose)}
 
 # METADATA
+# title: Roles that fit an organisation kind
+# description: |
+#   A relationship counts only with a role from the vocabulary of the recipient's kind (an
+#   unknown or mistyped role, or one that does not fit the kind, counts as none). Empty for a
+#   kind the vocabulary does not list.
+roles_for(kind) := {role | some role in data.data.vocabulary.roles[kind]; is_string(role)}
+
+# METADATA
 # title: Close-circle roles
 # description: Roles that put a recipient in the child's barnteam or plan.
 close_circle_roles := {role | some role in data.data.proportionality.close_circle_roles}
@@ -74,6 +82,7 @@ well_formed if {
 	is_string_array(data.data.vocabulary.categories)
 	is_string_array(data.data.vocabulary.kinds)
 	is_string_array(data.data.vocabulary.purposes)
+	_roles_well_formed
 	_proportionality_well_formed
 	_consent_well_formed
 	_banding_well_formed
@@ -86,6 +95,13 @@ _matrix_well_formed if {
 		every cell in row {
 			is_string_array(cell)
 		}
+	}
+}
+
+_roles_well_formed if {
+	is_object(data.data.vocabulary.roles)
+	every roles in data.data.vocabulary.roles {
+		is_string_array(roles)
 	}
 }
 
@@ -137,10 +153,12 @@ _band_closed_by_next(bands, i, band) if {
 # description: |
 #   Every field of a ground record is present with its type; null is allowed only where it
 #   means "no limit" (purposes, source_kinds, kind_pairs, age_below, recipient_roles_any).
-#   A ground must tie the recipient to the child: by a relationship or by the report
-#   municipality.
+#   A ground must tie the recipient to the child: by a relationship (or, where the ground
+#   lets it, a stated reason: nödöppning) or by the report municipality. event_types is never
+#   null: the types a ground carries are always listed.
 well_formed_ground(g) if {
 	is_string(g.statute)
+	is_string_array(g.event_types)
 	_null_or_strings(g.purposes)
 	_null_or_strings(g.source_kinds)
 	is_string_array(g.excluded_source_kinds)
@@ -150,6 +168,7 @@ well_formed_ground(g) if {
 	is_boolean(g.requires_consent)
 	is_boolean(g.requires_relationship)
 	is_boolean(g.recipient_in_report_municipality)
+	is_boolean(g.stated_reason_suffices)
 	_ties_recipient_to_child(g)
 	_null_or_strings(g.recipient_roles_any)
 	is_string_array(g.excluded_categories)

@@ -53,10 +53,10 @@ event(overrides) := replace(
 	{
 		"ref": "e1",
 		"type": "concern.raised",
-		"source": {"org": "skola", "kind": "school"},
+		"source": {"org": "skola", "kind": "school", "municipality": "1492"},
 		"purpose": "early_support",
 		"legal_basis": "consent",
-		"report_municipality": null,
+		"municipality_extension": null,
 		"age": 10,
 		"categories": ["concern"],
 		"fields": {"areas": "concern", "level": "concern"},

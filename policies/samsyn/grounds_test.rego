@@ -28,10 +28,10 @@ test_consent_denies_without_relationship if {
 
 report := fx.event({
 	"type": "mandatory.report",
-	"source": {"org": "skola", "kind": "school"},
+	"source": {"org": "skola", "kind": "school", "municipality": "1460"},
 	"purpose": "mandatory_report",
 	"legal_basis": "mandatory_report",
-	"report_municipality": "1460",
+	"municipality_extension": null,
 	"age": 7,
 	"categories": ["concern", "concern_detail"],
 	"fields": {"areas": "concern", "urgency": "concern", "description": "concern_detail"},
@@ -55,10 +55,53 @@ test_mandatory_report_denies_other_municipality if {
 	fx.denied(fx.only(report, c), "not_report_municipality")
 }
 
-# Without a report municipality no one can receive the report.
+# Without a report municipality (a source without one that names none) no one can receive it.
 test_mandatory_report_denies_without_report_municipality if {
-	e := fx.replace(report, {"report_municipality": null})
+	e := fx.replace(report, {"source": {"org": "polis", "kind": "police", "municipality": null}})
 	fx.denied(fx.only(e, local_soc), "not_report_municipality")
+}
+
+# A source with a municipality reports to its own social services: the extension cannot
+# redirect a school's report to another municipality (class: report goes home).
+test_mandatory_report_extension_cannot_redirect if {
+	e := fx.replace(report, {"municipality_extension": "1492"})
+	other := {"org": "soc2", "kind": "social_services", "municipality": "1492", "roles": []}
+	fx.denied(fx.only(e, other), "not_report_municipality")
+	fx.allowed(fx.only(e, local_soc))
+}
+
+# A source without a municipality (police, region) names the receiving one with the extension.
+test_mandatory_report_extension_for_source_without_municipality if {
+	e := fx.replace(report, {
+		"source": {"org": "polis", "kind": "police", "municipality": null},
+		"municipality_extension": "1460",
+	})
+	fx.allowed(fx.only(e, local_soc))
+	other := {"org": "soc2", "kind": "social_services", "municipality": "1492", "roles": []}
+	fx.denied(fx.only(e, other), "not_report_municipality")
+}
+
+# The reporting duty concerns children: a 19-year-old's report goes nowhere (class: age).
+test_mandatory_report_denies_adult if {
+	fx.denied(fx.only(fx.replace(report, {"age": 19}), local_soc), "age_limit_exceeded")
+	fx.denied(fx.only(fx.replace(report, {"age": null}), local_soc), "age_limit_exceeded")
+	fx.allowed(fx.only(fx.replace(report, {"age": 17}), local_soc))
+}
+
+# Only the report itself travels under the ground: not a concern or a health contact that
+# would reach social services whole (class: event type x ground).
+test_mandatory_report_carries_only_reports if {
+	e := fx.replace(report, {"type": "health.contact"})
+	fx.denied(fx.only(e, local_soc), "type_not_allowed_for_ground")
+}
+
+# A report never travels under consent or crime prevention: its type alone would tell the
+# police, health care or school that a report exists.
+test_report_type_denied_under_other_grounds if {
+	under_consent := fx.replace(report, {"legal_basis": "consent", "purpose": "early_support", "consent": fx.consent({})})
+	fx.denied(fx.only(under_consent, fx.candidate("vc", "health", ["listed", "barnteam_member"])), "type_not_allowed_for_ground")
+	under_crime := fx.replace(report, {"legal_basis": "crime_prevention_u21", "purpose": "crime_prevention", "age": 16})
+	fx.denied(fx.only(under_crime, fx.candidate("polis", "police", ["case_open"])), "type_not_allowed_for_ground")
 }
 
 # Only social services receive a report: not the health centre in the child's barnteam.
@@ -78,7 +121,7 @@ test_mandatory_report_denies_other_purpose if {
 
 observation := fx.event({
 	"type": "police.observation",
-	"source": {"org": "polis", "kind": "police"},
+	"source": {"org": "polis", "kind": "police", "municipality": null},
 	"purpose": "crime_prevention",
 	"legal_basis": "crime_prevention_u21",
 	"age": 16,
@@ -124,7 +167,7 @@ test_crime_prevention_denies_health_recipient if {
 test_crime_prevention_denies_health_sources if {
 	every kind in ["health", "student_health"] {
 		e := fx.with_categories(
-			fx.replace(observation, {"source": {"org": "src", "kind": kind}}),
+			fx.replace(observation, {"source": {"org": "src", "kind": kind, "municipality": "1492"}}),
 			["concern"],
 		)
 		fx.denied(fx.only(e, school), "source_kind_not_allowed")
@@ -141,7 +184,7 @@ test_crime_prevention_denies_other_purpose if {
 # widened the matrix by mistake.
 test_crime_prevention_cuts_excluded_categories if {
 	e := fx.with_categories(
-		fx.replace(observation, {"source": {"org": "soc", "kind": "social_services"}}),
+		fx.replace(observation, {"source": {"org": "soc", "kind": "social_services", "municipality": "1492"}}),
 		["social", "social_detail", "health", "health_detail"],
 	)
 	c := fx.candidate("polis", "police", ["case_open", "barnteam_member"])
@@ -176,6 +219,16 @@ test_social_services_inquiry_denies_without_case_open if {
 	fx.denied(fx.only(inquiry, c), "recipient_role_missing")
 }
 
+# An inquiry concerns a child: an 18- or 19-year-old's information, health detail included,
+# does not go under it (the age bound is in the ground's data).
+test_social_services_inquiry_denies_adult if {
+	soc := fx.candidate("soc", "social_services", ["case_open"])
+	adult := fx.with_categories(fx.replace(inquiry, {"age": 19}), ["health", "health_detail"])
+	fx.denied(fx.only(adult, soc), "age_limit_exceeded")
+	fx.denied(fx.only(fx.replace(inquiry, {"age": 18}), soc), "age_limit_exceeded")
+	fx.allowed(fx.only(fx.replace(inquiry, {"age": 17}), soc))
+}
+
 # Only social services inquire.
 test_social_services_inquiry_denies_other_kinds if {
 	c := fx.candidate("polis", "police", ["case_open"])
@@ -187,7 +240,7 @@ test_social_services_inquiry_denies_other_kinds if {
 
 care := fx.event({
 	"type": "health.contact",
-	"source": {"org": "vc", "kind": "health"},
+	"source": {"org": "vc", "kind": "health", "municipality": null},
 	"purpose": "child_plan",
 	"legal_basis": "care_support_u18",
 	"age": 12,
@@ -211,7 +264,7 @@ test_care_support_allows_health_to_social_services if {
 # The other way: social services to the health centre in the barnteam.
 test_care_support_allows_social_services_to_health if {
 	e := fx.with_categories(
-		fx.replace(care, {"source": {"org": "soc", "kind": "social_services"}, "purpose": "early_support"}),
+		fx.replace(care, {"source": {"org": "soc", "kind": "social_services", "municipality": "1492"}, "purpose": "early_support"}),
 		["concern", "concern_detail", "social"],
 	)
 	d := fx.only(e, fx.candidate("vc", "health", ["listed", "barnteam_member"]))
@@ -232,7 +285,7 @@ test_care_support_denies_age_18 if {
 
 # Between health care and social services only: not school to social services.
 test_care_support_denies_school_source if {
-	e := fx.with_categories(fx.replace(care, {"source": {"org": "skola", "kind": "school"}}), ["concern"])
+	e := fx.with_categories(fx.replace(care, {"source": {"org": "skola", "kind": "school", "municipality": "1492"}}), ["concern"])
 	d := fx.only(e, soc_case)
 	fx.denied(d, "source_kind_not_allowed")
 	fx.denied(d, "kind_pair_not_allowed")
@@ -278,9 +331,32 @@ test_emergency_denies_school if {
 	d.obligations == []
 }
 
-# Even in an emergency the recipient must be related to the child.
-test_emergency_denies_without_relationship if {
+# In an emergency a recipient is tied to the child by a relationship or, without one, by the
+# reason it stated when it asked for access (nödöppning: a police patrol looking for a missing
+# child has no earlier relationship).
+test_emergency_denies_without_relationship_or_stated_reason if {
 	fx.denied(fx.only(acute, fx.candidate("vc", "health", [])), "no_relationship")
+	c := object.union(fx.candidate("vc", "health", []), {"stated_reason": false})
+	fx.denied(fx.only(acute, c), "no_relationship")
+}
+
+test_emergency_allows_stated_reason_without_relationship if {
+	c := object.union(fx.candidate("patrull", "police", []), {"stated_reason": true})
+	d := fx.only(acute, c)
+	fx.allowed(d)
+	d.obligations == ["notify_source", "review"]
+}
+
+# A stated reason stands in for a relationship only where the ground says so.
+test_stated_reason_is_no_relationship_under_consent if {
+	c := object.union(fx.candidate("vc", "health", []), {"stated_reason": true})
+	fx.denied(fx.only(fx.event({}), c), "no_relationship")
+}
+
+# A stated reason opens no kind the ground does not name.
+test_emergency_stated_reason_denies_school if {
+	c := object.union(fx.candidate("skola2", "school", []), {"stated_reason": true})
+	fx.denied(fx.only(acute, c), "recipient_kind_not_allowed")
 }
 
 # The emergency ground carries the emergency purpose only.
@@ -303,6 +379,7 @@ test_unknown_ground_denies if {
 
 police_duty := {
 	"statute": "test statute",
+	"event_types": ["concern.raised"],
 	"purposes": ["crime_prevention"],
 	"source_kinds": ["school"],
 	"excluded_source_kinds": [],
@@ -312,6 +389,7 @@ police_duty := {
 	"requires_consent": false,
 	"requires_relationship": true,
 	"recipient_in_report_municipality": false,
+	"stated_reason_suffices": false,
 	"recipient_roles_any": null,
 	"excluded_categories": [],
 	"proportionality": true,
@@ -363,4 +441,31 @@ test_source_kinds_null_means_any if {
 	grounds.source_kind_allowed({"source": {"kind": "preschool"}}, g)
 	not grounds.source_kind_allowed({"source": {"kind": "health"}}, g)
 	not grounds.source_kind_allowed({"source": {}}, g)
+}
+
+# ---------------------------------------------------------------------------------------------
+# a relationship is a role that fits the organisation's kind (data.data.vocabulary.roles)
+
+# An unknown or mistyped role is no relationship.
+test_unknown_role_is_no_relationship if {
+	fx.denied(fx.only(fx.event({}), fx.candidate("vc", "health", ["barnteam-member"])), "no_relationship")
+	fx.denied(fx.only(fx.event({}), fx.candidate("vc", "health", ["friend"])), "no_relationship")
+}
+
+# A role of another kind is no relationship: a health centre is never enrolled, a school never
+# listed.
+test_role_of_another_kind_is_no_relationship if {
+	fx.denied(fx.only(fx.event({}), fx.candidate("vc", "health", ["enrolled"])), "no_relationship")
+	e := fx.replace(fx.event({}), {"consent": fx.consent({"scope": object.union(fx.consent({}).scope, {"from_kinds": ["health"]})}), "source": {"org": "vc", "kind": "health", "municipality": null}})
+	fx.denied(fx.only(e, fx.candidate("skola2", "school", ["listed"])), "no_relationship")
+	fx.allowed(fx.only(e, fx.candidate("skola2", "school", ["enrolled"])))
+}
+
+# The role the ground asks for must fit too: a school "case_open" is no open case.
+test_required_role_must_fit_kind if {
+	e := fx.replace(fx.event({}), {"legal_basis": "social_services_inquiry", "purpose": "social_services_inquiry", "consent": null})
+	fx.allowed(fx.only(e, fx.candidate("soc", "social_services", ["case_open"])))
+	d := fx.only(e, fx.candidate("skola2", "school", ["case_open"]))
+	fx.denied(d, "no_relationship")
+	fx.denied(d, "recipient_role_missing")
 }

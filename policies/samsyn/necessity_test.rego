@@ -12,6 +12,7 @@ import data.samsyn.necessity
 
 open_ground := {
 	"statute": "test: cuts nothing",
+	"event_types": ["concern.raised"],
 	"purposes": null,
 	"source_kinds": null,
 	"excluded_source_kinds": [],
@@ -21,6 +22,7 @@ open_ground := {
 	"requires_consent": false,
 	"requires_relationship": true,
 	"recipient_in_report_municipality": false,
+	"stated_reason_suffices": false,
 	"recipient_roles_any": null,
 	"excluded_categories": [],
 	"proportionality": false,
