@@ -46,7 +46,6 @@ async def policy_inputs(
                 Pending(
                     source_org=t["source_org"],
                     source_kind=t["source_kind"],
-                    report_municipality=t.get("report_municipality"),
                     pseudonym=t["subject_pseudonym"],
                     envelope=t["envelope"],
                 )

@@ -41,6 +41,15 @@ class PolicyAnswer:
     seconds: float
 
 
+@dataclass(frozen=True)
+class Admission:
+    """The policy's word on an event at ingest: ``admit``, or the reasons it can never be
+    routed."""
+
+    admit: bool
+    reasons: list[str]
+
+
 class PolicyClient:
     def __init__(self, url: str, timeout_s: float) -> None:
         parts = urlsplit(url)
@@ -99,6 +108,21 @@ class PolicyClient:
             revision=_revision(answer.get("provenance")),
             decision_id=answer.get("decision_id"),
             seconds=elapsed,
+        )
+
+    async def admission(self, event: dict[str, Any]) -> Admission:
+        """May the ingest accept the event, or can it never be routed (``samsyn.admission``)?"""
+        try:
+            answer = await self._client.query_rule({"event": event}, "samsyn.admission", "verdict")
+        except Exception as err:
+            raise PolicyUnavailable(f"OPA query failed: {type(err).__name__}: {err}") from err
+        verdict = answer.get("result") if isinstance(answer, dict) else None
+        if not isinstance(verdict, dict) or not isinstance(verdict.get("reasons"), list):
+            raise PolicyUnavailable("OPA returned no admission verdict")
+        if verdict.get("fault") is True:
+            raise PolicyUnavailable(f"the policy reports a fault: {verdict['reasons']}")
+        return Admission(
+            admit=verdict.get("admit") is True, reasons=[str(r) for r in verdict["reasons"]]
         )
 
     async def ground(self, name: str) -> dict[str, Any]:

@@ -285,7 +285,6 @@ class Router:
             return Pending(
                 source_org=value["source_org"],
                 source_kind=value["source_kind"],
-                report_municipality=value.get("report_municipality"),
                 pseudonym=value["subject_pseudonym"],
                 envelope=value["envelope"],
             )

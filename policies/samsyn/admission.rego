@@ -5,7 +5,7 @@
 #   of accepting it to be denied for every recipient: the ground does not carry its type or
 #   purpose, does not let its source's kind disclose, the child is not under the ground's age
 #   limit, or the report can reach no one. The same rules as the decisions (samsyn.grounds):
-#   the ingest asks, it does not keep a copy. Query: POST /v1/data/samsyn/admission/refusals
+#   the ingest asks, it does not keep a copy. Query: POST /v1/data/samsyn/admission/verdict
 #   with {"input": {"event": {type, source: {org, kind, municipality}, purpose, legal_basis,
 #   municipality_extension, age, social_services_municipalities}}}.
 package samsyn.admission
@@ -15,14 +15,21 @@ import data.samsyn.decide
 import data.samsyn.grounds
 
 # METADATA
-# title: Reasons the event can never be routed
+# title: May the event be accepted
 # description: |
-#   Sorted reason codes; empty when the event may be accepted. A fault (malformed_input,
-#   config_malformed, ground_malformed) means the question could not be answered: the ingest
-#   then accepts and the router holds the event, as for any fault.
-default refusals := ["indeterminate"]
+#   {admit, reasons, fault}: admit when nothing makes the event unroutable; otherwise the
+#   sorted reason codes. fault (a reason in samsyn.decide.fault_reasons: broken input or policy
+#   data) means the question could not be answered: the ingest then accepts and the router
+#   holds the event, as for any fault.
+default verdict := {"admit": false, "reasons": ["indeterminate"], "fault": true}
 
-refusals := sort(_refusals(input.event))
+verdict := {
+	"admit": count(reasons) == 0,
+	"reasons": sort(reasons),
+	"fault": count(reasons & decide.fault_reasons) > 0,
+} if {
+	reasons := _refusals(input.event)
+}
 
 _refusals(e) := {"malformed_input"} if {
 	not admission_input_well_formed(e)

@@ -13,8 +13,26 @@ report := {
 	"social_services_municipalities": ["1460"],
 }
 
-refusals(overrides) := r if {
-	r := admission.refusals with input as {"event": object.union(report, overrides)}
+refusals(overrides) := v.reasons if {
+	v := admission.verdict with input as {"event": object.union(report, overrides)}
+	_consistent(v)
+	not v.fault
+}
+
+_consistent(v) if {
+	v.admit
+	v.reasons == []
+}
+
+_consistent(v) if {
+	not v.admit
+	count(v.reasons) > 0
+}
+
+fault(ev) := v.reasons if {
+	v := admission.verdict with input as ev
+	v.fault
+	not v.admit
 }
 
 test_report_admitted if {
@@ -85,21 +103,18 @@ test_unknown_ground_refused if {
 }
 
 test_malformed_input_is_a_fault if {
-	refusals({"source": {"org": "skola", "kind": "kindergarten", "municipality": null}}) == ["malformed_input"]
-	refusals({"social_services_municipalities": null}) == ["malformed_input"]
+	fault({"event": object.union(report, {"source": {"org": "skola", "kind": "kindergarten", "municipality": null}})}) == ["malformed_input"]
+	fault({"event": object.union(report, {"social_services_municipalities": null})}) == ["malformed_input"]
 }
 
 test_no_event_is_indeterminate if {
-	r := admission.refusals with input as {}
-	r == ["indeterminate"]
+	fault({}) == ["indeterminate"]
 }
 
 test_broken_data_is_a_fault if {
-	r := admission.refusals with input as {"event": report} with data.data.matrix as "broken"
-	r == ["config_malformed"]
+	fault({"event": report}) == ["config_malformed"] with data.data.matrix as "broken"
 }
 
 test_broken_ground_is_a_fault if {
-	r := admission.refusals with input as {"event": report} with data.data.grounds.mandatory_report.event_types as null
-	r == ["ground_malformed"]
+	fault({"event": report}) == ["ground_malformed"] with data.data.grounds.mandatory_report.event_types as null
 }

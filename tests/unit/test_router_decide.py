@@ -102,7 +102,6 @@ async def _world(sessions: async_sessionmaker[AsyncSession], children: int) -> l
             value = {
                 "source_org": "school-a",
                 "source_kind": "school",
-                "report_municipality": "1438",
                 "subject_pseudonym": pseudonym,
                 "envelope": envelope,
             }
