@@ -36,9 +36,12 @@ def record(
     reasons: list[str] | None = None,
     policy_revision: str | None = None,
     decision_id: str | None = None,
+    statute: str | None = None,
+    review: bool | None = None,
     record_id: str | None = None,
     time: datetime | None = None,
 ) -> dict[str, Any]:
+    optional = {"statute": statute, "review": review}
     return {
         "record_id": record_id or str(uuid.uuid4()),
         "time": (time or utcnow()).isoformat(),
@@ -56,4 +59,5 @@ def record(
         "reasons": list(reasons or []),
         "policy_revision": policy_revision,
         "decision_id": decision_id,
+        **{k: v for k, v in optional.items() if v is not None},
     }

@@ -51,6 +51,8 @@ class AuditRecordOut(BaseModel):
     reasons: list[str]
     policy_revision: str | None
     decision_id: str | None
+    statute: str | None = None
+    review: bool | None = None
     prev_hash: str
     hash: str
 

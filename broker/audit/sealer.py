@@ -112,6 +112,8 @@ class Sealer:
                     "reasons": raw.get("reasons") or [],
                     "policy_revision": raw.get("policy_revision"),
                     "decision_id": raw.get("decision_id"),
+                    "statute": raw.get("statute"),
+                    "review": raw.get("review"),
                     "prev_hash": prev,
                     "hash": digest,
                 }

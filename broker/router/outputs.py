@@ -86,6 +86,7 @@ def outputs(
                             "categories": shared,
                             "data": sliced,
                             "obligations": decision.get("obligations") or [],
+                            "statute": decision.get("statute"),
                         },
                     )
                 )
@@ -109,6 +110,8 @@ def outputs(
                         or (["allowed"] if allow else []),
                         policy_revision=answer.revision,
                         decision_id=answer.decision_id,
+                        statute=decision.get("statute") if allow else None,
+                        review=decision.get("review") is True if allow else None,
                         time=now,
                     ),
                 )

@@ -50,6 +50,7 @@ async def emergency_access(
                 legal_ground="emergency",
                 purpose="emergency",
                 reasons=[code, f"reason:{reason}"],
+                review=True,
             )
         )
         raise problem
@@ -130,6 +131,9 @@ async def emergency_access(
                     reasons=[*(decision.get("reasons") or []), f"reason:{reason}"],
                     policy_revision=answer.revision,
                     decision_id=answer.decision_id,
+                    statute=decision.get("statute"),
+                    # Every nödöppning, granted or refused, is an open review item.
+                    review=True,
                 )
             )
             if not allowed:

@@ -157,6 +157,7 @@ class Materializer:
                     "time": _time(d.get("time")),
                     "purpose": d["purpose"],
                     "legal_ground": d["legal_ground"],
+                    "statute": d.get("statute"),
                     "consent_id": d.get("consent_id"),
                     "categories": d["categories"],
                     "data": d["data"],

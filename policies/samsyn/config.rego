@@ -158,6 +158,7 @@ _band_closed_by_next(bands, i, band) if {
 #   null: the types a ground carries are always listed.
 well_formed_ground(g) if {
 	is_string(g.statute)
+	is_boolean(g.explicit_provision)
 	is_string_array(g.event_types)
 	_null_or_strings(g.purposes)
 	_null_or_strings(g.source_kinds)

@@ -15,7 +15,7 @@ ground_keys := [
 	"statute", "purposes", "source_kinds", "excluded_source_kinds", "recipient_kinds",
 	"kind_pairs", "age_below", "requires_consent", "requires_relationship",
 	"recipient_in_report_municipality", "recipient_roles_any", "excluded_categories",
-	"proportionality", "obligations",
+	"proportionality", "obligations", "explicit_provision", "event_types", "stated_reason_suffices",
 ]
 
 # The shipped data has the shape the rules read.

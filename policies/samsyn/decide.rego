@@ -132,9 +132,22 @@ _allowed(ev, c, shared) := {
 	"withheld": sort(ev.present - shared),
 	"transforms": banding.transforms(ev.banded, c, shared),
 	"obligations": ev.ground.obligations,
+	"review": review(ev.ground),
 	"reasons": [],
 	"fault": false,
 }
+
+# METADATA
+# title: The disclosure is an open review item
+# description: |
+#   Under a ground whose record asks for a review afterwards (obligation review: emergency) or
+#   that rests on no explicit provision of law (explicit_provision false): someone must look at
+#   every such disclosure. Always defined.
+review(g) if "review" in g.obligations
+
+review(g) if g.explicit_provision == false
+
+default review(_) := false
 
 _denied(ev, reasons) := {
 	"allow": false,
@@ -144,6 +157,7 @@ _denied(ev, reasons) := {
 	"withheld": sort(ev.present),
 	"transforms": [],
 	"obligations": [],
+	"review": false,
 	"reasons": sort(reasons),
 	"fault": count(reasons & fault_reasons) > 0,
 }
@@ -169,6 +183,7 @@ constant_denial(reason) := {
 	"withheld": [],
 	"transforms": [],
 	"obligations": [],
+	"review": false,
 	"reasons": [reason],
 	"fault": reason in fault_reasons,
 }

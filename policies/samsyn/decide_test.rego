@@ -3,7 +3,7 @@ package samsyn.decide_test
 import data.samsyn.decide
 import data.samsyn.fixtures_test as fx
 
-decision_keys := {"allow", "legal_ground", "statute", "categories", "withheld", "transforms", "obligations", "reasons", "fault"}
+decision_keys := {"allow", "legal_ground", "statute", "categories", "withheld", "transforms", "obligations", "review", "reasons", "fault"}
 
 # ---------------------------------------------------------------------------------------------
 # the answer's shape

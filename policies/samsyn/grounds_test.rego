@@ -379,6 +379,7 @@ test_unknown_ground_denies if {
 
 police_duty := {
 	"statute": "test statute",
+	"explicit_provision": true,
 	"event_types": ["concern.raised"],
 	"purposes": ["crime_prevention"],
 	"source_kinds": ["school"],
@@ -468,4 +469,42 @@ test_required_role_must_fit_kind if {
 	d := fx.only(e, fx.candidate("skola2", "school", ["case_open"]))
 	fx.denied(d, "no_relationship")
 	fx.denied(d, "recipient_role_missing")
+}
+
+# ---------------------------------------------------------------------------------------------
+# the statute on every disclosure, and review where the law names no provision
+
+# Every decision carries the ground's statute; a disclosure under a ground with an explicit
+# provision is not a review item.
+test_statute_on_disclosure_without_review if {
+	d := fx.decision(fx.event({}), "vc")
+	d.statute == data.data.grounds.consent.statute
+	d.review == false
+	r := fx.only(report, local_soc)
+	r.statute == data.data.grounds.mandatory_report.statute
+	r.review == false
+}
+
+# The emergency ground rests on no explicit provision and asks for a review: every disclosure
+# under it is marked, and its record says so plainly.
+test_emergency_disclosure_marked_for_review if {
+	d := fx.only(acute, fx.candidate("polis", "police", ["case_open"]))
+	fx.allowed(d)
+	d.review == true
+	data.data.grounds.emergency.explicit_provision == false
+	startswith(d.statute, "ingen uttrycklig bestämmelse / no explicit provision")
+}
+
+# A ground without an explicit provision is reviewed even without the obligation.
+test_no_explicit_provision_means_review if {
+	d := fx.only(duty_event, fx.candidate("polis", "police", ["case_open"])) with data.data.grounds.police_duty as object.union(police_duty, {"explicit_provision": false, "obligations": []})
+	fx.allowed(d)
+	d.review == true
+}
+
+# A denial is never a review item (nothing went).
+test_denial_not_marked_for_review if {
+	d := fx.only(acute, fx.candidate("skola2", "school", ["enrolled"]))
+	d.allow == false
+	d.review == false
 }

@@ -12,6 +12,7 @@ import data.samsyn.necessity
 
 open_ground := {
 	"statute": "test: cuts nothing",
+	"explicit_provision": true,
 	"event_types": ["concern.raised"],
 	"purposes": null,
 	"source_kinds": null,

@@ -34,6 +34,7 @@ ITEM_KEYS = {
     "source_kind",
     "purpose",
     "legal_ground",
+    "statute",
     "data",
 }
 ATTENDANCE = {

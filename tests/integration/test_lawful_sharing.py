@@ -160,7 +160,13 @@ def test_report_goes_to_the_sources_own_social_services(samsyn: Samsyn) -> None:
     )
     outcome = {r["org"]: r for r in skola.publish(report)["recipients"]}
     assert outcome[hemma.id]["shared"] is True
-    assert annan.id not in outcome or outcome[annan.id]["shared"] is False
+    assert annan.id not in outcome
+    # The delivery and the decision record carry the statute the disclosure rests on.
+    (item,) = hemma.wait_feed(lambda i: i["event_id"] == report["id"])
+    assert item["statute"].startswith("OSL 10 kap 28 §")
+    (decided,) = audit_for(samsyn, report["id"], 1, recipient_org=hemma.id)
+    assert decided["statute"] == item["statute"]
+    assert decided["review"] is False
 
     from_police = polis.envelope(
         barn,
@@ -224,6 +230,9 @@ def test_emergency_access_without_relationship_and_extract(samsyn: Samsyn) -> No
     assert granted["actor_org"] == patrull.id
     assert granted["outcome"] == "ok"
     assert f"reason:{reason}" in granted["reasons"]
+    # No explicit provision: the trail says so, and the access is an open review item.
+    assert granted["statute"].startswith("ingen uttrycklig bestämmelse / no explicit provision")
+    assert granted["review"] is True
 
     # A school may never open: its refusal is audited with its own stated reason.
     tried = "Vi vill veta vad som har hänt med eleven."
