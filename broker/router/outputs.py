@@ -9,7 +9,7 @@ from typing import Any
 
 from broker.audit.records import decision_record_id, record
 from broker.contracts import Contracts
-from broker.infra.kafka import AUDIT, DELIVERIES
+from broker.infra.kafka import AUDIT, DEAD_LETTERS, DELIVERIES
 from broker.policy.client import PolicyAnswer
 from broker.policy.input import Pending
 from broker.policy.projector import project
@@ -28,6 +28,43 @@ class Output:
     topic: str
     key: str | None
     value: dict[str, Any]
+
+
+def parked(ev: Pending, faults: list[str], answer: PolicyAnswer, now: datetime) -> list[Output]:
+    """An event the policy could not decide: the record as accepted, with the fault, on the
+    dead-letter topic for an operator, and an audit record that nothing was shared."""
+    return [
+        Output(
+            DEAD_LETTERS,
+            ev.pseudonym,
+            {
+                "source_org": ev.source_org,
+                "source_kind": ev.source_kind,
+                "subject_pseudonym": ev.pseudonym,
+                "envelope": ev.envelope,
+                "faults": faults,
+                "parked_at": now.isoformat(),
+            },
+        ),
+        Output(
+            AUDIT,
+            None,
+            record(
+                record_id=decision_record_id(ev.source_org, ev.event_id, None),
+                action="decision",
+                outcome="deny",
+                actor_org=ev.source_org,
+                subject_pseudonym=ev.pseudonym,
+                event_id=ev.event_id,
+                legal_ground=ev.envelope["legalbasis"],
+                purpose=ev.envelope["purpose"],
+                reasons=["parked_policy_fault", *faults],
+                policy_revision=answer.revision,
+                decision_id=answer.decision_id,
+                time=now,
+            ),
+        ),
+    ]
 
 
 def outputs(

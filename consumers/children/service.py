@@ -107,6 +107,8 @@ async def emergency_access(
             answer = await state.policy.decide(policy_input)
         except PolicyUnavailable as err:
             raise Unavailable("no policy decision can be had right now") from err
+        if answer.faulted:
+            raise Unavailable("no policy decision can be had right now")
         slices: list[dict[str, Any]] = []
         audits: list[dict[str, Any]] = []
         notices: list[FeedItem] = []

@@ -19,10 +19,10 @@ import consumers.models  # noqa: F401
 from broker.config import Settings
 from broker.contracts import Contracts
 from broker.infra.db import Base, make_engine, make_sessionmaker, utcnow
-from broker.infra.kafka import AUDIT, DELIVERIES
+from broker.infra.kafka import AUDIT, DEAD_LETTERS, DELIVERIES
 from broker.policy.client import PolicyAnswer, PolicyTimeout, PolicyUnavailable
 from broker.registry.models import Organisation, Relationship
-from broker.router.loop import Router
+from broker.router.loop import EVENTS_PARKED, Router
 from tests.support import child
 
 CANDIDATES = {"eh-a": "student_health", "soc-a": "social_services", "police": "police"}
@@ -31,9 +31,13 @@ CANDIDATES = {"eh-a": "student_health", "soc-a": "social_services", "police": "p
 class FakeOpa:
     """Allows every candidate but the police; times out on queries over ``limit`` events."""
 
-    def __init__(self, limit: int | None = None, failures: int = 0) -> None:
+    def __init__(
+        self, limit: int | None = None, failures: int = 0, faulty_purpose: str | None = None
+    ) -> None:
         self.limit = limit
         self.failures = failures
+        # Events with this purpose get a fault decision for every candidate, as from OPA.
+        self.faulty_purpose = faulty_purpose
         self.queries: list[int] = []
 
     async def decide(self, batch: dict[str, Any]) -> PolicyAnswer:
@@ -47,7 +51,11 @@ class FakeOpa:
         decision_id = str(uuid.uuid4())
         allow = {"allow": True, "legal_ground": "consent", "categories": ["attendance"]}
         deny = {"allow": False, "reasons": ["consent_recipient_out_of_scope"]}
+        faulted = {
+            e["ref"]: ["malformed_input"] for e in events if e["purpose"] == self.faulty_purpose
+        }
         return PolicyAnswer(
+            faulted=faulted,
             decisions={
                 e["ref"]: {
                     c["org"]: deny if c["kind"] == "police" else allow for c in e["candidates"]
@@ -180,3 +188,43 @@ async def test_an_outage_holds_the_batch_until_opa_answers(
     assert decided is not None
     assert opa.queries == [4, 4, 4]
     assert len(_decisions(decided.produced)) == 4 * len(CANDIDATES)
+
+
+async def test_a_fault_for_one_event_parks_it_and_the_rest_is_routed(
+    sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The policy faults on one event of four: it is held for three queries, then parked on the
+    dead-letter topic with an audit record and counted; the other three are decided and
+    delivered in the same batch, and nothing of the parked one goes anywhere."""
+
+    async def no_pause(*_: object) -> None:
+        return None
+
+    monkeypatch.setattr("broker.router.loop.pause", no_pause)
+    records = await _world(sessions, 4)
+    bad = records[1].value["envelope"]
+    bad["purpose"] = "child_plan"
+    opa = FakeOpa(faulty_purpose="child_plan")
+    parked_before = EVENTS_PARKED._value.get()
+
+    decided = await _router(sessions, opa, 500)._decide(records, {})
+
+    assert decided is not None
+    assert opa.queries == [4, 4, 4, 3]
+    decisions = _decisions(decided.produced)
+    decided_ids = {e for e, org in decisions if org is not None}
+    assert decided_ids == {r.value["envelope"]["id"] for r in records} - {bad["id"]}
+    (dead,) = [o for o in decided.produced if o.topic == DEAD_LETTERS]
+    assert dead.value["envelope"]["id"] == bad["id"]
+    assert dead.value["faults"] == ["malformed_input"]
+    (audit,) = [
+        o.value for o in decided.produced if o.topic == AUDIT and o.value["event_id"] == bad["id"]
+    ]
+    assert audit["outcome"] == "deny"
+    assert audit["reasons"] == ["parked_policy_fault", "malformed_input"]
+    assert not [
+        o
+        for o in decided.produced
+        if o.topic == DELIVERIES and o.value.get("event_id") == bad["id"]
+    ]
+    assert EVENTS_PARKED._value.get() == parked_before + 1
