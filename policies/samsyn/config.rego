@@ -53,6 +53,13 @@ detail_exceptions := data.data.proportionality.exceptions
 consent_age_rules := data.data.consent.age_rules
 
 # METADATA
+# title: Both guardians must consent where a guardian's consent is required
+# description: |
+#   Deployment data (joint custody, FB 6 kap 13 §): when true, an age rule that asks for a
+#   guardian's consent asks for the second guardian's too.
+both_guardians_required := data.data.consent.both_guardians_required
+
+# METADATA
 # title: Banding of attendance figures
 banding := data.data.banding
 
@@ -115,6 +122,7 @@ _proportionality_well_formed if {
 }
 
 _consent_well_formed if {
+	is_boolean(both_guardians_required)
 	is_array(consent_age_rules)
 	count(consent_age_rules) > 0
 	every rule in consent_age_rules {

@@ -263,3 +263,27 @@ def test_emergency_access_without_relationship_and_extract(samsyn: Samsyn) -> No
     assert skola.id in page.text
     assert "Nekad / Refused" in page.text
     assert reason in page.text
+
+
+def test_who_consented_and_who_withdrew(samsyn: Samsyn) -> None:
+    """A consent records each giver (both guardians here) and a withdrawal who withdrew; both
+    are in the audit trail."""
+    barn = child(7)
+    skola = samsyn.org("school", "1477")
+    scope = {
+        "from_kinds": ["school"],
+        "to_kinds": ["health"],
+        "categories": ["concern"],
+        "purposes": ["early_support"],
+    }
+    consent = skola.consent(barn, scope, given_by=("guardian", "second_guardian"))
+    r = skola.call(
+        "POST", f"/v1/consents/{consent}/withdraw", json={"withdrawn_by": "second_guardian"}
+    )
+    assert r.status_code == 200, r.text
+    bad = skola.call("POST", f"/v1/consents/{consent}/withdraw", json={"withdrawn_by": "aunt"})
+    assert bad.status_code == 422
+    (created,) = audit_for(samsyn, None, 1, action="consent.create", actor_org=skola.id)
+    assert {"guardian", "second_guardian"} <= set(created["reasons"])
+    (withdrawn,) = audit_for(samsyn, None, 1, action="consent.withdraw", actor_org=skola.id)
+    assert "withdrawn_by:second_guardian" in withdrawn["reasons"]
