@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaProducer
 
 from broker.config import Settings
 from broker.infra import kafka
+from broker.records import Record
 from broker.web.errors import Unavailable
 
 log = structlog.get_logger("samsyn.kafka")
@@ -50,7 +50,7 @@ class KafkaWriter:
         if self._producer is not None:
             await self._producer.stop()
 
-    async def send(self, topic: str, *values: dict[str, Any], key: str | None = None) -> None:
+    async def send(self, topic: str, *values: Record, key: str | None = None) -> None:
         """Send and wait for acks=all on every value, or raise :class:`Unavailable`."""
         if self._producer is None:
             raise Unavailable("Kafka is not reachable; nothing was written, try again")
