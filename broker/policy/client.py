@@ -36,7 +36,7 @@ class PolicyTimeout(PolicyUnavailable):
 # Faults that say the policy data is broken: no event can be decided until it is fixed, so the
 # batch waits as for an outage. Any other fault (malformed_input, indeterminate...) belongs to
 # the events it was reported for: those are held and, if it persists, parked; the others go on.
-POLICY_WIDE_FAULTS = frozenset({"config_malformed", "ground_malformed"})
+POLICY_WIDE_FAULTS = frozenset({"config_malformed", "config_exceeds_ceiling", "ground_malformed"})
 
 
 @dataclass(frozen=True)
@@ -138,6 +138,18 @@ class PolicyClient:
         return Admission(
             admit=verdict.get("admit") is True, reasons=[str(r) for r in verdict["reasons"]]
         )
+
+    async def data_faults(self) -> list[str]:
+        """What is wrong with the loaded policy data (``samsyn.ceiling.data_faults``): empty
+        when it is well formed and widens nothing past the shipped ceiling."""
+        try:
+            answer = await self._client.query_rule({}, "samsyn.ceiling", "data_faults")
+        except Exception as err:
+            raise PolicyUnavailable(f"OPA query failed: {type(err).__name__}: {err}") from err
+        faults = answer.get("result") if isinstance(answer, dict) else None
+        if not isinstance(faults, list):
+            raise PolicyUnavailable("OPA returned no data_faults (rule undefined or not loaded)")
+        return [str(f) for f in faults]
 
     async def ground(self, name: str) -> dict[str, Any]:
         """The record of one legal ground in the policy data (its kinds, purposes, limits)."""

@@ -10,6 +10,7 @@
 #   municipality_extension, age, social_services_municipalities}}}.
 package samsyn.admission
 
+import data.samsyn.ceiling
 import data.samsyn.config
 import data.samsyn.decide
 import data.samsyn.grounds
@@ -35,6 +36,8 @@ _refusals(e) := {"malformed_input"} if {
 	not admission_input_well_formed(e)
 } else := {"config_malformed"} if {
 	not config.well_formed
+} else := {"config_exceeds_ceiling"} if {
+	count(ceiling.violations) > 0
 } else := f if {
 	f := grounds.admission_failures(e, decide.ground_or_empty(e))
 	count(f & {"unknown_ground", "ground_malformed"}) > 0

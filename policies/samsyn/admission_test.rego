@@ -116,5 +116,9 @@ test_broken_data_is_a_fault if {
 }
 
 test_broken_ground_is_a_fault if {
-	fault({"event": report}) == ["ground_malformed"] with data.data.grounds.mandatory_report.event_types as null
+	fault({"event": report}) == ["ground_malformed"] with data.data.grounds.mandatory_report.statute as null
+}
+
+test_widened_data_is_a_fault if {
+	fault({"event": report}) == ["config_exceeds_ceiling"] with data.data.grounds.mandatory_report.age_below as 21
 }

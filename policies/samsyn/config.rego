@@ -35,7 +35,11 @@ known_purposes := {purpose | some purpose in data.data.vocabulary.purposes; is_s
 #   A relationship counts only with a role from the vocabulary of the recipient's kind (an
 #   unknown or mistyped role, or one that does not fit the kind, counts as none). Empty for a
 #   kind the vocabulary does not list.
-roles_for(kind) := {role | some role in data.data.vocabulary.roles[kind]; is_string(role)}
+roles_for(kind) := {role | some role in roles_by_kind[kind]; is_string(role)}
+
+# METADATA
+# title: The role vocabulary, kind -> roles
+roles_by_kind := data.data.vocabulary.roles
 
 # METADATA
 # title: Close-circle roles
@@ -106,8 +110,8 @@ _matrix_well_formed if {
 }
 
 _roles_well_formed if {
-	is_object(data.data.vocabulary.roles)
-	every roles in data.data.vocabulary.roles {
+	is_object(roles_by_kind)
+	every roles in roles_by_kind {
 		is_string_array(roles)
 	}
 }

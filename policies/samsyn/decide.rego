@@ -9,6 +9,7 @@ package samsyn.decide
 
 import data.samsyn.banding
 import data.samsyn.categories
+import data.samsyn.ceiling
 import data.samsyn.config
 import data.samsyn.grounds
 
@@ -169,7 +170,7 @@ _denied(ev, reasons) := {
 #   policy data is broken, not that the rules forbid the disclosure: the router should keep
 #   the event waiting and raise an alarm rather than record a final refusal.
 fault_reasons := {
-	"malformed_input", "config_malformed", "ground_malformed",
+	"malformed_input", "config_malformed", "config_exceeds_ceiling", "ground_malformed",
 	"duplicate_event_ref", "duplicate_candidate", "indeterminate",
 }
 
@@ -203,6 +204,8 @@ event_failures(e, g) := {"malformed_input"} if {
 	not event_well_formed(e)
 } else := {"config_malformed"} if {
 	not config.well_formed
+} else := {"config_exceeds_ceiling"} if {
+	count(ceiling.violations) > 0
 } else := grounds.event_failures(ground_facts(e), g)
 
 # METADATA
@@ -216,7 +219,10 @@ event_failures(e, g) := {"malformed_input"} if {
 ground_facts(e) := object.filter(e, ["type", "legal_basis", "purpose", "source", "age", "consent"])
 
 # Event failures that make the recipient checks unreadable: reported alone.
-_dominant := {"malformed_input", "config_malformed", "unknown_ground", "ground_malformed"}
+_dominant := {
+	"malformed_input", "config_malformed", "config_exceeds_ceiling",
+	"unknown_ground", "ground_malformed",
+}
 
 # METADATA
 # title: Reason codes for one event and one candidate

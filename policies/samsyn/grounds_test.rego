@@ -181,14 +181,18 @@ test_crime_prevention_denies_other_purpose if {
 }
 
 # health, health_detail and social_detail never go under this ground, even if a municipality
-# widened the matrix by mistake.
+# widened the matrix by mistake: the ceiling refuses such data (a fault: nothing goes), and
+# were it not checked the ground's exclusions would still cut them.
 test_crime_prevention_cuts_excluded_categories if {
 	e := fx.with_categories(
 		fx.replace(observation, {"source": {"org": "soc", "kind": "social_services", "municipality": "1492"}}),
 		["social", "social_detail", "health", "health_detail"],
 	)
 	c := fx.candidate("polis", "police", ["case_open", "barnteam_member"])
-	d := fx.only(e, c) with data.data.matrix.police.crime_prevention as ["*"]
+	refused := fx.only(e, c) with data.data.matrix.police.crime_prevention as ["*"]
+	fx.denied(refused, "config_exceeds_ceiling")
+	refused.fault == true
+	d := fx.only(e, c) with data.data.matrix.police.crime_prevention as ["*"] with data.samsyn.ceiling.violations as set()
 	fx.allowed(d)
 	d.categories == ["identity", "social"]
 	d.withheld == ["health", "health_detail", "social_detail"]
@@ -409,7 +413,7 @@ duty_event := fx.event({
 # A newly enacted duty is a new record: no code changes, and the generic rules apply to it
 # (here proportionality keeps the detail from a police without a close-circle role).
 test_new_ground_by_data_allows if {
-	d := fx.only(duty_event, fx.candidate("polis", "police", ["case_open"])) with data.data.grounds.police_duty as police_duty
+	d := fx.only(duty_event, fx.candidate("polis", "police", ["case_open"])) with data.data.grounds.police_duty as police_duty with data.samsyn.ceiling.grounds as fx.ceiling_with("police_duty", police_duty)
 	fx.allowed(d)
 	d.legal_ground == "police_duty"
 	d.statute == "test statute"
@@ -420,13 +424,13 @@ test_new_ground_by_data_allows if {
 
 # The same new ground denies what its record does not name.
 test_new_ground_by_data_denies if {
-	d := fx.only(duty_event, fx.candidate("soc", "social_services", ["case_open"])) with data.data.grounds.police_duty as police_duty
+	d := fx.only(duty_event, fx.candidate("soc", "social_services", ["case_open"])) with data.data.grounds.police_duty as police_duty with data.samsyn.ceiling.grounds as fx.ceiling_with("police_duty", police_duty)
 	fx.denied(d, "recipient_kind_not_allowed")
 }
 
 # A ground record with a field missing is not evaluated at all.
 test_malformed_ground_denies if {
-	d := fx.only(duty_event, fx.candidate("polis", "police", ["case_open"])) with data.data.grounds.police_duty as object.remove(police_duty, ["requires_consent"])
+	d := fx.only(duty_event, fx.candidate("polis", "police", ["case_open"])) with data.data.grounds.police_duty as object.remove(police_duty, ["requires_consent"]) with data.samsyn.ceiling.grounds as fx.ceiling_with("police_duty", police_duty)
 	d.reasons == ["ground_malformed"]
 }
 
@@ -497,7 +501,7 @@ test_emergency_disclosure_marked_for_review if {
 
 # A ground without an explicit provision is reviewed even without the obligation.
 test_no_explicit_provision_means_review if {
-	d := fx.only(duty_event, fx.candidate("polis", "police", ["case_open"])) with data.data.grounds.police_duty as object.union(police_duty, {"explicit_provision": false, "obligations": []})
+	d := fx.only(duty_event, fx.candidate("polis", "police", ["case_open"])) with data.data.grounds.police_duty as object.union(police_duty, {"explicit_provision": false, "obligations": []}) with data.samsyn.ceiling.grounds as fx.ceiling_with("police_duty", object.union(police_duty, {"explicit_provision": false, "obligations": []}))
 	fx.allowed(d)
 	d.review == true
 }

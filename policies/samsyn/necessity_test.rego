@@ -32,7 +32,7 @@ open_ground := {
 
 open_decision(kind, purpose, cats) := d if {
 	e := fx.with_categories(fx.event({"purpose": purpose, "legal_basis": "open_test", "consent": null}), cats)
-	d := fx.only(e, fx.candidate("rcp", kind, ["barnteam_member"])) with data.data.grounds.open_test as open_ground
+	d := fx.only(e, fx.candidate("rcp", kind, ["barnteam_member"])) with data.data.grounds.open_test as open_ground with data.samsyn.ceiling.grounds as fx.ceiling_with("open_test", open_ground)
 }
 
 cell_allows(kind, purpose) if {
