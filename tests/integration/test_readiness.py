@@ -47,8 +47,11 @@ def test_policy_data_past_the_ceiling_is_503_naming_it(
     try:
         r = httpx.get(s.url + "/readyz", timeout=30)
         assert r.status_code == 503
-        assert r.json()["checks"] == {**ALL_OK, "policy_data": "down"}
-        assert r.json()["detail"] == "down: policy_data"
+        checks = r.json()["checks"]
+        # (Kafka may be down too: with no workers here nothing has created this run's topics.)
+        assert checks["policy_data"] == "down"
+        assert checks["opa"] == checks["database"] == "ok"
+        assert "policy_data" in r.json()["detail"]
     finally:
         s.stop()
         opa.stop()
