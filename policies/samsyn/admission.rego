@@ -16,6 +16,7 @@ import data.samsyn.decide
 import data.samsyn.grounds
 
 # METADATA
+# scope: document
 # title: May the event be accepted
 # description: |
 #   {admit, reasons, fault}: admit when nothing makes the event unroutable; otherwise the
@@ -33,7 +34,7 @@ verdict := {
 }
 
 _refusals(e) := {"malformed_input"} if {
-	not admission_input_well_formed(e)
+	not input_well_formed(e)
 } else := {"config_malformed"} if {
 	not config.well_formed
 } else := {"config_exceeds_ceiling"} if {
@@ -48,6 +49,7 @@ _refusals(e) := {"malformed_input"} if {
 })
 
 # METADATA
+# scope: document
 # title: The municipality extension is for sources without a municipality
 # description: |
 #   A source with a municipality reports to its own social services; naming another
@@ -59,6 +61,7 @@ extension_fits_source(e) if object.get(e.source, "municipality", null) == null
 extension_fits_source(e) if e.municipality_extension == e.source.municipality
 
 # METADATA
+# scope: document
 # title: A report reaches someone
 # description: |
 #   Under a ground whose recipient must sit in the report municipality, that municipality is
@@ -70,7 +73,7 @@ report_reachable(e, _) if grounds.report_municipality(e) in e.social_services_mu
 
 # METADATA
 # title: Admission input well formed
-admission_input_well_formed(e) if {
+input_well_formed(e) if {
 	is_string(e.type)
 	is_string(e.source.org)
 	e.source.kind in config.known_kinds

@@ -107,9 +107,17 @@ matrix := {
 	"preschool": _row(_school_support, _school_crime, set(), set()),
 	"school": _row(_school_support, _school_crime, set(), set()),
 	"student_health": _row(_school_support | {"health"}, set(), set(), set()),
-	"social_services": _row(_categories - {"health_detail", "police_detail"}, {"attendance", "concern", "social", "police"}, _categories, _categories),
+	"social_services": _row(
+		_categories - {"health_detail", "police_detail"},
+		{"attendance", "concern", "social", "police"},
+		_categories, _categories,
+	),
 	"health": _row(_health_support, set(), set(), _categories),
-	"police": _row({"concern", "plan"}, {"attendance", "concern", "social", "police", "police_detail"}, set(), _categories),
+	"police": _row(
+		{"concern", "plan"},
+		{"attendance", "concern", "social", "police", "police_detail"},
+		set(), _categories,
+	),
 }
 
 _row(support, crime, report, emergency) := {
@@ -136,6 +144,7 @@ roles := {
 }
 
 # METADATA
+# scope: document
 # title: What the policy data widens past the ceiling
 # description: |
 #   One name per widening ("grounds.<name>.<field>", "matrix.<kind>.<purpose>", ...); empty
@@ -204,7 +213,7 @@ _contract_giver(age) := "guardian" if age < 15
 
 _contract_giver(age) := "child" if age >= 15
 
-_below_or_open(_, limit) if limit == null
+_below_or_open(_, null) := true
 
 _below_or_open(age, limit) if age < limit
 
@@ -221,7 +230,7 @@ _field_rules := {
 	"explicit_provision": "keep_false", "age_below": "age",
 }
 
-_respects("at_most", _, ceiling) if ceiling == null
+_respects("at_most", _, null) := true
 
 _respects("at_most", value, ceiling) if {
 	ceiling != null
@@ -230,15 +239,15 @@ _respects("at_most", value, ceiling) if {
 
 _respects("at_least", value, ceiling) if _subset(ceiling, value)
 
-_respects("keep_true", _, ceiling) if ceiling == false
+_respects("keep_true", _, false) := true
 
-_respects("keep_true", value, true) if value == true
+_respects("keep_true", true, true) := true
 
-_respects("keep_false", _, ceiling) if ceiling == true
+_respects("keep_false", _, true) := true
 
-_respects("keep_false", value, false) if value == false
+_respects("keep_false", false, false) := true
 
-_respects("age", _, ceiling) if ceiling == null
+_respects("age", _, null) := true
 
 _respects("age", value, ceiling) if {
 	is_number(ceiling)

@@ -139,16 +139,17 @@ _allowed(ev, c, shared) := {
 }
 
 # METADATA
+# scope: document
 # title: The disclosure is an open review item
 # description: |
 #   Under a ground whose record asks for a review afterwards (obligation review: emergency) or
 #   that rests on no explicit provision of law (explicit_provision false): someone must look at
 #   every such disclosure. Always defined.
+default review(_) := false
+
 review(g) if "review" in g.obligations
 
 review(g) if g.explicit_provision == false
-
-default review(_) := false
 
 _denied(ev, reasons) := {
 	"allow": false,
@@ -276,19 +277,21 @@ event_well_formed(e) if {
 }
 
 # METADATA
+# scope: document
 # title: The age is unknown (null or absent) or a number from 0
 age_unknown_or_valid(e) if object.get(e, "age", null) == null
-
-# METADATA
-# title: The attribute is present, a string or null
-null_or_string(obj, key) if obj[key] == null
-
-null_or_string(obj, key) if is_string(obj[key])
 
 age_unknown_or_valid(e) if {
 	is_number(e.age)
 	e.age >= 0
 }
+
+# METADATA
+# scope: document
+# title: The attribute is present, a string or null
+null_or_string(obj, key) if obj[key] == null
+
+null_or_string(obj, key) if is_string(obj[key])
 
 # METADATA
 # title: Candidate well formed
