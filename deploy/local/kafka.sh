@@ -23,7 +23,7 @@ PIDFILE="$DIR/kafka.pid"
 LOGFILE="$DIR/kafka.log"
 PORTS="$DIR/ports"
 # Topic name:partitions, created by `start` and `topics`.
-TOPICS="${SAMSYN_KAFKA_TOPICS:-events.v1:3 registry.v1:1 deliveries.v1:3 audit.v1:1}"
+TOPICS="${SAMSYN_KAFKA_TOPICS:-events.v1:3 registry.v1:1 deliveries.v1:3 audit.v1:1 events.dlq.v1:1}"
 HEAP="${SAMSYN_KAFKA_HEAP:--Xms256m -Xmx512m}"
 START_TIMEOUT="${SAMSYN_KAFKA_START_TIMEOUT:-90}"
 STOP_TIMEOUT="${SAMSYN_KAFKA_STOP_TIMEOUT:-30}"
