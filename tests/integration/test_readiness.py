@@ -19,10 +19,16 @@ ALL_OK = {"database": "ok", "kafka": "ok", "opa": "ok", "policy_data": "ok"}
 
 
 def test_ready_names_every_check(samsyn: Samsyn) -> None:
-    """On the running stack /readyz is 200 with Kafka, OPA, its data and the database ok."""
+    """On the running stack /readyz is 200 with Kafka, OPA, its policy data and the database
+    ok, and each Kafka worker the process runs making progress."""
     r = samsyn.http.get(samsyn.url + "/readyz")
     assert r.status_code == 200
-    assert r.json()["checks"] == ALL_OK
+    assert r.json()["checks"] == {
+        **ALL_OK,
+        "materializer": "ok",
+        "router": "ok",
+        "sealer": "ok",
+    }
 
 
 def test_policy_data_past_the_ceiling_is_503_naming_it(
