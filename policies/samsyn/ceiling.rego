@@ -195,11 +195,19 @@ violations contains "banding.exempt_recipient_kinds" if {
 
 # At every age a rule covers, the consent rules ask for at least the contract's giver: a
 # guardian under 15, the child from 15. (An age no rule covers fails every consent: tighter.)
+# What is required changes only where a rule or the contract starts or ends, so the ages where
+# one does are the ages to check (not every age: this runs with every query).
 violations contains sprintf("consent.age_rules.%d", [age]) if {
-	some age in numbers.range(0, 120)
+	some age in _age_boundaries
 	required := _required_at(age)
 	count(required) > 0
 	not _contract_giver(age) in required
+}
+
+_age_boundaries := {0, 15} | {age |
+	some rule in config.consent_age_rules
+	some age in [rule.from_age, rule.below_age]
+	is_number(age)
 }
 
 _required_at(age) := {role |
