@@ -47,7 +47,6 @@ async def policy_inputs(
                 Pending(
                     source_org=t.source_org,
                     source_kind=t.source_kind,
-                    report_municipality=t.report_municipality,
                     pseudonym=t.subject_pseudonym,
                     envelope=t.envelope,
                 )

@@ -37,6 +37,7 @@ class FeedItem(Base):
     time: Mapped[datetime]
     purpose: Mapped[str | None] = mapped_column(String(40))
     legal_ground: Mapped[str | None] = mapped_column(String(40))
+    statute: Mapped[str | None] = mapped_column(String(300))
     consent_id: Mapped[str | None] = mapped_column(String(36), index=True)
     categories: Mapped[list[str]]
     data: Mapped[dict[str, Any]]

@@ -35,6 +35,7 @@ def item_view(item: FeedItem) -> dict[str, Any]:
         "source_kind": item.source_kind,
         "purpose": item.purpose,
         "legal_ground": item.legal_ground,
+        "statute": item.statute,
         "data": item.data,
     }
 

@@ -36,7 +36,7 @@ from broker.policy.client import PolicyClient, PolicyTimeout, PolicyUnavailable
 from broker.policy.input import Pending, build_input
 from broker.records import AuditAction, AuditEntry, RoutingSummary, decode_ingested
 from broker.registry.models import Consent
-from broker.router.outputs import Output, outputs
+from broker.router.outputs import Output, outputs, parked
 from broker.runtime.supervise import (
     Progress,
     Watch,
@@ -53,6 +53,12 @@ TOPICS = (kafka.EVENTS,)
 DECISIONS = Counter("samsyn_decisions_total", "Sharing decisions", ["outcome", "legal_ground"])
 ROUTED = Counter("samsyn_events_routed_total", "Events routed")
 POLICY_FAILURES = Counter("samsyn_policy_failures_total", "OPA queries that gave no decision")
+EVENTS_PARKED = Counter(
+    "samsyn_events_parked_total",
+    "Events the policy could not decide after retries, parked on the dead-letter topic (alert)",
+)
+# Queries an event the policy faults on is held for before it is parked.
+FAULT_ATTEMPTS = 3
 BATCH_EVENTS = Histogram(
     "samsyn_router_batch_events",
     "Events per routed batch (one OPA query, one Kafka transaction)",
@@ -246,6 +252,7 @@ class Router:
         done = 0
         timed_out = False
         backoff = 0.2
+        fault_attempts: dict[str, int] = {}
         while done < len(events) or not events:
             if self.stopping.is_set():
                 return None
@@ -282,6 +289,25 @@ class Router:
                 )
                 await pause(self.stopping, backoff + random.uniform(0, backoff / 2))  # noqa: S311
                 backoff = min(backoff * 2, 5.0)
+                continue
+            if answer.faulted:
+                # The policy could not decide some events of this part (a fault of theirs, not
+                # of the policy data): hold them for a few queries, then park them with an
+                # audit record, and decide the rest without them.
+                faulty = [part[int(ref)] for ref in sorted(answer.faulted, key=int)]
+                for ev in faulty:
+                    fault_attempts[ev.event_id] = fault_attempts.get(ev.event_id, 0) + 1
+                POLICY_FAILURES.inc()
+                if min(fault_attempts[ev.event_id] for ev in faulty) < FAULT_ATTEMPTS:
+                    log.warning("policy fault for events; holding them", events=len(faulty))
+                    await pause(self.stopping, backoff + random.uniform(0, backoff / 2))  # noqa: S311
+                    backoff = min(backoff * 2, 5.0)
+                    continue
+                for ev in faulty:
+                    events.remove(ev)
+                    produced += parked(ev, answer.faulted[str(part.index(ev))], answer, now)
+                EVENTS_PARKED.inc(len(faulty))
+                log.error("policy fault persists; events parked", events=len(faulty))
                 continue
             STAGE_SECONDS.labels("policy").observe(answer.seconds)
             if part:
@@ -320,7 +346,6 @@ class Router:
         return Pending(
             source_org=event.source_org,
             source_kind=event.source_kind,
-            report_municipality=event.report_municipality,
             pseudonym=event.subject_pseudonym,
             envelope=event.envelope,
         )

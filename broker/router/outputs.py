@@ -10,11 +10,18 @@ from typing import Any
 from broker.audit.followup.vocabulary import obligations
 from broker.audit.records import decision_record_id, record
 from broker.contracts import Contracts
-from broker.infra.kafka import AUDIT, DELIVERIES
+from broker.infra.kafka import AUDIT, DEAD_LETTERS, DELIVERIES
 from broker.policy.client import PolicyAnswer
 from broker.policy.input import Pending
 from broker.policy.projector import project
-from broker.records import AuditAction, Delivery, Record, RoutedRecipient, RoutingSummary
+from broker.records import (
+    AuditAction,
+    Delivery,
+    ParkedEvent,
+    Record,
+    RoutedRecipient,
+    RoutingSummary,
+)
 
 DELIVERY_NAMESPACE = uuid.UUID("2f1c7d3e-93a4-4b0c-8d55-1e6f0b9a7c21")
 DENIED: dict[str, Any] = {"allow": False, "categories": [], "reasons": ["no_decision"]}
@@ -30,6 +37,43 @@ class Output:
     topic: str
     key: str | None
     value: Record
+
+
+def parked(ev: Pending, faults: list[str], answer: PolicyAnswer, now: datetime) -> list[Output]:
+    """An event the policy could not decide: the record as accepted, with the fault, on the
+    dead-letter topic for an operator, and an audit record that nothing was shared."""
+    return [
+        Output(
+            DEAD_LETTERS,
+            ev.pseudonym,
+            ParkedEvent(
+                source_org=ev.source_org,
+                source_kind=ev.source_kind,
+                subject_pseudonym=ev.pseudonym,
+                envelope=ev.envelope,
+                faults=faults,
+                parked_at=now.isoformat(),
+            ),
+        ),
+        Output(
+            AUDIT,
+            None,
+            record(
+                record_id=decision_record_id(ev.source_org, ev.event_id, None),
+                action=AuditAction.DECISION,
+                outcome="deny",
+                actor_org=ev.source_org,
+                subject_pseudonym=ev.pseudonym,
+                event_id=ev.event_id,
+                legal_ground=ev.envelope["legalbasis"],
+                purpose=ev.envelope["purpose"],
+                reasons=["parked_policy_fault", *faults],
+                policy_revision=answer.revision,
+                decision_id=answer.decision_id,
+                time=now,
+            ),
+        ),
+    ]
 
 
 def outputs(
@@ -88,6 +132,7 @@ def outputs(
                             categories=shared,
                             data=sliced,
                             obligations=decision.get("obligations") or [],
+                            statute=decision.get("statute"),
                         ),
                     )
                 )
@@ -114,6 +159,8 @@ def outputs(
                         ],
                         policy_revision=answer.revision,
                         decision_id=answer.decision_id,
+                        statute=decision.get("statute") if allow else None,
+                        review=decision.get("review") is True if allow else None,
                         time=now,
                     ),
                 )

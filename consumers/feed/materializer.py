@@ -197,6 +197,7 @@ class Materializer:
                     "time": _time(d.time),
                     "purpose": d.purpose,
                     "legal_ground": d.legal_ground,
+                    "statute": d.statute,
                     "consent_id": d.consent_id,
                     "categories": d.categories,
                     "data": d.data,
