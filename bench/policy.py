@@ -47,7 +47,6 @@ async def policy_inputs(
                 Pending(
                     source_org=t.record.source_org,
                     source_kind=t.record.source_kind,
-                    report_municipality=t.record.report_municipality,
                     pseudonym=t.record.subject_pseudonym,
                     envelope=t.envelope,
                 )

@@ -3,7 +3,6 @@ client and the background workers this process runs (router, materializer, seale
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -29,11 +28,11 @@ from broker.policy.client import PolicyClient
 from broker.privacy.routes import router as privacy_router
 from broker.registry.bootstrap import ensure_admin_client
 from broker.registry.routes import router as registry_router
-from broker.runtime.logging import configure_logging
+from broker.runtime.logging import configure_logging, dump_tasks_on_sigusr1
 from broker.runtime.metrics import HttpMetrics
 from broker.runtime.readiness import dependency_checks, readiness, worker_checks
 from broker.runtime.state import AppState
-from broker.runtime.workers import build_workers, stop_workers
+from broker.runtime.workers import build_workers, start_workers, stop_workers
 from broker.web.errors import install_handlers
 from broker.web.openapi import PROBLEMS, install_openapi
 from broker.web.request_id import RequestId
@@ -60,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging()
+        dump_tasks_on_sigusr1()
         # Each resource is pushed as soon as it exists, so a failure further on (an OIDC key
         # fetch, a database that is not there) still closes what was opened, in reverse order.
         async with contextlib.AsyncExitStack() as resources:
@@ -90,7 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.samsyn = state
             workers = build_workers(settings, sessions, contracts, policy, keys, subject_keys)
             state.worker_checks = worker_checks(workers)
-            tasks = [asyncio.create_task(w.run(), name=type(w).__name__) for w in workers]
+            tasks = start_workers(workers)
             resources.push_async_callback(stop_workers, workers, tasks)
             log.info(
                 "samsyn started",

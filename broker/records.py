@@ -6,6 +6,7 @@
 ``registry.v1``    :class:`ConsentCreated`, :class:`ConsentWithdrawn`, :class:`RelationshipCreated`,
                    :class:`RelationshipEnded`, told apart by ``kind`` (key: child pseudonym)
 ``audit.v1``       :class:`AuditEntry`, an audit record before the sealer chains it
+``events.dlq.v1``  :class:`ParkedEvent`, an event the policy could not decide (key: pseudonym)
 
 The bytes are compact JSON with sorted keys (what orjson with ``OPT_SORT_KEYS`` wrote before),
 so records written by an older release read as before. Times stay ISO 8601 strings as written:
@@ -74,11 +75,24 @@ class IngestedEvent(Record, frozen=True):
 
     source_org: str
     source_kind: str
-    report_municipality: str | None
     subject_pseudonym: str
     accepted_at: str
     envelope: dict[str, Any]
     sealed: str
+
+
+class ParkedEvent(Record, frozen=True):
+    """``events.dlq.v1``: an accepted event the policy could not decide (a fault for that event
+    alone, after retries), with the fault reasons, for an operator; its personal part sealed as
+    in ``events.v1`` (same associated data, so it replays as it was)."""
+
+    source_org: str
+    source_kind: str
+    subject_pseudonym: str
+    envelope: dict[str, Any]
+    sealed: str
+    faults: list[str]
+    parked_at: str
 
 
 # ----------------------------------------------------------------------------- deliveries.v1
@@ -100,6 +114,7 @@ class Delivery(Record, frozen=True, tag_field="kind", tag="delivery"):
     categories: list[str]
     sealed: str
     obligations: list[Any]
+    statute: str | None = None  # the lagrum the disclosure rests on (null before it was kept)
 
 
 class RoutedRecipient(Record, frozen=True, omit_defaults=True):
@@ -174,6 +189,11 @@ class AuditEntry(Record, frozen=True):
     reasons: list[str]
     policy_revision: str | None
     decision_id: str | None
+    # Added later, so records written before read as null (and the chain hashes them only where
+    # set, broker/audit/chain.py): the statute a disclosure rests on, and whether it is an open
+    # review item.
+    statute: str | None = None
+    review: bool | None = None
 
 
 # ----------------------------------------------------------------------------- bytes

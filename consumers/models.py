@@ -36,6 +36,7 @@ class FeedItem(Base):
     time: Mapped[datetime]
     purpose: Mapped[str | None] = mapped_column(String(40))
     legal_ground: Mapped[str | None] = mapped_column(String(40))
+    statute: Mapped[str | None] = mapped_column(String(300))
     consent_id: Mapped[str | None] = mapped_column(String(36), index=True)
     categories: Mapped[list[str]]
     sealed: Mapped[str | None] = mapped_column(Text)

@@ -66,6 +66,7 @@ def item_view(shown: Opened) -> dict[str, Any]:
         "source_kind": item.source_kind,
         "purpose": item.purpose,
         "legal_ground": item.legal_ground,
+        "statute": item.statute,
         "data": shown.personal.data,
     }
 

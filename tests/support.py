@@ -514,10 +514,12 @@ class PrivateServices:
 
 
 class Opa:
-    """A private OPA server on a fixed port, to stop and start in fault tests."""
+    """A private OPA server on a fixed port, to stop and start in fault tests; it serves
+    ``policies`` (the repository's by default)."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, policies: Path = REPO / "policies") -> None:
         self.port = port or free_port()
+        self.policies = policies
         self.binary = subprocess.run(
             [str(REPO / "deploy/local/install.sh"), "opa-path"],
             check=True,
@@ -540,7 +542,7 @@ class Opa:
                 f"127.0.0.1:{self.port}",
                 "--log-level",
                 "error",
-                str(REPO / "policies"),
+                str(self.policies),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

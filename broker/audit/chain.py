@@ -39,10 +39,14 @@ HASHED_FIELDS = (
     "policy_revision",
     "decision_id",
 )
+# Fields added later (the statute a disclosure rests on, whether it is an open review item):
+# hashed when a record has them, so that records sealed before they existed still verify.
+OPTIONAL_HASHED_FIELDS = ("statute", "review")
 
 
 def canonical(record: dict[str, Any]) -> bytes:
     body = {k: record.get(k) for k in HASHED_FIELDS}
+    body.update({k: record[k] for k in OPTIONAL_HASHED_FIELDS if record.get(k) is not None})
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 

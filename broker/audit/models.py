@@ -37,6 +37,10 @@ class AuditRecord(Base):
     reasons: Mapped[list[str]]
     policy_revision: Mapped[str | None] = mapped_column(String(100))
     decision_id: Mapped[str | None] = mapped_column(String(64))
+    # The statute (lagrum) a disclosure rests on, and whether it is an open review item (a
+    # nödöppning, a ground without an explicit provision); null on records of other kinds.
+    statute: Mapped[str | None] = mapped_column(String(300))
+    review: Mapped[bool | None]
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
 

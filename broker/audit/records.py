@@ -36,6 +36,8 @@ def record(
     reasons: list[str] | None = None,
     policy_revision: str | None = None,
     decision_id: str | None = None,
+    statute: str | None = None,
+    review: bool | None = None,
     record_id: str | None = None,
     time: datetime | None = None,
 ) -> AuditEntry:
@@ -56,4 +58,6 @@ def record(
         reasons=list(reasons or []),
         policy_revision=policy_revision,
         decision_id=decision_id,
+        statute=statute,
+        review=review,
     )

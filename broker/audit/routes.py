@@ -54,6 +54,8 @@ class AuditRecordOut(BaseModel):
     reasons: list[str]
     policy_revision: str | None
     decision_id: str | None
+    statute: str | None = None
+    review: bool | None = None
     prev_hash: str
     hash: str
 
@@ -163,17 +165,30 @@ async def public_key(state: StateDep) -> str:
     return pem(state.keys.audit.public_key())
 
 
+REASON_PREFIX = "reason:"
+GRANTED_LABELS = {True: "Beviljad / Granted", False: "Nekad / Refused"}
+
+
 def _extract_rows(rows: list[AuditRecord]) -> list[dict[str, Any]]:
+    """One entry per disclosure, read or attempt: the organisation that received, read or tried
+    to open (a decision's recipient, otherwise the acting organisation), whether it was granted,
+    and for nödöppning the reason it stated. Refused sharing decisions are left out: nothing
+    reached anyone (a refused nödöppning is in: someone tried)."""
     return [
         {
             "time": r.time.isoformat(),
             "action": r.action,
-            "organisation": r.recipient_org,
+            "organisation": r.recipient_org if r.action == AuditAction.DECISION else r.actor_org,
+            "granted": r.outcome in ("allow", "ok"),
             "source": r.actor_org if r.action == AuditAction.DECISION else None,
             "legal_ground": r.legal_ground,
             "purpose": r.purpose,
             "categories": r.categories_shared,
             "event_id": r.event_id,
+            "stated_reason": next(
+                (x.removeprefix(REASON_PREFIX) for x in r.reasons if x.startswith(REASON_PREFIX)),
+                None,
+            ),
         }
         for r in rows
         if r.action != AuditAction.DECISION or r.outcome == "allow"
@@ -186,11 +201,14 @@ def _extract_html(subject: str, rows: list[dict[str, Any]]) -> str:
         "".join(
             f"<tr><td>{e(r['time'][:19].replace('T', ' '))}</td>"
             f"<td>{e(ACTION_LABELS.get(r['action'], r['action']))}</td>"
-            f"<td>{e(r['organisation'] or '')}</td><td>{e(r['source'] or '')}</td>"
-            f"<td>{e(r['legal_ground'] or '')}</td><td>{e(', '.join(r['categories']))}</td></tr>"
+            f"<td>{e(r['organisation'] or '')}</td>"
+            f"<td>{e(GRANTED_LABELS[r['granted']])}</td>"
+            f"<td>{e(r['source'] or '')}</td>"
+            f"<td>{e(r['legal_ground'] or '')}</td><td>{e(', '.join(r['categories']))}</td>"
+            f"<td>{e(r['stated_reason'] or '')}</td></tr>"
             for r in rows
         )
-        or '<tr><td colspan="6">Inga uppgifter / Nothing recorded</td></tr>'
+        or '<tr><td colspan="8">Inga uppgifter / Nothing recorded</td></tr>'
     )
     return f"""<!doctype html><html lang="sv"><head><meta charset="utf-8">
 <title>Loggutdrag / Log extract</title>
@@ -202,8 +220,9 @@ td,th{{border:1px solid #999;padding:4px 6px;text-align:left;font-size:90%}}
 <p>Vem har fått eller läst uppgifter om barnet, när och med vilket lagstöd.<br>
 <em>Who received or read information about the child, when, and on which legal ground.</em></p>
 <table><thead><tr><th>Tid / Time (UTC)</th><th>Händelse / Action</th>
-<th>Organisation</th><th>Källa / Source</th><th>Lagstöd / Legal ground</th>
-<th>Kategorier / Categories</th></tr></thead><tbody>{body}</tbody></table>
+<th>Organisation</th><th>Utfall / Outcome</th><th>Källa / Source</th>
+<th>Lagstöd / Legal ground</th><th>Kategorier / Categories</th>
+<th>Angivet skäl / Stated reason</th></tr></thead><tbody>{body}</tbody></table>
 <button onclick="window.print()">Skriv ut / Print</button></body></html>"""
 
 

@@ -33,8 +33,8 @@ from broker.runtime.supervise import (
     Progress,
     Watch,
     close_within,
-    deadline,
     keep_running,
+    within,
 )
 
 log = structlog.get_logger("samsyn.sealer")
@@ -70,8 +70,7 @@ class Sealer:
         positions.subscribe(consumer, self.sessions, self.settings, GROUP, *TOPICS)
         last_checkpoint = time.monotonic()
         try:
-            async with deadline(self.settings.kafka_deadline_s, "starting the consumer"):
-                await consumer.start()
+            await within(consumer.start(), self.settings.kafka_deadline_s, "starting the consumer")
             while not self.stopping.is_set():
                 batch = await consumer.getmany(timeout_ms=200, max_records=2000)
                 raw = [r for rs in batch.values() for r in rs]
@@ -92,8 +91,9 @@ class Sealer:
                         )
                         last_checkpoint = time.monotonic()
                 if records:
-                    async with deadline(self.settings.kafka_deadline_s, "the offset commit"):
-                        await consumer.commit()
+                    await within(
+                        consumer.commit(), self.settings.kafka_deadline_s, "the offset commit"
+                    )
                     self.progress.moved()
         finally:
             await close_within(consumer.stop(), log, "sealer consumer")

@@ -10,12 +10,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from broker.audit.chain import HASHED_FIELDS, Verdict, verify
+from broker.audit.chain import HASHED_FIELDS, OPTIONAL_HASHED_FIELDS, Verdict, verify
 from broker.audit.models import AuditCheckpoint, AuditRecord
 from broker.runtime.metrics import AUDIT_VERIFY
 
 # The hashed fields and the two that chain them.
-RECORD_FIELDS = (*HASHED_FIELDS, "prev_hash", "hash")
+RECORD_FIELDS = (*HASHED_FIELDS, *OPTIONAL_HASHED_FIELDS, "prev_hash", "hash")
 
 
 def as_dict(rec: AuditRecord) -> dict[str, Any]:

@@ -22,6 +22,9 @@ EVENTS = "events.v1"
 REGISTRY = "registry.v1"
 DELIVERIES = "deliveries.v1"
 AUDIT = "audit.v1"
+# Events the policy could not decide (a fault for that event alone, after retries): parked here
+# for an operator, so that the rest of their partition is routed.
+DEAD_LETTERS = "events.dlq.v1"
 
 
 def connection(settings: Settings) -> dict[str, Any]:

@@ -9,7 +9,13 @@ from broker.config import Settings
 from broker.infra import kafka
 
 # audit.v1 has one partition: the audit chain is one ordered log.
-PARTITIONS = {kafka.EVENTS: 3, kafka.REGISTRY: 1, kafka.DELIVERIES: 3, kafka.AUDIT: 1}
+PARTITIONS = {
+    kafka.EVENTS: 3,
+    kafka.REGISTRY: 1,
+    kafka.DELIVERIES: 3,
+    kafka.AUDIT: 1,
+    kafka.DEAD_LETTERS: 1,
+}
 
 
 async def ensure_topics(settings: Settings, replication: int) -> list[str]:

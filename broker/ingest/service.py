@@ -7,19 +7,33 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
 from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 
 from broker.auth.tokens import Caller
+from broker.contracts import EventType
 from broker.infra.db import transaction, utcnow
 from broker.infra.kafka import EVENTS
 from broker.ingest.models import AcceptedEvent
+from broker.policy.client import PolicyUnavailable
+from broker.policy.input import admission_input
 from broker.privacy.payloads import event_ad, seal_personal, split_envelope
 from broker.records import IngestedEvent
-from broker.runtime.metrics import EVENTS_ACCEPTED
-from broker.runtime.state import AppState
+from broker.runtime.metrics import ADMISSION_UNANSWERED, EVENTS_ACCEPTED
+from broker.runtime.state import AppState, OrgFacts
 from broker.subjects.input import subject_of
-from broker.web.errors import Conflict, Forbidden, InvalidInput, MalformedBody, Unavailable
+from broker.subjects.personnummer import Personnummer
+from broker.web.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    MalformedBody,
+    NotRoutable,
+    Unavailable,
+)
+
+log = structlog.get_logger("samsyn.ingest")
 
 
 @dataclass(frozen=True)
@@ -68,13 +82,7 @@ async def accept(state: AppState, caller: Caller, body: Any, *, attempt: int = 1
     org = await state.organisation(caller.org)
     if org is None:
         raise Forbidden(f"organisation {caller.org!r} is not registered")
-    report_municipality = envelope.get("municipality") or org.municipality
-    if event_type.name == "mandatory.report" and report_municipality is None:
-        raise InvalidInput(
-            "/municipality: an organisation without a municipality names the municipality "
-            "whose social services receive the report",
-            errors=[{"pointer": "/municipality", "detail": "required for this source"}],
-        )
+    await _admit(state, event_type, envelope, org, subject)
 
     pseudonym = state.keys.pseudonymiser.pseudonym(subject)
     digest = body_hash(envelope)
@@ -85,7 +93,6 @@ async def accept(state: AppState, caller: Caller, body: Any, *, attempt: int = 1
     record = IngestedEvent(
         source_org=org.id,
         source_kind=org.kind,
-        report_municipality=report_municipality,
         subject_pseudonym=pseudonym,
         accepted_at=utcnow().isoformat(),
         envelope=clear,
@@ -128,3 +135,47 @@ async def accept(state: AppState, caller: Caller, body: Any, *, attempt: int = 1
         return await accept(state, caller, body, attempt=attempt + 1)
     EVENTS_ACCEPTED.labels(envelope["type"]).inc()
     return Accepted(event_id=envelope["id"], first_time=True)
+
+
+# Where in the envelope the publisher can change what a refusal reason is about.
+REFUSAL_POINTERS = {
+    "type_not_allowed_for_ground": "/legalbasis",
+    "purpose_not_allowed_for_ground": "/purpose",
+    "source_kind_not_allowed": "/legalbasis",
+    "age_limit_exceeded": "/subject",
+    "municipality_not_for_this_source": "/municipality",
+    "report_unreachable": "/municipality",
+    "unknown_ground": "/legalbasis",
+}
+
+
+async def _admit(
+    state: AppState,
+    event_type: EventType,
+    envelope: dict[str, Any],
+    org: OrgFacts,
+    subject: Personnummer,
+) -> None:
+    """Refuse (422, nothing written) an event that the policy says can never be routed: a type
+    its ground does not carry, a child over the ground's age limit, a report that can reach no
+    one... The rule is the policy's (samsyn.admission); without an answer from it the event is
+    accepted and the router, which asks the same rules, holds it until it can decide."""
+    async with state.sessions() as session:
+        facts = await admission_input(session, event_type, envelope, org, subject, utcnow().date())
+    try:
+        verdict = await state.policy.admission(facts)
+    except PolicyUnavailable as err:
+        log.warning("no admission verdict; accepting for the router to decide", error=str(err))
+        ADMISSION_UNANSWERED.inc()
+        return
+    if verdict.admit:
+        return
+    errors = [
+        {"pointer": REFUSAL_POINTERS.get(reason, "/"), "detail": reason}
+        for reason in verdict.reasons
+    ]
+    raise NotRoutable(
+        "Händelsen kan aldrig förmedlas enligt reglerna / the event can never be routed under "
+        f"the rules: {', '.join(verdict.reasons)}",
+        errors=errors,
+    )

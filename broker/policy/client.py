@@ -8,7 +8,7 @@ retries: no disclosure without an explicit allow, and no event skipped.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -34,12 +34,30 @@ class PolicyTimeout(PolicyUnavailable):
     """OPA did not answer within the timeout (a smaller query may still be answered)."""
 
 
+# Faults that say the policy data is broken: no event can be decided until it is fixed, so the
+# batch waits as for an outage. Any other fault (malformed_input, indeterminate...) belongs to
+# the events it was reported for: those are held and, if it persists, parked; the others go on.
+POLICY_WIDE_FAULTS = frozenset({"config_malformed", "config_exceeds_ceiling", "ground_malformed"})
+
+
 @dataclass(frozen=True)
 class PolicyAnswer:
     decisions: dict[str, dict[str, dict[str, Any]]]
     revision: str
     decision_id: str | None
     seconds: float
+    # event ref -> fault reasons, for the events the policy could not answer (their decisions
+    # are not to be used).
+    faulted: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Admission:
+    """The policy's word on an event at ingest: ``admit``, or the reasons it can never be
+    routed."""
+
+    admit: bool
+    reasons: list[str]
 
 
 class PolicyClient:
@@ -81,20 +99,24 @@ class PolicyClient:
         OPA_SECONDS.observe(elapsed)
         if not isinstance(answer, dict) or not isinstance(answer.get("result"), dict):
             raise PolicyUnavailable("OPA returned no result (rule undefined or not loaded)")
-        faults = sorted(
-            {
-                reason
-                for per_org in answer["result"].values()
-                if isinstance(per_org, dict)
-                for d in per_org.values()
-                if isinstance(d, dict) and d.get("fault")
-                for reason in d.get("reasons", [])
-            }
-        )
-        if faults:
-            # The policy could not answer (broken input, batch or data), which is not a refusal:
-            # hold the batch as for an outage instead of recording a final denial.
-            raise PolicyUnavailable(f"the policy reports a fault: {', '.join(faults)}")
+        faulted = {
+            str(ref): sorted(
+                {
+                    str(reason)
+                    for d in per_org.values()
+                    if isinstance(d, dict) and d.get("fault")
+                    for reason in d.get("reasons", [])
+                }
+            )
+            for ref, per_org in answer["result"].items()
+            if isinstance(per_org, dict)
+            and any(isinstance(d, dict) and d.get("fault") for d in per_org.values())
+        }
+        wide = POLICY_WIDE_FAULTS.intersection(r for rs in faulted.values() for r in rs)
+        if wide:
+            # The policy could not answer (broken data), which is not a refusal: hold the batch
+            # as for an outage instead of recording a final denial.
+            raise PolicyUnavailable(f"the policy reports a fault: {', '.join(sorted(wide))}")
         decision_id = answer.get("decision_id")
         # The log lines that follow name the decision (OPA's decision log has the same id).
         # Bound in the caller's task, a request's or a router batch's, until its next decision.
@@ -104,7 +126,35 @@ class PolicyClient:
             revision=_revision(answer.get("provenance")),
             decision_id=decision_id,
             seconds=elapsed,
+            faulted=faulted,
         )
+
+    async def admission(self, event: dict[str, Any]) -> Admission:
+        """May the ingest accept the event, or can it never be routed (``samsyn.admission``)?"""
+        try:
+            answer = await self._client.query_rule({"event": event}, "samsyn.admission", "verdict")
+        except Exception as err:
+            raise PolicyUnavailable(f"OPA query failed: {type(err).__name__}: {err}") from err
+        verdict = answer.get("result") if isinstance(answer, dict) else None
+        if not isinstance(verdict, dict) or not isinstance(verdict.get("reasons"), list):
+            raise PolicyUnavailable("OPA returned no admission verdict")
+        if verdict.get("fault") is True:
+            raise PolicyUnavailable(f"the policy reports a fault: {verdict['reasons']}")
+        return Admission(
+            admit=verdict.get("admit") is True, reasons=[str(r) for r in verdict["reasons"]]
+        )
+
+    async def data_faults(self) -> list[str]:
+        """What is wrong with the loaded policy data (``samsyn.ceiling.data_faults``): empty
+        when it is well formed and widens nothing past the shipped ceiling."""
+        try:
+            answer = await self._client.query_rule({}, "samsyn.ceiling", "data_faults")
+        except Exception as err:
+            raise PolicyUnavailable(f"OPA query failed: {type(err).__name__}: {err}") from err
+        faults = answer.get("result") if isinstance(answer, dict) else None
+        if not isinstance(faults, list):
+            raise PolicyUnavailable("OPA returned no data_faults (rule undefined or not loaded)")
+        return [str(f) for f in faults]
 
     async def ground(self, name: str) -> dict[str, Any]:
         """The record of one legal ground in the policy data (its kinds, purposes, limits)."""

@@ -3,21 +3,22 @@
 The policy input carries no personal data: organisation ids and kinds, roles, the child's age,
 purposes, grounds, category and field names, and consent facts (never the child's number, never
 a field value or free text). The router builds one per batch; nödöppning builds one for the
-caller alone.
+caller alone; the ingest asks about one event's admission (``admission_input``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from broker.contracts import Contracts
+from broker.contracts import Contracts, EventType
 from broker.registry.models import Consent, Organisation
 from broker.registry.service import active_roles, consent_facts
+from broker.runtime.state import OrgFacts
 from broker.subjects.personnummer import Personnummer
 
 
@@ -27,7 +28,6 @@ class Pending:
 
     source_org: str
     source_kind: str
-    report_municipality: str | None
     pseudonym: str
     envelope: dict[str, Any]
     candidates: list[dict[str, Any]] = field(default_factory=list)
@@ -52,12 +52,13 @@ async def build_input(
 ) -> dict[str, Any]:
     """The policy input for the batch (``only_recipient`` narrows it to one organisation)."""
     roles = await active_roles(session, pseudonyms=[e.pseudonym for e in events], at=now)
-    report_munis = {e.report_municipality for e in events if is_report(e)} - {None}
-    orgs: dict[str, Organisation] = {}
     wanted = {org for e in events for org in roles.get(e.pseudonym, {})}
-    if wanted:
-        rows = await session.execute(select(Organisation).where(Organisation.id.in_(wanted)))
-        orgs.update({o.id: o for o in rows.scalars()})
+    wanted |= {e.source_org for e in events}
+    rows = await session.execute(select(Organisation).where(Organisation.id.in_(wanted)))
+    orgs: dict[str, Organisation] = {o.id: o for o in rows.scalars()}
+    # A report's candidates: the social services of every municipality it could go to (its
+    # source's and the one its municipality extension names); which one is the policy's call.
+    report_munis = {m for e in events if is_report(e) for m in _report_municipalities(e, orgs)}
     social_by_muni: dict[str, list[Organisation]] = {}
     if report_munis:
         rows = await session.execute(
@@ -79,9 +80,10 @@ async def build_input(
         related = roles.get(ev.pseudonym, {})
         candidate_roles = {org: sorted(r) for org, r in related.items() if org != ev.source_org}
         if is_report(ev):
-            for soc in social_by_muni.get(ev.report_municipality or "", []):
-                if soc.id != ev.source_org:
-                    candidate_roles.setdefault(soc.id, [])
+            for muni in _report_municipalities(ev, orgs):
+                for soc in social_by_muni.get(muni, []):
+                    if soc.id != ev.source_org:
+                        candidate_roles.setdefault(soc.id, [])
         ev.candidates = [
             {"org": org, "kind": orgs[org].kind, "municipality": orgs[org].municipality, "roles": r}
             for org, r in sorted(candidate_roles.items())
@@ -95,10 +97,14 @@ async def build_input(
             {
                 "ref": str(ref),
                 "type": event_type.name,
-                "source": {"org": ev.source_org, "kind": ev.source_kind},
+                "source": {
+                    "org": ev.source_org,
+                    "kind": ev.source_kind,
+                    "municipality": _municipality(orgs.get(ev.source_org)),
+                },
                 "purpose": ev.envelope["purpose"],
                 "legal_basis": ev.envelope["legalbasis"],
-                "report_municipality": ev.report_municipality if is_report(ev) else None,
+                "municipality_extension": ev.envelope.get("municipality"),
                 "age": Personnummer(ev.envelope["subject"]).age_on(now.date()),
                 "categories": sorted(set(fields.values())),
                 "fields": fields,
@@ -111,3 +117,44 @@ async def build_input(
 
 def is_report(ev: Pending) -> bool:
     return "mandatory_report" in (ev.envelope["purpose"], ev.envelope["legalbasis"])
+
+
+def _municipality(org: Organisation | OrgFacts | None) -> str | None:
+    return org.municipality if org is not None else None
+
+
+def _report_municipalities(ev: Pending, orgs: dict[str, Organisation]) -> set[str]:
+    named = {_municipality(orgs.get(ev.source_org)), ev.envelope.get("municipality")}
+    return {m for m in named if m is not None}
+
+
+async def admission_input(
+    session: AsyncSession,
+    event_type: EventType,
+    envelope: dict[str, Any],
+    source: OrgFacts,
+    subject: Personnummer,
+    today: date,
+) -> dict[str, Any]:
+    """The facts ``samsyn.admission`` decides an event's admission on, at ingest: the same
+    facts the router gives the policy about the event, and which of the municipalities it could
+    be reported to have social services."""
+    extension = envelope.get("municipality")
+    named = {m for m in (source.municipality, extension) if m is not None}
+    with_social: list[str] = []
+    if named:
+        rows = await session.execute(
+            select(Organisation.municipality)
+            .where(Organisation.kind == "social_services", Organisation.municipality.in_(named))
+            .distinct()
+        )
+        with_social = sorted(m for m in rows.scalars() if m is not None)
+    return {
+        "type": event_type.name,
+        "source": {"org": source.id, "kind": source.kind, "municipality": source.municipality},
+        "purpose": envelope["purpose"],
+        "legal_basis": envelope["legalbasis"],
+        "municipality_extension": extension,
+        "age": subject.age_on(today),
+        "social_services_municipalities": with_social,
+    }

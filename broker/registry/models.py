@@ -43,6 +43,8 @@ class Consent(Base):
     valid_from: Mapped[datetime]
     valid_until: Mapped[datetime]
     withdrawn_at: Mapped[datetime | None]
+    # Who withdrew it (guardian, second_guardian, child); null when the withdrawal named no one.
+    withdrawn_by: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -30,6 +30,7 @@ from broker.registry.schemas import (
     OrganisationIn,
     OrganisationOut,
     RelationshipIn,
+    WithdrawalIn,
 )
 from broker.runtime.state import AppState, get_state
 from broker.subjects.input import subject_of
@@ -201,9 +202,15 @@ async def create_consent(body: ConsentIn, caller: ConsentWriter, state: StateDep
     responses=PROBLEMS,
     tags=["consents"],
 )
-async def withdraw_consent(consent_id: str, caller: ConsentWriter, state: StateDep) -> Any:
+async def withdraw_consent(
+    consent_id: str, caller: ConsentWriter, state: StateDep, body: WithdrawalIn | None = None
+) -> Any:
+    """Withdraw a consent; ``withdrawn_by`` records who withdrew it."""
+    withdrawn_by = body.withdrawn_by if body is not None else None
     async with transaction(state.sessions) as session:
-        consent = await service.withdraw_consent(session, consent_id=consent_id, org=caller.org)
+        consent = await service.withdraw_consent(
+            session, consent_id=consent_id, org=caller.org, withdrawn_by=withdrawn_by
+        )
         await _record_change(
             state,
             session,
@@ -211,7 +218,7 @@ async def withdraw_consent(consent_id: str, caller: ConsentWriter, state: StateD
             action=AuditAction.CONSENT_WITHDRAW,
             pseudonym=consent.subject_pseudonym,
             change=ConsentWithdrawn(org=caller.org, client=caller.client_id, consent_id=consent.id),
-            reasons=[f"consent:{consent.id}"],
+            reasons=[f"consent:{consent.id}", f"withdrawn_by:{consent.withdrawn_by or '-'}"],
         )
     return Ended(id=consent_id, status="withdrawn")
 

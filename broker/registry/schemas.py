@@ -84,8 +84,19 @@ class ClientOut(Strict):
     scopes: list[str]
 
 
+# Who gives or withdraws a consent: a guardian (vårdnadshavare), the second guardian (joint
+# custody), or the child.
+ConsentParty = Literal["guardian", "second_guardian", "child"]
+
+
 class GivenBy(Strict):
-    role: Literal["guardian", "child"]
+    role: ConsentParty
+
+
+class WithdrawalIn(Strict):
+    withdrawn_by: ConsentParty | None = Field(
+        default=None, description="Who withdrew the consent: guardian, second_guardian or child"
+    )
 
 
 class ConsentScope(Strict):

@@ -139,13 +139,17 @@ async def create_consent(
     return consent
 
 
-async def withdraw_consent(session: AsyncSession, *, consent_id: str, org: str) -> Consent:
-    """Only the organisation that recorded a consent withdraws it through the API."""
+async def withdraw_consent(
+    session: AsyncSession, *, consent_id: str, org: str, withdrawn_by: str | None
+) -> Consent:
+    """Only the organisation that recorded a consent withdraws it through the API; the first
+    withdrawal stands (its time and who withdrew)."""
     consent = await session.get(Consent, consent_id, with_for_update=True)
     if consent is None or consent.recorded_by_org != org:
         raise NotFound(f"no consent {consent_id!r} recorded by your organisation")
     if consent.withdrawn_at is None:
         consent.withdrawn_at = utcnow()
+        consent.withdrawn_by = withdrawn_by
     return consent
 
 

@@ -46,14 +46,14 @@ from broker.records import (
     decode_ingested,
 )
 from broker.registry.models import Consent
-from broker.router.outputs import Output, erased_outputs, outputs
+from broker.router.outputs import Output, erased_outputs, outputs, parked
 from broker.runtime.supervise import (
     Progress,
     Watch,
     close_within,
-    deadline,
     keep_running,
     pause,
+    within,
 )
 
 log = structlog.get_logger("samsyn.router")
@@ -63,6 +63,12 @@ TOPICS = (kafka.EVENTS,)
 DECISIONS = Counter("samsyn_decisions_total", "Sharing decisions", ["outcome", "legal_ground"])
 ROUTED = Counter("samsyn_events_routed_total", "Events routed")
 POLICY_FAILURES = Counter("samsyn_policy_failures_total", "OPA queries that gave no decision")
+EVENTS_PARKED = Counter(
+    "samsyn_events_parked_total",
+    "Events the policy could not decide after retries, parked on the dead-letter topic (alert)",
+)
+# Queries an event the policy faults on is held for before it is parked.
+FAULT_ATTEMPTS = 3
 BATCH_EVENTS = Histogram(
     "samsyn_router_batch_events",
     "Events per routed batch (one OPA query, one Kafka transaction)",
@@ -172,9 +178,8 @@ class Router:
             retry_backoff_ms=20,
         )
         try:
-            async with deadline(s.kafka_deadline_s, "starting the router's clients"):
-                await producer.start()
-                await consumer.start()
+            await within(producer.start(), s.kafka_deadline_s, "starting the producer")
+            await within(consumer.start(), s.kafka_deadline_s, "starting the consumer")
             try:
                 await self._pipeline(consumer, producer)
             finally:
@@ -227,23 +232,26 @@ class Router:
         if not kafka.sender_alive(producer):
             raise kafka.SenderDied("the producer's sender task has ended; new clients needed")
         started = time.perf_counter()
-        # Every await of the transaction within one deadline: a sender that died or waits for a
-        # coordinator that is gone raises here instead of hanging. Not producer.transaction(): its
-        # abort on an error waits for that same coordinator. The session is torn down instead;
-        # the next producer with this transactional id fences this one, and Kafka aborts its
-        # open transaction.
-        async with deadline(s.kafka_deadline_s, "the routing transaction"):
-            await producer.begin_transaction()
-            for out in decided.produced:
-                await producer.send(s.topic(out.topic), out.value, key=out.key)
-            await producer.send_offsets_to_transaction(decided.offsets, s.topic(GROUP))
-            await producer.commit_transaction()
+        # The whole transaction within one deadline: a sender that died or waits for a
+        # coordinator that is gone raises here instead of hanging.
+        await within(self._transact(producer, decided), s.kafka_deadline_s, "the transaction")
         self.progress.moved()
         STAGE_SECONDS.labels("commit").observe(time.perf_counter() - started)
         BATCH_EVENTS.observe(len(decided.records))
         _observe_ages("committed", decided.records)
         self._count(decided.produced)
         return True
+
+    async def _transact(self, producer: AIOKafkaProducer, decided: Decided) -> None:
+        """Not producer.transaction(): its abort on an error waits for the coordinator that
+        failed. The session is torn down instead; the next producer with this transactional id
+        fences this one, and Kafka aborts its open transaction."""
+        s = self.settings
+        await producer.begin_transaction()
+        for out in decided.produced:
+            await producer.send(s.topic(out.topic), out.value, key=out.key)
+        await producer.send_offsets_to_transaction(decided.offsets, s.topic(GROUP))
+        await producer.commit_transaction()
 
     async def _decide(
         self, records: list[Any], offsets: dict[TopicPartition, int]
@@ -257,6 +265,7 @@ class Router:
         done = 0
         timed_out = False
         backoff = 0.2
+        fault_attempts: dict[str, int] = {}
         while done < len(events) or not events:
             if self.stopping.is_set():
                 return None
@@ -293,6 +302,27 @@ class Router:
                 )
                 await pause(self.stopping, backoff + random.uniform(0, backoff / 2))  # noqa: S311
                 backoff = min(backoff * 2, 5.0)
+                continue
+            if answer.faulted:
+                # The policy could not decide some events of this part (a fault of theirs, not
+                # of the policy data): hold them for a few queries, then park them with an
+                # audit record, and decide the rest without them.
+                faulty = [part[int(ref)] for ref in sorted(answer.faulted, key=int)]
+                for ev in faulty:
+                    fault_attempts[ev.event_id] = fault_attempts.get(ev.event_id, 0) + 1
+                POLICY_FAILURES.inc()
+                if min(fault_attempts[ev.event_id] for ev in faulty) < FAULT_ATTEMPTS:
+                    log.warning("policy fault for events; holding them", events=len(faulty))
+                    await pause(self.stopping, backoff + random.uniform(0, backoff / 2))  # noqa: S311
+                    backoff = min(backoff * 2, 5.0)
+                    continue
+                for ev in faulty:
+                    events.remove(ev)
+                    produced += parked(
+                        ev, answer.faulted[str(part.index(ev))], answer, now, keys[ev.pseudonym]
+                    )
+                EVENTS_PARKED.inc(len(faulty))
+                log.error("policy fault persists; events parked", events=len(faulty))
                 continue
             STAGE_SECONDS.labels("policy").observe(answer.seconds)
             if part:
@@ -348,7 +378,6 @@ class Router:
                 Pending(
                     source_org=e.source_org,
                     source_kind=e.source_kind,
-                    report_municipality=e.report_municipality,
                     pseudonym=e.subject_pseudonym,
                     envelope=join_envelope(e.envelope, personal),
                 )

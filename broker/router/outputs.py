@@ -13,15 +13,22 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from broker.audit.followup.vocabulary import obligations
 from broker.audit.records import decision_record_id, record
 from broker.contracts import Contracts
-from broker.infra.kafka import AUDIT, DELIVERIES
+from broker.infra.kafka import AUDIT, DEAD_LETTERS, DELIVERIES
 from broker.policy.client import PolicyAnswer
 from broker.policy.input import Pending
 from broker.policy.projector import project
-from broker.privacy.payloads import Personal, feed_ad, seal_personal
+from broker.privacy.payloads import (
+    Personal,
+    event_ad,
+    feed_ad,
+    seal_personal,
+    split_envelope,
+)
 from broker.records import (
     AuditAction,
     Delivery,
     IngestedEvent,
+    ParkedEvent,
     Record,
     RoutedRecipient,
     RoutingSummary,
@@ -41,6 +48,48 @@ class Output:
     topic: str
     key: str | None
     value: Record
+
+
+def parked(
+    ev: Pending, faults: list[str], answer: PolicyAnswer, now: datetime, key: AESGCM
+) -> list[Output]:
+    """An event the policy could not decide: the record as accepted (its personal part sealed
+    again under the child's ``key``, as ingest sealed it), with the fault, on the dead-letter
+    topic for an operator, and an audit record that nothing was shared."""
+    clear, personal = split_envelope(ev.envelope)
+    return [
+        Output(
+            DEAD_LETTERS,
+            ev.pseudonym,
+            ParkedEvent(
+                source_org=ev.source_org,
+                source_kind=ev.source_kind,
+                subject_pseudonym=ev.pseudonym,
+                envelope=clear,
+                sealed=seal_personal(key, personal, event_ad(ev.source_org, ev.event_id)),
+                faults=faults,
+                parked_at=now.isoformat(),
+            ),
+        ),
+        Output(
+            AUDIT,
+            None,
+            record(
+                record_id=decision_record_id(ev.source_org, ev.event_id, None),
+                action=AuditAction.DECISION,
+                outcome="deny",
+                actor_org=ev.source_org,
+                subject_pseudonym=ev.pseudonym,
+                event_id=ev.event_id,
+                legal_ground=ev.envelope["legalbasis"],
+                purpose=ev.envelope["purpose"],
+                reasons=["parked_policy_fault", *faults],
+                policy_revision=answer.revision,
+                decision_id=answer.decision_id,
+                time=now,
+            ),
+        ),
+    ]
 
 
 def outputs(
@@ -107,6 +156,7 @@ def outputs(
                                 feed_ad(did),
                             ),
                             obligations=decision.get("obligations") or [],
+                            statute=decision.get("statute"),
                         ),
                     )
                 )
@@ -133,6 +183,8 @@ def outputs(
                         ],
                         policy_revision=answer.revision,
                         decision_id=answer.decision_id,
+                        statute=decision.get("statute") if allow else None,
+                        review=decision.get("review") is True if allow else None,
                         time=now,
                     ),
                 )

@@ -19,6 +19,11 @@ import time
 from prometheus_client import Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+ADMISSION_UNANSWERED = Counter(
+    "samsyn_ingest_admission_unanswered_total",
+    "Events accepted without the policy's admission verdict (OPA away or a policy fault); "
+    "the router decides them under the same rules",
+)
 EVENTS_ACCEPTED = Counter(
     "samsyn_events_accepted_total",
     "Events accepted by ingest (202, first time; repeats of an id are not counted)",

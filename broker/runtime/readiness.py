@@ -1,7 +1,8 @@
 """``/readyz`` for every process: the API and a worker-only process answer the same shape.
 
-Kafka metadata, OPA with an activated bundle and a database round trip are checked at once,
-each within a few seconds; the Kafka workers a process runs add one check each (``router``,
+Kafka metadata, OPA with an activated bundle, its policy data (well formed and within the
+shipped ceiling: ``policy_data``) and a database round trip are checked at once, each within a
+few seconds; the Kafka workers a process runs add one check each (``router``,
 ``materializer``, ``sealer``): down from a failed or stalled session until it makes progress
 again (``broker.runtime.supervise``). 200 ``{status, checks}`` when all are ok, else 503
 problem+json naming what is down.
@@ -13,6 +14,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
+import structlog
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -24,6 +26,7 @@ from broker.runtime.metrics import DEPENDENCY_UP
 from broker.runtime.supervise import Progress
 from broker.web.errors import PROBLEM_JSON, TYPE_BASE
 
+log = structlog.get_logger("samsyn.readiness")
 Check = Callable[[], Awaitable[bool]]
 PROBE_TIMEOUT_S = 3.0
 
@@ -38,9 +41,18 @@ def dependency_checks(
             await conn.execute(text("SELECT 1"))
         return True
 
+    async def policy_data() -> bool:
+        # OPA may be up with data that is malformed or widens the rules past the shipped
+        # ceiling: every decision is then a fault and nothing is routed; say so, and which.
+        faults = await policy.data_faults()
+        if faults:
+            log.error("policy data refused", faults=faults)
+        return not faults
+
     return {
         "kafka": lambda: kafka.metadata_ok(settings),
         "opa": policy.healthy,
+        "policy_data": policy_data,
         "database": database,
     }
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -46,6 +46,11 @@ T = TypeVar("T")
 
 class Stalled(Exception):
     """Work was waiting and the session made no progress within the deadline."""
+
+
+class CancelledInside(Exception):
+    """The session ended by a cancellation that did not come from the worker (aiokafka lets a
+    cancelled internal task's CancelledError out of a call); it must not end the worker."""
 
 
 async def pause(stopping: asyncio.Event, seconds: float) -> None:
@@ -136,7 +141,7 @@ class Watch:
             # Nothing in hand, and no sign of life for a while (or not ready since a restart):
             # is anything waiting that this session should have fetched?
             try:
-                waiting = await asyncio.wait_for(self.backlog(), self.stall_s)
+                waiting = await within(self.backlog(), self.stall_s, "asking the lag")
             except Exception as err:
                 # Kafka unreachable for new clients too: a new session would not help.
                 if overdue:
@@ -176,6 +181,9 @@ async def keep_running(
                 stalled_after = watch.patience_s
                 watch.stalled_again()
                 raise Stalled(f"work waiting and no progress for {stalled_after:.0f} s")
+            if running.cancelled():
+                # Not this worker's cancellation: that one is raised at the wait above.
+                raise CancelledInside("the session ended by a CancelledError from a client")
             running.result()
             backoff = BACKOFF_START_S
         except Exception as err:
@@ -189,14 +197,27 @@ async def keep_running(
             backoff = min(backoff * 2, BACKOFF_MAX_S)
 
 
-@contextlib.asynccontextmanager
-async def deadline(seconds: float, what: str) -> AsyncIterator[None]:
-    """Every await inside must be done within ``seconds``, or :class:`TimeoutError` names what."""
+async def within(work: Awaitable[T], seconds: float, what: str) -> T:
+    """``work``'s result, or :class:`TimeoutError` after ``seconds``. Unlike ``wait_for`` it
+    does not wait for the cancelled work to end: a Kafka client closing while its connection is
+    dead can take its cancellation for ever (aiokafka's sender awaits its in-flight requests)."""
+    task = asyncio.ensure_future(work)
     try:
-        async with asyncio.timeout(seconds):
-            yield
-    except TimeoutError as err:
-        raise TimeoutError(f"{what} took longer than {seconds:g} s") from err
+        done, _ = await asyncio.wait({task}, timeout=seconds)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    if not done:
+        task.cancel()
+        task.add_done_callback(_forget)
+        raise TimeoutError(f"{what} took longer than {seconds:g} s")
+    return task.result()
+
+
+def _forget(task: asyncio.Future[Any]) -> None:
+    """Retrieve a left-behind task's outcome, so that it is not reported as never retrieved."""
+    if not task.cancelled():
+        task.exception()
 
 
 async def close_within(closing: Awaitable[None], log: Any, what: str) -> None:
@@ -204,9 +225,7 @@ async def close_within(closing: Awaitable[None], log: Any, what: str) -> None:
     sender waits for a coordinator that is gone would wait with it for ever (it flushes first).
     What it leaves open is closed by the garbage collector; the next session has new clients."""
     try:
-        await asyncio.wait_for(closing, TEARDOWN_S)
-    except asyncio.CancelledError:
-        raise
+        await within(closing, TEARDOWN_S, f"closing the {what}")
     except Exception as err:
         log.warning(f"{what} not closed cleanly", error=f"{type(err).__name__}: {err}")
 

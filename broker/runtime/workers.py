@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import signal
 from typing import Any, Protocol
 
@@ -22,7 +23,7 @@ from broker.privacy.keyring import SubjectKeys
 from broker.router.loop import Router
 from broker.runtime import worker_http
 from broker.runtime.lag import LagMonitor
-from broker.runtime.logging import configure_logging
+from broker.runtime.logging import configure_logging, dump_tasks_on_sigusr1
 from broker.runtime.readiness import worker_checks
 from consumers.feed.materializer import Materializer
 from consumers.webhooks.sender import WebhookSender
@@ -59,6 +60,26 @@ def build_workers(
     return workers
 
 
+def start_workers(workers: list[Worker]) -> list[asyncio.Task[Any]]:
+    """Run each worker as a task; a worker that ends before it was asked to stop is logged (it
+    would otherwise be gone without a trace while the process stays up)."""
+
+    def ended(worker: Worker, task: asyncio.Task[Any]) -> None:
+        if worker.stopping.is_set():
+            return
+        error = None if task.cancelled() else task.exception()
+        log.error(
+            "worker ended", worker=type(worker).__name__, error=repr(error) if error else None
+        )
+
+    tasks = []
+    for w in workers:
+        task = asyncio.create_task(w.run(), name=type(w).__name__)
+        task.add_done_callback(functools.partial(ended, w))
+        tasks.append(task)
+    return tasks
+
+
 async def stop_workers(workers: list[Worker], tasks: list[asyncio.Task[Any]]) -> None:
     for w in workers:
         w.stopping.set()
@@ -71,6 +92,7 @@ async def stop_workers(workers: list[Worker], tasks: list[asyncio.Task[Any]]) ->
 async def run_workers(settings: Settings) -> None:
     """Run the configured workers until SIGTERM or SIGINT."""
     configure_logging()
+    dump_tasks_on_sigusr1()
     engine = make_engine(settings.database_url, settings.database_pool_size)
     sessions = make_sessionmaker(engine)
     keys = await load_keys(settings, sessions)
@@ -81,7 +103,7 @@ async def run_workers(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     async with PolicyClient(settings.opa_url, settings.opa_timeout_s) as policy:
         workers = build_workers(settings, sessions, Contracts(), policy, keys, subject_keys)
-        tasks = [asyncio.create_task(w.run(), name=type(w).__name__) for w in workers]
+        tasks = start_workers(workers)
         # /healthz, /readyz and /metrics for probes and scrapes, when a port is set.
         http = (
             worker_http.server(settings, engine, policy, worker_checks(workers))

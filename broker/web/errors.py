@@ -58,6 +58,12 @@ class InvalidInput(Problem):
     status, slug, title = 422, "invalid-input", "The request does not match its schema"
 
 
+class NotRoutable(Problem):
+    """The event is valid but the sharing rules can never route it (refused at ingest)."""
+
+    status, slug, title = 422, "not-routable", "The event can never be routed"
+
+
 class MalformedBody(Problem):
     status, slug, title = 400, "malformed-body", "The request body is not valid JSON"
 

@@ -43,7 +43,7 @@ async def emergency_access(
     pseudonym = state.keys.pseudonymiser.pseudonym(pn)
     now = utcnow()
 
-    async def refuse(reason: str, problem: Problem) -> NoReturn:
+    async def refuse(code: str, problem: Problem) -> NoReturn:
         await state.emit_audit(
             record(
                 action=AuditAction.EMERGENCY_ACCESS,
@@ -53,7 +53,8 @@ async def emergency_access(
                 subject_pseudonym=pseudonym,
                 legal_ground="emergency",
                 purpose="emergency",
-                reasons=[reason, f"reason:{reason}"],
+                reasons=[code, f"reason:{reason}"],
+                review=True,
             )
         )
         raise problem
@@ -90,7 +91,6 @@ async def emergency_access(
                 Pending(
                     source_org=e.source_org,
                     source_kind=kind,
-                    report_municipality=None,
                     pseudonym=pseudonym,
                     envelope={**envelope, "purpose": "emergency", "legalbasis": "emergency"},
                 )
@@ -100,21 +100,26 @@ async def emergency_access(
         policy_input = await build_input(
             session, state.contracts, events, now, only_recipient=caller_org_id
         )
-        # In an emergency the caller is the candidate even without a relationship to the child;
-        # whether its kind may receive anything is the policy's to say.
-        me: dict[str, Any] = {
-            "org": caller_org.id,
-            "kind": caller_org.kind,
-            "municipality": caller_org.municipality,
-            "roles": [],
-        }
+        # The caller is the candidate, with its roles for the child if it has any, and with the
+        # reason it stated: under the emergency ground that ties it to the child even without a
+        # relationship (a patrol looking for a missing child). What it may see is the policy's.
         for item, ev in zip(policy_input["events"], events, strict=True):
-            if not item["candidates"]:
-                item["candidates"] = ev.candidates = [me]
+            roles = item["candidates"][0]["roles"] if item["candidates"] else []
+            item["candidates"] = ev.candidates = [
+                {
+                    "org": caller_org.id,
+                    "kind": caller_org.kind,
+                    "municipality": caller_org.municipality,
+                    "roles": roles,
+                    "stated_reason": True,
+                }
+            ]
         try:
             answer = await state.policy.decide(policy_input)
         except PolicyUnavailable as err:
             raise Unavailable("no policy decision can be had right now") from err
+        if answer.faulted:
+            raise Unavailable("no policy decision can be had right now")
         slices: list[dict[str, Any]] = []
         audits: list[AuditEntry] = []
         notices: list[FeedItem] = []
@@ -143,6 +148,9 @@ async def emergency_access(
                     ],
                     policy_revision=answer.revision,
                     decision_id=answer.decision_id,
+                    statute=decision.get("statute"),
+                    # Every nödöppning, granted or refused, is an open review item.
+                    review=True,
                 )
             )
             if not allowed:

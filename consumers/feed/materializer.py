@@ -40,8 +40,8 @@ from broker.runtime.supervise import (
     Progress,
     Watch,
     close_within,
-    deadline,
     keep_running,
+    within,
 )
 from consumers.models import FeedItem, lock_feed
 from consumers.notices import CONSENT_WITHDRAWN, notice
@@ -96,8 +96,7 @@ class Materializer:
         )
         positions.subscribe(consumer, self.sessions, self.settings, GROUP, *TOPICS)
         try:
-            async with deadline(self.settings.kafka_deadline_s, "starting the consumer"):
-                await consumer.start()
+            await within(consumer.start(), self.settings.kafka_deadline_s, "starting the consumer")
             while not self.stopping.is_set():
                 batch = await consumer.getmany(timeout_ms=200, max_records=1000)
                 records = sorted(
@@ -116,8 +115,7 @@ class Materializer:
                         session, self.settings.topic(GROUP), positions.next_offsets(records)
                     )
                 DELIVERIES_MATERIALISED.inc(self._stored)
-                async with deadline(self.settings.kafka_deadline_s, "the offset commit"):
-                    await consumer.commit()
+                await within(consumer.commit(), self.settings.kafka_deadline_s, "the offset commit")
                 self.progress.moved()
         finally:
             await close_within(consumer.stop(), log, "materializer consumer")
@@ -203,6 +201,7 @@ class Materializer:
                     "time": _time(d.time),
                     "purpose": d.purpose,
                     "legal_ground": d.legal_ground,
+                    "statute": d.statute,
                     "consent_id": d.consent_id,
                     "categories": d.categories,
                     # Stored as the router sealed it: the same associated data (the item id).

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from broker.auth.deps import FeedReader, StateDep
@@ -28,6 +28,9 @@ class FeedItemOut(BaseModel):
     source_kind: str | None
     purpose: str | None
     legal_ground: str | None
+    statute: str | None = Field(
+        default=None, description="The statute (lagrum) the disclosure rests on"
+    )
     data: dict[str, Any]
 
 

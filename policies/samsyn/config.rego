@@ -40,6 +40,18 @@ known_purposes contains purpose if {
 }
 
 # METADATA
+# title: Roles that fit an organisation kind
+# description: |
+#   A relationship counts only with a role from the vocabulary of the recipient's kind (an
+#   unknown or mistyped role, or one that does not fit the kind, counts as none). Empty for a
+#   kind the vocabulary does not list.
+roles_for(kind) := {role | some role in roles_by_kind[kind]; is_string(role)}
+
+# METADATA
+# title: The role vocabulary, kind -> roles
+roles_by_kind := data.data.vocabulary.roles
+
+# METADATA
 # title: Close-circle roles
 # description: Roles that put a recipient in the child's barnteam or plan.
 close_circle_roles := {role | some role in data.data.proportionality.close_circle_roles}
@@ -53,6 +65,13 @@ detail_exceptions := data.data.proportionality.exceptions
 # title: Consent age rules
 # description: "Who must give a consent, by the child's age: {from_age, below_age, required_given_by}."
 consent_age_rules := data.data.consent.age_rules
+
+# METADATA
+# title: Both guardians must consent where a guardian's consent is required
+# description: |
+#   Deployment data (joint custody, FB 6 kap 13 §): when true, an age rule that asks for a
+#   guardian's consent asks for the second guardian's too.
+both_guardians_required := data.data.consent.both_guardians_required
 
 # METADATA
 # title: Banding of attendance figures
@@ -85,6 +104,7 @@ well_formed if {
 	is_string_array(data.data.vocabulary.categories)
 	is_string_array(data.data.vocabulary.kinds)
 	is_string_array(data.data.vocabulary.purposes)
+	_roles_well_formed
 	_proportionality_well_formed
 	_consent_well_formed
 	_banding_well_formed
@@ -100,6 +120,13 @@ _matrix_well_formed if {
 	}
 }
 
+_roles_well_formed if {
+	is_object(roles_by_kind)
+	every roles in roles_by_kind {
+		is_string_array(roles)
+	}
+}
+
 _proportionality_well_formed if {
 	is_string_array(data.data.proportionality.close_circle_roles)
 	is_array(detail_exceptions)
@@ -110,6 +137,7 @@ _proportionality_well_formed if {
 }
 
 _consent_well_formed if {
+	is_boolean(both_guardians_required)
 	is_array(consent_age_rules)
 	count(consent_age_rules) > 0
 	every rule in consent_age_rules {
@@ -148,10 +176,13 @@ _band_closed_by_next(bands, i, band) if {
 # description: |
 #   Every field of a ground record is present with its type; null is allowed only where it
 #   means "no limit" (purposes, source_kinds, kind_pairs, age_below, recipient_roles_any).
-#   A ground must tie the recipient to the child: by a relationship or by the report
-#   municipality.
+#   A ground must tie the recipient to the child: by a relationship (or, where the ground
+#   lets it, a stated reason: nödöppning) or by the report municipality. event_types is never
+#   null: the types a ground carries are always listed.
 well_formed_ground(g) if {
 	is_string(g.statute)
+	is_boolean(g.explicit_provision)
+	is_string_array(g.event_types)
 	_null_or_strings(g.purposes)
 	_null_or_strings(g.source_kinds)
 	is_string_array(g.excluded_source_kinds)
@@ -161,6 +192,7 @@ well_formed_ground(g) if {
 	is_boolean(g.requires_consent)
 	is_boolean(g.requires_relationship)
 	is_boolean(g.recipient_in_report_municipality)
+	is_boolean(g.stated_reason_suffices)
 	_ties_recipient_to_child(g)
 	_null_or_strings(g.recipient_roles_any)
 	is_string_array(g.excluded_categories)

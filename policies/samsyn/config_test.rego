@@ -1,5 +1,6 @@
 package samsyn.config_test
 
+import data.samsyn.ceiling
 import data.samsyn.config
 import data.samsyn.fixtures_test as fx
 
@@ -15,7 +16,7 @@ ground_keys := [
 	"statute", "purposes", "source_kinds", "excluded_source_kinds", "recipient_kinds",
 	"kind_pairs", "age_below", "requires_consent", "requires_relationship",
 	"recipient_in_report_municipality", "recipient_roles_any", "excluded_categories",
-	"proportionality", "obligations",
+	"proportionality", "obligations", "explicit_provision", "event_types", "stated_reason_suffices",
 ]
 
 # The shipped data has the shape the rules read.
@@ -97,116 +98,67 @@ test_bands_must_cover_every_figure_once if {
 }
 
 # ---------------------------------------------------------------------------------------------
-# ceiling: data may tighten the contract's rules, never widen them. These tests keep passing
-# when a municipality tightens a rule and fail when an edit widens one.
+# ceiling (samsyn.ceiling): data may tighten the contract's rules, never widen them; a widening
+# is a fault when the data is loaded, named in data_faults (for /readyz).
 
-_set(xs) := {x | some x in xs}
-
-_expanded(cell) := {cat | some cat in fx.all_categories} if "*" in cell
-
-_expanded(cell) := _set(cell) if not "*" in cell
-
-# No matrix cell holds more than the contract's, and there is no row beyond the contract's.
-test_ceiling_matrix if {
-	every kind, row in config.matrix {
-		every purpose, cell in row {
-			_expanded(cell) - fx.contract_matrix[kind][purpose] == set()
-		}
-	}
+test_shipped_data_within_ceiling if {
+	ceiling.violations == set()
+	ceiling.data_faults == []
 }
 
-# Nothing is ever addressed to oversight.
-test_ceiling_no_ground_names_oversight if {
-	every g in config.grounds {
-		not "oversight" in g.recipient_kinds
-	}
+# Each widening is named.
+test_widenings_are_named if {
+	ceiling.violations == {"matrix.police.early_support"} with data.data.matrix.police.early_support as ["concern", "plan", "health"]
+	ceiling.violations == {"matrix.police.mandatory_report"} with data.data.matrix.police.mandatory_report as ["*"]
+	ceiling.violations == {"grounds.mandatory_report.recipient_kinds"} with data.data.grounds.mandatory_report.recipient_kinds as ["social_services", "police"]
+	ceiling.violations == {"grounds.mandatory_report.age_below"} with data.data.grounds.mandatory_report.age_below as 19
+	ceiling.violations == {"grounds.social_services_inquiry.age_below"} with data.data.grounds.social_services_inquiry.age_below as null
+	ceiling.violations == {"grounds.consent.event_types"} with data.data.grounds.consent.event_types as ["mandatory.report"]
+	ceiling.violations == {"grounds.consent.requires_relationship"} with data.data.grounds.consent.requires_relationship as false
+	ceiling.violations == {"grounds.consent.stated_reason_suffices"} with data.data.grounds.consent.stated_reason_suffices as true
+	ceiling.violations == {"grounds.emergency.explicit_provision"} with data.data.grounds.emergency.explicit_provision as true
+	ceiling.violations == {"grounds.emergency.obligations"} with data.data.grounds.emergency.obligations as ["notify_source"]
+	ceiling.violations == {"grounds.crime_prevention_u21.excluded_categories"} with data.data.grounds.crime_prevention_u21.excluded_categories as ["health"]
+	ceiling.violations == {"grounds.social_services_inquiry.recipient_roles_any"} with data.data.grounds.social_services_inquiry.recipient_roles_any as null
+	ceiling.violations == {"grounds.care_support_u18.kind_pairs"} with data.data.grounds.care_support_u18.kind_pairs as null
+	ceiling.violations == {"grounds.mandatory_report.recipient_in_report_municipality"} with data.data.grounds.mandatory_report.recipient_in_report_municipality as false
 }
 
-test_ceiling_consent if {
-	g := config.ground("consent")
-	g.requires_consent == true
-	g.requires_relationship == true
-	g.proportionality == true
+test_other_widenings_are_named if {
+	ceiling.violations == {"grounds.everything"} with data.data.grounds.everything as data.data.grounds.consent
+	ceiling.violations == {"vocabulary.roles.school"} with data.data.vocabulary.roles.school as ["enrolled", "listed"]
+	ceiling.violations == {"vocabulary.categories"} with data.data.vocabulary.categories as array.concat(data.data.vocabulary.categories, ["finances"])
+	ceiling.violations == {"proportionality.close_circle_roles"} with data.data.proportionality.close_circle_roles as ["barnkontakt", "enrolled"]
+	ceiling.violations == {"proportionality.exceptions"} with data.data.proportionality.exceptions as [{"recipient_kind": "police", "role": "case_open"}]
+	ceiling.violations == {"banding.fields"} with data.data.banding.fields as ["absence_percent"]
+	ceiling.violations == {"banding.exempt_recipient_kinds"} with data.data.banding.exempt_recipient_kinds as ["school", "health"]
+	weak := [{"from_age": 0, "below_age": null, "required_given_by": ["guardian"]}]
+	v := ceiling.violations with data.data.consent.age_rules as weak
+	"consent.age_rules.15" in v
+	not "consent.age_rules.14" in v
 }
 
-test_ceiling_mandatory_report if {
-	g := config.ground("mandatory_report")
-	_set(g.recipient_kinds) - {"social_services"} == set()
-	g.recipient_in_report_municipality == true
+# Tightening is never a violation.
+test_tightenings_are_within_ceiling if {
+	ceiling.violations == set() with data.data.matrix.police.crime_prevention as ["concern"]
+	ceiling.violations == set() with data.data.grounds.crime_prevention_u21.age_below as 18
+	ceiling.violations == set() with data.data.grounds.mandatory_report.age_below as 16
+	ceiling.violations == set() with data.data.grounds.emergency.recipient_kinds as ["social_services"]
+	ceiling.violations == set() with data.data.grounds.emergency.stated_reason_suffices as false
+	ceiling.violations == set() with data.data.grounds.consent.obligations as ["review"]
+	ceiling.violations == set() with data.data.grounds.consent.purposes as ["early_support"]
+	ceiling.violations == set() with data.data.grounds.consent.explicit_provision as false
+	ceiling.violations == set() with data.data.grounds.care_support_u18.excluded_categories as ["health_detail"]
+	ceiling.violations == set() with data.data.grounds.consent.recipient_in_report_municipality as true
+	ceiling.violations == set() with data.data.vocabulary.roles.police as ["case_open"]
+	ceiling.violations == set() with data.data.consent.age_rules as [{"from_age": 0, "below_age": 15, "required_given_by": ["guardian", "child"]}]
 }
 
-test_ceiling_crime_prevention_u21 if {
-	g := config.ground("crime_prevention_u21")
-	_set(g.purposes) - {"crime_prevention"} == set()
-	sspf := {"school", "social_services", "police"}
-	_set(g.source_kinds) - sspf == set()
-	_set(g.recipient_kinds) - sspf == set()
-	{"student_health", "health"} - _set(g.excluded_source_kinds) == set()
-	{"health", "health_detail", "social_detail"} - _set(g.excluded_categories) == set()
-	g.age_below <= 21
-	g.requires_relationship == true
-	g.proportionality == true
-}
-
-test_ceiling_social_services_inquiry if {
-	g := config.ground("social_services_inquiry")
-	_set(g.recipient_kinds) - {"social_services"} == set()
-	count(g.recipient_roles_any) > 0
-	_set(g.recipient_roles_any) - {"case_open"} == set()
-	g.requires_relationship == true
-}
-
-test_ceiling_care_support_u18 if {
-	g := config.ground("care_support_u18")
-	_set(g.purposes) - {"early_support", "child_plan"} == set()
-	_set(g.source_kinds) - {"health", "social_services"} == set()
-	_set(g.recipient_kinds) - {"health", "social_services"} == set()
-	_set(g.kind_pairs) - {["health", "social_services"], ["social_services", "health"]} == set()
-	g.age_below <= 18
-	g.requires_relationship == true
-	g.proportionality == true
-}
-
-test_ceiling_emergency if {
-	g := config.ground("emergency")
-	_set(g.recipient_kinds) - {"social_services", "police", "health"} == set()
-	{"notify_source", "review"} - _set(g.obligations) == set()
-	g.requires_relationship == true
-}
-
-# At every age, the consent rules ask for at least the contract's giver: a guardian under 15,
-# the child from 15.
-test_ceiling_consent_age_rules if {
-	every age in numbers.range(0, 30) {
-		required := {role |
-			some rule in config.consent_age_rules
-			age >= rule.from_age
-			_below_or_open(age, rule.below_age)
-			some role in rule.required_given_by
-		}
-		_contract_giver(age) in required
-	}
-}
-
-_contract_giver(age) := "guardian" if age < 15
-
-_contract_giver(age) := "child" if age >= 15
-
-_below_or_open(_, null)
-
-_below_or_open(age, limit) if age < limit
-
-# The close circle is no wider than the contract's, nor are its exceptions.
-test_ceiling_proportionality if {
-	circle := {"barnteam_member", "stodsamordnare", "sip_participant", "barnkontakt"}
-	config.close_circle_roles - circle == set()
-	every ex in config.detail_exceptions {
-		ex == {"recipient_kind": "social_services", "role": "case_open"}
-	}
-}
-
-# The attendance figures are banded for every recipient the contract says.
-test_ceiling_banding if {
-	{"absence_percent", "unexcused_percent"} - _set(config.banding.fields) == set()
-	_set(config.banding.exempt_recipient_kinds) - {"preschool", "school", "student_health"} == set()
+# Widened data is a fault for every decision and at ingest: nothing goes, the router holds.
+test_widened_data_is_a_fault if {
+	d := fx.decision(fx.event({}), "vc") with data.data.grounds.consent.requires_relationship as false
+	fx.denied(d, "config_exceeds_ceiling")
+	d.fault == true
+	ceiling.data_faults == ["grounds.consent.requires_relationship"] with data.data.grounds.consent.requires_relationship as false
+	ceiling.data_faults == ["config_malformed"] with data.data.matrix as []
 }

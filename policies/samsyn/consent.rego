@@ -113,11 +113,22 @@ _given_by_enough(age, given) if {
 	rules := [rule | some rule in config.consent_age_rules; _applies(rule, age)]
 	count(rules) > 0
 	every rule in rules {
-		every role in rule.required_given_by {
+		every role in required_roles(rule) {
 			role in given
 		}
 	}
 }
+
+# METADATA
+# title: The roles an age rule asks for
+# description: |
+#   Its required_given_by, and the second guardian beside a guardian where the deployment
+#   asks both guardians (config.both_guardians_required).
+required_roles(rule) := roles | {"second_guardian"} if {
+	roles := {role | some role in rule.required_given_by}
+	"guardian" in roles
+	config.both_guardians_required == true
+} else := {role | some role in rule.required_given_by}
 
 _applies(rule, age) if {
 	age >= rule.from_age

@@ -231,3 +231,34 @@ test_within_scope_without_consent_ground if {
 	consent.within_scope({}, {"requires_consent": false}, "health")
 	not consent.within_scope({}, {"requires_consent": true}, "health")
 }
+
+# ---------------------------------------------------------------------------------------------
+# who consented: the second guardian, where the deployment asks both guardians
+
+# As shipped one guardian's consent carries a child under 15.
+test_one_guardian_enough_as_shipped if {
+	fx.allowed(fx.decision(fx.event({}), "vc"))
+}
+
+# Where the deployment asks both guardians (joint custody), one is not enough; both are.
+test_both_guardians_required_by_data if {
+	one := fx.decision(fx.event({}), "vc") with data.data.consent.both_guardians_required as true
+	fx.denied(one, "consent_age_rule")
+	both := fx.event({"consent": fx.consent({"given_by": ["guardian", "second_guardian"]})})
+	fx.allowed(fx.decision(both, "vc")) with data.data.consent.both_guardians_required as true
+}
+
+# The second guardian alone is not a guardian's consent, and from 15 the child's own counts
+# whatever the custody.
+test_second_guardian_alone_and_child_from_15 if {
+	alone := fx.event({"consent": fx.consent({"given_by": ["second_guardian"]})})
+	fx.denied(fx.decision(alone, "vc"), "consent_age_rule")
+	teen := fx.event({"age": 16, "consent": fx.consent({"given_by": ["child"]})})
+	fx.allowed(fx.decision(teen, "vc")) with data.data.consent.both_guardians_required as true
+}
+
+# The flag is required data: without it every decision is config_malformed.
+test_both_guardians_flag_required if {
+	d := fx.decision(fx.event({}), "vc") with data.data.consent as object.remove(data.data.consent, ["both_guardians_required"])
+	fx.denied(d, "config_malformed")
+}

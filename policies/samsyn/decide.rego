@@ -9,6 +9,7 @@ package samsyn.decide
 
 import data.samsyn.banding
 import data.samsyn.categories
+import data.samsyn.ceiling
 import data.samsyn.config
 import data.samsyn.grounds
 
@@ -51,7 +52,7 @@ duplicate_ref_decisions(ref) := {c.org: constant_denial("duplicate_event_ref") |
 #   per organisation (duplicate_candidate). Always defined.
 event_decisions(e) := {c.org: constant_denial("duplicate_candidate") | some c in e.candidates} if {
 	not candidates_unique(e)
-} else := {c.org: pair_decision(ev, c) | some c in e.candidates} if {
+} else := {c.org: pair_decision(ev, recipient_view(c)) | some c in e.candidates} if {
 	ev := event_view(e)
 } else := {c.org: constant_denial("indeterminate") | some c in e.candidates}
 
@@ -85,7 +86,7 @@ event_view(e) := {
 # title: What the candidate rules read of the event
 # description: |
 #   The event reduced to the attributes that the checks and the decision for a candidate read:
-#   legal_basis, purpose, source, report_municipality and, of the consent, whether there is
+#   legal_basis, purpose, source, municipality_extension and, of the consent, whether there is
 #   one and whom its scope names as recipients. Each is as in the event, or missing as in the
 #   event (json.filter keeps a consent or a scope that is not an object as it is). Why: OPA
 #   caches a function's result by its arguments, so the events of a batch that agree on these
@@ -94,7 +95,7 @@ event_view(e) := {
 #   be evaluated anew. A candidate rule that read any other attribute of the event would find
 #   it missing here and fail closed.
 candidate_facts(e) := json.filter(e, [
-	["legal_basis"], ["purpose"], ["source"], ["report_municipality"],
+	["legal_basis"], ["purpose"], ["source"], ["municipality_extension"],
 	["consent", "scope", "to_kinds"], ["consent", "scope", "to_orgs"],
 ])
 
@@ -132,9 +133,23 @@ _allowed(ev, c, shared) := {
 	"withheld": sort(ev.present - shared),
 	"transforms": banding.transforms(ev.banded, c, shared),
 	"obligations": ev.ground.obligations,
+	"review": review(ev.ground),
 	"reasons": [],
 	"fault": false,
 }
+
+# METADATA
+# scope: document
+# title: The disclosure is an open review item
+# description: |
+#   Under a ground whose record asks for a review afterwards (obligation review: emergency) or
+#   that rests on no explicit provision of law (explicit_provision false): someone must look at
+#   every such disclosure. Always defined.
+default review(_) := false
+
+review(g) if "review" in g.obligations
+
+review(g) if g.explicit_provision == false
 
 _denied(ev, reasons) := {
 	"allow": false,
@@ -144,6 +159,7 @@ _denied(ev, reasons) := {
 	"withheld": sort(ev.present),
 	"transforms": [],
 	"obligations": [],
+	"review": false,
 	"reasons": sort(reasons),
 	"fault": count(reasons & fault_reasons) > 0,
 }
@@ -155,7 +171,7 @@ _denied(ev, reasons) := {
 #   policy data is broken, not that the rules forbid the disclosure: the router should keep
 #   the event waiting and raise an alarm rather than record a final refusal.
 fault_reasons := {
-	"malformed_input", "config_malformed", "ground_malformed",
+	"malformed_input", "config_malformed", "config_exceeds_ceiling", "ground_malformed",
 	"duplicate_event_ref", "duplicate_candidate", "indeterminate",
 }
 
@@ -169,6 +185,7 @@ constant_denial(reason) := {
 	"withheld": [],
 	"transforms": [],
 	"obligations": [],
+	"review": false,
 	"reasons": [reason],
 	"fault": reason in fault_reasons,
 }
@@ -188,20 +205,25 @@ event_failures(e, g) := {"malformed_input"} if {
 	not event_well_formed(e)
 } else := {"config_malformed"} if {
 	not config.well_formed
+} else := {"config_exceeds_ceiling"} if {
+	count(ceiling.violations) > 0
 } else := grounds.event_failures(ground_facts(e), g)
 
 # METADATA
 # title: What the ground's event checks read of the event
 # description: |
 #   The event reduced to the attributes that grounds.event_failures and the consent's event
-#   checks read: legal_basis, purpose, source, age and consent, each as in the event or missing
+#   checks read: type, legal_basis, purpose, source, age and consent, each as in the event or missing
 #   as in the event. Why: OPA caches a function's result by its arguments, so the events of a
 #   batch that agree on these (the same child, source and consent) are checked once. A check
 #   that read any other attribute of the event would find it missing and fail closed.
-ground_facts(e) := object.filter(e, ["legal_basis", "purpose", "source", "age", "consent"])
+ground_facts(e) := object.filter(e, ["type", "legal_basis", "purpose", "source", "age", "consent"])
 
 # Event failures that make the recipient checks unreadable: reported alone.
-_dominant := {"malformed_input", "config_malformed", "unknown_ground", "ground_malformed"}
+_dominant := {
+	"malformed_input", "config_malformed", "config_exceeds_ceiling",
+	"unknown_ground", "ground_malformed",
+}
 
 # METADATA
 # title: Reason codes for one event and one candidate
@@ -241,28 +263,58 @@ now_readable if is_number(time.parse_rfc3339_ns(input.now))
 event_well_formed(e) if {
 	now_readable
 	is_string(e.ref)
+	is_string(e.type)
 	is_string(e.source.org)
 	e.source.kind in config.known_kinds
+	null_or_string(e.source, "municipality")
+	null_or_string(e, "municipality_extension")
 	e.purpose in config.known_purposes
 	is_string(e.legal_basis)
 	config.is_string_array(e.categories)
 	is_object(e.fields)
 	{cat | some cat in e.fields} == categories.present(e)
-	_age_unknown_or_valid(e)
+	age_unknown_or_valid(e)
 }
 
-_age_unknown_or_valid(e) if object.get(e, "age", null) == null
+# METADATA
+# scope: document
+# title: The age is unknown (null or absent) or a number from 0
+age_unknown_or_valid(e) if object.get(e, "age", null) == null
 
-_age_unknown_or_valid(e) if {
+age_unknown_or_valid(e) if {
 	is_number(e.age)
 	e.age >= 0
 }
 
 # METADATA
+# scope: document
+# title: The attribute is present, a string or null
+null_or_string(obj, key) if obj[key] == null
+
+null_or_string(obj, key) if is_string(obj[key])
+
+# METADATA
 # title: Candidate well formed
-# description: Its kind is in the vocabulary (oversight included, refused by its own rule).
+# description: |
+#   Its kind is in the vocabulary (oversight included, refused by its own rule); stated_reason,
+#   when present, is a boolean (true only for an organisation that asked for access with a
+#   stated reason: nödöppning).
 candidate_well_formed(c) if {
 	is_string(c.org)
 	c.kind in config.known_kinds
 	config.is_string_array(c.roles)
+	is_boolean(object.get(c, "stated_reason", false))
 }
+
+# METADATA
+# title: The candidate as the rules see it
+# description: |
+#   Its roles narrowed to those that fit its kind (data.data.vocabulary.roles): an unknown or
+#   mistyped role, or one of another kind's (a school that is "listed"), is no relationship and
+#   puts no one in the close circle. A malformed candidate is left as it is, to be refused.
+recipient_view(c) := object.union(c, {"roles": [role |
+	some role in c.roles
+	role in config.roles_for(c.kind)
+]}) if {
+	candidate_well_formed(c)
+} else := c

@@ -3,7 +3,7 @@ package samsyn.decide_test
 import data.samsyn.decide
 import data.samsyn.fixtures_test as fx
 
-decision_keys := {"allow", "legal_ground", "statute", "categories", "withheld", "transforms", "obligations", "reasons", "fault"}
+decision_keys := {"allow", "legal_ground", "statute", "categories", "withheld", "transforms", "obligations", "review", "reasons", "fault"}
 
 # ---------------------------------------------------------------------------------------------
 # the answer's shape
@@ -164,8 +164,8 @@ test_mistyped_input_denies if {
 		fx.with_keys(base, {"fields": ["areas"]}),
 		fx.with_keys(base, {"age": "10"}),
 		fx.with_keys(base, {"age": -1}),
-		fx.with_keys(base, {"source": {"org": "skola", "kind": null}}),
-		fx.with_keys(base, {"source": {"org": "skola", "kind": "kindergarten"}}),
+		fx.with_keys(base, {"source": {"org": "skola", "kind": null, "municipality": "1492"}}),
+		fx.with_keys(base, {"source": {"org": "skola", "kind": "kindergarten", "municipality": "1492"}}),
 		fx.with_keys(base, {"purpose": "curiosity"}),
 	] {
 		d := decide.decisions[e.ref].vc with input as {"now": fx.now, "events": [e]}
@@ -203,18 +203,18 @@ test_missing_policy_data_denies if {
 # cache of function results can serve events that agree on it): what they read is there as in
 # the event, and what is missing or mistyped in the event stays so.
 test_facts_keep_what_the_rules_read if {
-	e := fx.event({"report_municipality": "1492"})
+	e := fx.event({"municipality_extension": "1492"})
 	facts := decide.candidate_facts(e)
-	object.keys(facts) == {"legal_basis", "purpose", "source", "report_municipality", "consent"}
+	object.keys(facts) == {"legal_basis", "purpose", "source", "municipality_extension", "consent"}
 	facts.source == e.source
-	facts.report_municipality == "1492"
+	facts.municipality_extension == "1492"
 	facts.consent == {"scope": {"to_kinds": e.consent.scope.to_kinds, "to_orgs": []}}
 	decide.candidate_facts(fx.with_keys(e, {"consent": null})).consent == null
 	decide.candidate_facts(fx.with_keys(e, {"consent": "c-1"})).consent == "c-1"
 	decide.candidate_facts(fx.with_keys(e, {"consent": {"withdrawn": true}})).consent == {}
 	decide.candidate_facts(fx.with_keys(e, {"consent": {"scope": "all"}})).consent == {"scope": "all"}
 	not "consent" in object.keys(decide.candidate_facts(object.remove(e, ["consent"])))
-	object.keys(decide.ground_facts(e)) == {"legal_basis", "purpose", "source", "age", "consent"}
+	object.keys(decide.ground_facts(e)) == {"type", "legal_basis", "purpose", "source", "age", "consent"}
 	decide.ground_facts(e).consent == e.consent
 	not "age" in object.keys(decide.ground_facts(object.remove(e, ["age"])))
 }

@@ -17,19 +17,30 @@ import data.samsyn.consent
 # METADATA
 # title: Reason codes from the legal ground, for the event
 # description: |
-#   The checks that depend on the event alone: the ground is known and well formed, and it
-#   allows the purpose, the source and the child's age; plus the consent's event checks.
-#   Empty when they all pass. Always defined. g is the ground's record ({} for an unknown
-#   ground). unknown_ground and ground_malformed are reported alone.
-event_failures(e, g) := {"unknown_ground"} if {
+#   The ground's checks that depend on the event alone (admission_failures) and the consent's
+#   event checks. Empty when they all pass. Always defined. g is the ground's record ({} for
+#   an unknown ground). unknown_ground and ground_malformed are reported alone.
+event_failures(e, g) := f if {
+	f := admission_failures(e, g)
+	count(f & {"unknown_ground", "ground_malformed"}) > 0
+} else := union({admission_failures(e, g), consent.event_failures(e, g)})
+
+# METADATA
+# title: Reason codes that no later fact can change
+# description: |
+#   The ground is known and well formed, and it carries the event's type and purpose, lets the
+#   source's kind disclose and the child is under its age limit. A failure here means the event
+#   can never be routed under the ground (the child only gets older), so the ingest refuses it
+#   (samsyn.admission). Always defined; unknown_ground and ground_malformed are reported alone.
+admission_failures(e, g) := {"unknown_ground"} if {
 	not known(e)
 } else := {"ground_malformed"} if {
 	not config.well_formed_ground(g)
 } else := union({
+	{"type_not_allowed_for_ground" | not type_allowed(e, g)},
 	{"purpose_not_allowed_for_ground" | not purpose_allowed(e, g)},
 	{"source_kind_not_allowed" | not source_kind_allowed(e, g)},
 	{"age_limit_exceeded" | not age_within_limit(e, g)},
-	consent.event_failures(e, g),
 })
 
 # METADATA
@@ -54,21 +65,44 @@ known(e) if config.ground(e.legal_basis)
 # METADATA
 # scope: document
 # title: Relevant
-# description: The recipient has an active relationship (a role), unless the ground waives it.
+# description: |
+#   The recipient has an active relationship to the child, that is a role that fits its kind
+#   (samsyn.decide keeps only those in c.roles), unless the ground waives it. Where the ground
+#   lets a stated reason stand in for it (emergency: nödöppning, a police patrol looking for a
+#   missing child), a recipient that asked for access with a stated reason is relevant too.
 relevant(_, g) if g.requires_relationship == false
 
 relevant(c, _) if count(c.roles) > 0
 
+relevant(c, g) if {
+	g.stated_reason_suffices == true
+	c.stated_reason == true
+}
+
 # METADATA
 # scope: document
 # title: Recipient in the report municipality
-# description: Where the ground asks for it, the recipient sits in report_municipality.
+# description: Where the ground asks for it, the recipient sits in the report municipality.
 in_report_municipality(_, _, g) if g.recipient_in_report_municipality == false
 
-in_report_municipality(e, c, _) if {
-	is_string(e.report_municipality)
-	c.municipality == e.report_municipality
+in_report_municipality(e, c, _) if c.municipality == report_municipality(e)
+
+# METADATA
+# title: The municipality whose social services receive a report
+# description: |
+#   The source's own municipality; the event's municipality extension only for a source that
+#   has none (region, police). Undefined when neither names one: then no one can receive it.
+report_municipality(e) := e.source.municipality if {
+	is_string(e.source.municipality)
+} else := e.municipality_extension if {
+	object.get(e.source, "municipality", null) == null
+	is_string(e.municipality_extension)
 }
+
+# METADATA
+# title: The ground carries the event's type
+# description: event_types lists the types that may travel under the ground (never null).
+type_allowed(e, g) if e.type in g.event_types
 
 # METADATA
 # scope: document

@@ -28,10 +28,10 @@ test_consent_denies_without_relationship if {
 
 report := fx.event({
 	"type": "mandatory.report",
-	"source": {"org": "skola", "kind": "school"},
+	"source": {"org": "skola", "kind": "school", "municipality": "1460"},
 	"purpose": "mandatory_report",
 	"legal_basis": "mandatory_report",
-	"report_municipality": "1460",
+	"municipality_extension": null,
 	"age": 7,
 	"categories": ["concern", "concern_detail"],
 	"fields": {"areas": "concern", "urgency": "concern", "description": "concern_detail"},
@@ -55,10 +55,53 @@ test_mandatory_report_denies_other_municipality if {
 	fx.denied(fx.only(report, c), "not_report_municipality")
 }
 
-# Without a report municipality no one can receive the report.
+# Without a report municipality (a source without one that names none) no one can receive it.
 test_mandatory_report_denies_without_report_municipality if {
-	e := fx.with_keys(report, {"report_municipality": null})
+	e := fx.with_keys(report, {"source": {"org": "polis", "kind": "police", "municipality": null}})
 	fx.denied(fx.only(e, local_soc), "not_report_municipality")
+}
+
+# A source with a municipality reports to its own social services: the extension cannot
+# redirect a school's report to another municipality (class: report goes home).
+test_mandatory_report_extension_cannot_redirect if {
+	e := fx.with_keys(report, {"municipality_extension": "1492"})
+	other := {"org": "soc2", "kind": "social_services", "municipality": "1492", "roles": []}
+	fx.denied(fx.only(e, other), "not_report_municipality")
+	fx.allowed(fx.only(e, local_soc))
+}
+
+# A source without a municipality (police, region) names the receiving one with the extension.
+test_mandatory_report_extension_for_source_without_municipality if {
+	e := fx.with_keys(report, {
+		"source": {"org": "polis", "kind": "police", "municipality": null},
+		"municipality_extension": "1460",
+	})
+	fx.allowed(fx.only(e, local_soc))
+	other := {"org": "soc2", "kind": "social_services", "municipality": "1492", "roles": []}
+	fx.denied(fx.only(e, other), "not_report_municipality")
+}
+
+# The reporting duty concerns children: a 19-year-old's report goes nowhere (class: age).
+test_mandatory_report_denies_adult if {
+	fx.denied(fx.only(fx.with_keys(report, {"age": 19}), local_soc), "age_limit_exceeded")
+	fx.denied(fx.only(fx.with_keys(report, {"age": null}), local_soc), "age_limit_exceeded")
+	fx.allowed(fx.only(fx.with_keys(report, {"age": 17}), local_soc))
+}
+
+# Only the report itself travels under the ground: not a concern or a health contact that
+# would reach social services whole (class: event type x ground).
+test_mandatory_report_carries_only_reports if {
+	e := fx.with_keys(report, {"type": "health.contact"})
+	fx.denied(fx.only(e, local_soc), "type_not_allowed_for_ground")
+}
+
+# A report never travels under consent or crime prevention: its type alone would tell the
+# police, health care or school that a report exists.
+test_report_type_denied_under_other_grounds if {
+	under_consent := fx.with_keys(report, {"legal_basis": "consent", "purpose": "early_support", "consent": fx.consent({})})
+	fx.denied(fx.only(under_consent, fx.candidate("vc", "health", ["listed", "barnteam_member"])), "type_not_allowed_for_ground")
+	under_crime := fx.with_keys(report, {"legal_basis": "crime_prevention_u21", "purpose": "crime_prevention", "age": 16})
+	fx.denied(fx.only(under_crime, fx.candidate("polis", "police", ["case_open"])), "type_not_allowed_for_ground")
 }
 
 # Only social services receive a report: not the health centre in the child's barnteam.
@@ -78,7 +121,7 @@ test_mandatory_report_denies_other_purpose if {
 
 observation := fx.event({
 	"type": "police.observation",
-	"source": {"org": "polis", "kind": "police"},
+	"source": {"org": "polis", "kind": "police", "municipality": null},
 	"purpose": "crime_prevention",
 	"legal_basis": "crime_prevention_u21",
 	"age": 16,
@@ -124,7 +167,7 @@ test_crime_prevention_denies_health_recipient if {
 test_crime_prevention_denies_health_sources if {
 	every kind in ["health", "student_health"] {
 		e := fx.with_categories(
-			fx.with_keys(observation, {"source": {"org": "src", "kind": kind}}),
+			fx.with_keys(observation, {"source": {"org": "src", "kind": kind, "municipality": "1492"}}),
 			["concern"],
 		)
 		fx.denied(fx.only(e, school), "source_kind_not_allowed")
@@ -138,14 +181,18 @@ test_crime_prevention_denies_other_purpose if {
 }
 
 # health, health_detail and social_detail never go under this ground, even if a municipality
-# widened the matrix by mistake.
+# widened the matrix by mistake: the ceiling refuses such data (a fault: nothing goes), and
+# were it not checked the ground's exclusions would still cut them.
 test_crime_prevention_cuts_excluded_categories if {
 	e := fx.with_categories(
-		fx.with_keys(observation, {"source": {"org": "soc", "kind": "social_services"}}),
+		fx.with_keys(observation, {"source": {"org": "soc", "kind": "social_services", "municipality": "1492"}}),
 		["social", "social_detail", "health", "health_detail"],
 	)
 	c := fx.candidate("polis", "police", ["case_open", "barnteam_member"])
-	d := fx.only(e, c) with data.data.matrix.police.crime_prevention as ["*"]
+	refused := fx.only(e, c) with data.data.matrix.police.crime_prevention as ["*"]
+	fx.denied(refused, "config_exceeds_ceiling")
+	refused.fault == true
+	d := fx.only(e, c) with data.data.matrix.police.crime_prevention as ["*"] with data.samsyn.ceiling.violations as set()
 	fx.allowed(d)
 	d.categories == ["identity", "social"]
 	d.withheld == ["health", "health_detail", "social_detail"]
@@ -176,6 +223,16 @@ test_social_services_inquiry_denies_without_case_open if {
 	fx.denied(fx.only(inquiry, c), "recipient_role_missing")
 }
 
+# An inquiry concerns a child: an 18- or 19-year-old's information, health detail included,
+# does not go under it (the age bound is in the ground's data).
+test_social_services_inquiry_denies_adult if {
+	soc := fx.candidate("soc", "social_services", ["case_open"])
+	adult := fx.with_categories(fx.with_keys(inquiry, {"age": 19}), ["health", "health_detail"])
+	fx.denied(fx.only(adult, soc), "age_limit_exceeded")
+	fx.denied(fx.only(fx.with_keys(inquiry, {"age": 18}), soc), "age_limit_exceeded")
+	fx.allowed(fx.only(fx.with_keys(inquiry, {"age": 17}), soc))
+}
+
 # Only social services inquire.
 test_social_services_inquiry_denies_other_kinds if {
 	c := fx.candidate("polis", "police", ["case_open"])
@@ -187,7 +244,7 @@ test_social_services_inquiry_denies_other_kinds if {
 
 care := fx.event({
 	"type": "health.contact",
-	"source": {"org": "vc", "kind": "health"},
+	"source": {"org": "vc", "kind": "health", "municipality": null},
 	"purpose": "child_plan",
 	"legal_basis": "care_support_u18",
 	"age": 12,
@@ -211,7 +268,7 @@ test_care_support_allows_health_to_social_services if {
 # The other way: social services to the health centre in the barnteam.
 test_care_support_allows_social_services_to_health if {
 	e := fx.with_categories(
-		fx.with_keys(care, {"source": {"org": "soc", "kind": "social_services"}, "purpose": "early_support"}),
+		fx.with_keys(care, {"source": {"org": "soc", "kind": "social_services", "municipality": "1492"}, "purpose": "early_support"}),
 		["concern", "concern_detail", "social"],
 	)
 	d := fx.only(e, fx.candidate("vc", "health", ["listed", "barnteam_member"]))
@@ -232,7 +289,7 @@ test_care_support_denies_age_18 if {
 
 # Between health care and social services only: not school to social services.
 test_care_support_denies_school_source if {
-	e := fx.with_categories(fx.with_keys(care, {"source": {"org": "skola", "kind": "school"}}), ["concern"])
+	e := fx.with_categories(fx.with_keys(care, {"source": {"org": "skola", "kind": "school", "municipality": "1492"}}), ["concern"])
 	d := fx.only(e, soc_case)
 	fx.denied(d, "source_kind_not_allowed")
 	fx.denied(d, "kind_pair_not_allowed")
@@ -278,9 +335,32 @@ test_emergency_denies_school if {
 	d.obligations == []
 }
 
-# Even in an emergency the recipient must be related to the child.
-test_emergency_denies_without_relationship if {
+# In an emergency a recipient is tied to the child by a relationship or, without one, by the
+# reason it stated when it asked for access (nödöppning: a police patrol looking for a missing
+# child has no earlier relationship).
+test_emergency_denies_without_relationship_or_stated_reason if {
 	fx.denied(fx.only(acute, fx.candidate("vc", "health", [])), "no_relationship")
+	c := object.union(fx.candidate("vc", "health", []), {"stated_reason": false})
+	fx.denied(fx.only(acute, c), "no_relationship")
+}
+
+test_emergency_allows_stated_reason_without_relationship if {
+	c := object.union(fx.candidate("patrull", "police", []), {"stated_reason": true})
+	d := fx.only(acute, c)
+	fx.allowed(d)
+	d.obligations == ["notify_source", "review"]
+}
+
+# A stated reason stands in for a relationship only where the ground says so.
+test_stated_reason_is_no_relationship_under_consent if {
+	c := object.union(fx.candidate("vc", "health", []), {"stated_reason": true})
+	fx.denied(fx.only(fx.event({}), c), "no_relationship")
+}
+
+# A stated reason opens no kind the ground does not name.
+test_emergency_stated_reason_denies_school if {
+	c := object.union(fx.candidate("skola2", "school", []), {"stated_reason": true})
+	fx.denied(fx.only(acute, c), "recipient_kind_not_allowed")
 }
 
 # The emergency ground carries the emergency purpose only.
@@ -303,6 +383,8 @@ test_unknown_ground_denies if {
 
 police_duty := {
 	"statute": "test statute",
+	"explicit_provision": true,
+	"event_types": ["concern.raised"],
 	"purposes": ["crime_prevention"],
 	"source_kinds": ["school"],
 	"excluded_source_kinds": [],
@@ -312,6 +394,7 @@ police_duty := {
 	"requires_consent": false,
 	"requires_relationship": true,
 	"recipient_in_report_municipality": false,
+	"stated_reason_suffices": false,
 	"recipient_roles_any": null,
 	"excluded_categories": [],
 	"proportionality": true,
@@ -330,7 +413,7 @@ duty_event := fx.event({
 # A newly enacted duty is a new record: no code changes, and the generic rules apply to it
 # (here proportionality keeps the detail from a police without a close-circle role).
 test_new_ground_by_data_allows if {
-	d := fx.only(duty_event, fx.candidate("polis", "police", ["case_open"])) with data.data.grounds.police_duty as police_duty
+	d := fx.only(duty_event, fx.candidate("polis", "police", ["case_open"])) with data.data.grounds.police_duty as police_duty with data.samsyn.ceiling.grounds as fx.ceiling_with("police_duty", police_duty)
 	fx.allowed(d)
 	d.legal_ground == "police_duty"
 	d.statute == "test statute"
@@ -341,13 +424,13 @@ test_new_ground_by_data_allows if {
 
 # The same new ground denies what its record does not name.
 test_new_ground_by_data_denies if {
-	d := fx.only(duty_event, fx.candidate("soc", "social_services", ["case_open"])) with data.data.grounds.police_duty as police_duty
+	d := fx.only(duty_event, fx.candidate("soc", "social_services", ["case_open"])) with data.data.grounds.police_duty as police_duty with data.samsyn.ceiling.grounds as fx.ceiling_with("police_duty", police_duty)
 	fx.denied(d, "recipient_kind_not_allowed")
 }
 
 # A ground record with a field missing is not evaluated at all.
 test_malformed_ground_denies if {
-	d := fx.only(duty_event, fx.candidate("polis", "police", ["case_open"])) with data.data.grounds.police_duty as object.remove(police_duty, ["requires_consent"])
+	d := fx.only(duty_event, fx.candidate("polis", "police", ["case_open"])) with data.data.grounds.police_duty as object.remove(police_duty, ["requires_consent"]) with data.samsyn.ceiling.grounds as fx.ceiling_with("police_duty", police_duty)
 	d.reasons == ["ground_malformed"]
 }
 
@@ -363,4 +446,42 @@ test_source_kinds_null_means_any if {
 	grounds.source_kind_allowed({"source": {"kind": "preschool"}}, g)
 	not grounds.source_kind_allowed({"source": {"kind": "health"}}, g)
 	not grounds.source_kind_allowed({"source": {}}, g)
+}
+
+# ---------------------------------------------------------------------------------------------
+# the statute on every disclosure, and review where the law names no provision
+
+# Every decision carries the ground's statute; a disclosure under a ground with an explicit
+# provision is not a review item.
+test_statute_on_disclosure_without_review if {
+	d := fx.decision(fx.event({}), "vc")
+	d.statute == data.data.grounds.consent.statute
+	d.review == false
+	r := fx.only(report, local_soc)
+	r.statute == data.data.grounds.mandatory_report.statute
+	r.review == false
+}
+
+# The emergency ground rests on no explicit provision and asks for a review: every disclosure
+# under it is marked, and its record says so plainly.
+test_emergency_disclosure_marked_for_review if {
+	d := fx.only(acute, fx.candidate("polis", "police", ["case_open"]))
+	fx.allowed(d)
+	d.review == true
+	data.data.grounds.emergency.explicit_provision == false
+	startswith(d.statute, "ingen uttrycklig bestämmelse / no explicit provision")
+}
+
+# A ground without an explicit provision is reviewed even without the obligation.
+test_no_explicit_provision_means_review if {
+	d := fx.only(duty_event, fx.candidate("polis", "police", ["case_open"])) with data.data.grounds.police_duty as object.union(police_duty, {"explicit_provision": false, "obligations": []}) with data.samsyn.ceiling.grounds as fx.ceiling_with("police_duty", object.union(police_duty, {"explicit_provision": false, "obligations": []}))
+	fx.allowed(d)
+	d.review == true
+}
+
+# A denial is never a review item (nothing went).
+test_denial_not_marked_for_review if {
+	d := fx.only(acute, fx.candidate("skola2", "school", ["enrolled"]))
+	d.allow == false
+	d.review == false
 }

@@ -12,6 +12,8 @@ import data.samsyn.necessity
 
 open_ground := {
 	"statute": "test: cuts nothing",
+	"explicit_provision": true,
+	"event_types": ["concern.raised"],
 	"purposes": null,
 	"source_kinds": null,
 	"excluded_source_kinds": [],
@@ -21,6 +23,7 @@ open_ground := {
 	"requires_consent": false,
 	"requires_relationship": true,
 	"recipient_in_report_municipality": false,
+	"stated_reason_suffices": false,
 	"recipient_roles_any": null,
 	"excluded_categories": [],
 	"proportionality": false,
@@ -29,7 +32,7 @@ open_ground := {
 
 open_decision(kind, purpose, cats) := d if {
 	e := fx.with_categories(fx.event({"purpose": purpose, "legal_basis": "open_test", "consent": null}), cats)
-	d := fx.only(e, fx.candidate("rcp", kind, ["barnteam_member"])) with data.data.grounds.open_test as open_ground
+	d := fx.only(e, fx.candidate("rcp", kind, ["barnteam_member"])) with data.data.grounds.open_test as open_ground with data.samsyn.ceiling.grounds as fx.ceiling_with("open_test", open_ground)
 }
 
 cell_allows(kind, purpose) if {

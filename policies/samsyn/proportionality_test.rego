@@ -33,11 +33,22 @@ test_social_services_case_open_gets_detail if {
 	d.categories == ["concern", "concern_detail", "identity"]
 }
 
-# Social services without an open case and outside the close circle do not get the detail.
-test_social_services_without_case_open_detail_withheld if {
-	d := detail_to("social_services", ["listed"])
+# A role of another kind puts no one in the close circle: a health centre that declared
+# itself a case_open (social services' and police's role) beside being listed gets no detail.
+test_role_of_another_kind_opens_no_detail if {
+	d := detail_to("health", ["listed", "case_open"])
 	fx.allowed(d)
 	d.withheld == ["concern_detail"]
+}
+
+# A close-circle role counts only for a kind it fits: police are never stodsamordnare.
+test_close_circle_role_must_fit_kind if {
+	e := fx.with_categories(fx.event({"legal_basis": "crime_prevention_u21", "purpose": "crime_prevention", "consent": null}), ["concern", "police_detail"])
+	d := fx.only(e, fx.candidate("polis", "police", ["case_open", "stodsamordnare"]))
+	fx.allowed(d)
+	d.withheld == ["police_detail"]
+	d2 := fx.only(e, fx.candidate("polis", "police", ["case_open", "barnteam_member"]))
+	d2.categories == ["concern", "identity", "police_detail"]
 }
 
 # The case_open exception is for social services only: an open police matter is not enough.
@@ -51,7 +62,7 @@ test_case_open_exception_is_for_social_services_only if {
 test_care_support_cuts_detail_outside_close_circle if {
 	e := fx.with_categories(
 		fx.event({
-			"source": {"org": "soc", "kind": "social_services"},
+			"source": {"org": "soc", "kind": "social_services", "municipality": "1492"},
 			"legal_basis": "care_support_u18",
 			"consent": null,
 		}),

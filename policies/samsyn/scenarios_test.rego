@@ -41,10 +41,10 @@ org(id, kind, municipality, roles) := {"org": id, "kind": kind, "municipality": 
 s01 := {
 	"ref": "e1",
 	"type": "attendance.flagged",
-	"source": {"org": "skola", "kind": "school"},
+	"source": {"org": "skola", "kind": "school", "municipality": "1492"},
 	"purpose": "early_support",
 	"legal_basis": "consent",
-	"report_municipality": null,
+	"municipality_extension": null,
 	"age": 10,
 	"categories": ["attendance"],
 	"fields": {
@@ -88,10 +88,10 @@ test_s01_unrelated_social_services_get_nothing if {
 s02 := {
 	"ref": "e1",
 	"type": "wellbeing.assessed",
-	"source": {"org": "skola", "kind": "school"},
+	"source": {"org": "skola", "kind": "school", "municipality": "1492"},
 	"purpose": "early_support",
 	"legal_basis": "consent",
-	"report_municipality": null,
+	"municipality_extension": null,
 	"age": 9,
 	"categories": ["wellbeing"],
 	"fields": {"ratings": "wellbeing"},
@@ -115,10 +115,10 @@ test_s02_future_consent_shares_nothing if {
 s03 := {
 	"ref": "e1",
 	"type": "health.contact",
-	"source": {"org": "vc", "kind": "health"},
+	"source": {"org": "vc", "kind": "health", "municipality": null},
 	"purpose": "early_support",
 	"legal_basis": "consent",
-	"report_municipality": null,
+	"municipality_extension": null,
 	"age": 9,
 	"categories": ["health", "health_detail"],
 	"fields": {
@@ -144,10 +144,10 @@ test_s03_student_health_gets_health_without_detail if {
 s04 := {
 	"ref": "e1",
 	"type": "mandatory.report",
-	"source": {"org": "skola", "kind": "school"},
+	"source": {"org": "skola", "kind": "school", "municipality": "1460"},
 	"purpose": "mandatory_report",
 	"legal_basis": "mandatory_report",
-	"report_municipality": "1460",
+	"municipality_extension": null,
 	"age": 7,
 	"categories": ["concern", "concern_detail"],
 	"fields": {"areas": "concern", "urgency": "concern", "description": "concern_detail"},
@@ -181,10 +181,10 @@ test_s04_no_one_else_gets_the_report if {
 s05 := {
 	"ref": "e1",
 	"type": "police.observation",
-	"source": {"org": "polis", "kind": "police"},
+	"source": {"org": "polis", "kind": "police", "municipality": null},
 	"purpose": "crime_prevention",
 	"legal_basis": "crime_prevention_u21",
-	"report_municipality": null,
+	"municipality_extension": null,
 	"age": 16,
 	"categories": ["police", "police_detail"],
 	"fields": {
@@ -225,10 +225,10 @@ s06_consent := guardian_consent(scope(
 s06_e1 := {
 	"ref": "e1",
 	"type": "wellbeing.assessed",
-	"source": {"org": "skola", "kind": "school"},
+	"source": {"org": "skola", "kind": "school", "municipality": "1492"},
 	"purpose": "early_support",
 	"legal_basis": "consent",
-	"report_municipality": null,
+	"municipality_extension": null,
 	"age": 12,
 	"categories": ["wellbeing", "concern_detail"],
 	"fields": {"ratings": "wellbeing", "summary": "concern_detail"},
@@ -267,10 +267,10 @@ test_s06_after_withdrawal_nothing if {
 s07 := {
 	"ref": "e1",
 	"type": "wellbeing.assessed",
-	"source": {"org": "skola", "kind": "school"},
+	"source": {"org": "skola", "kind": "school", "municipality": "1492"},
 	"purpose": "early_support",
 	"legal_basis": "consent",
-	"report_municipality": null,
+	"municipality_extension": null,
 	"age": 8,
 	"categories": ["wellbeing"],
 	"fields": {"ratings": "wellbeing"},
@@ -298,10 +298,10 @@ test_s07_unrelated_school_gets_nothing if {
 s08 := {
 	"ref": "e2",
 	"type": "concern.raised",
-	"source": {"org": "skola", "kind": "school"},
+	"source": {"org": "skola", "kind": "school", "municipality": "1492"},
 	"purpose": "early_support",
 	"legal_basis": "consent",
-	"report_municipality": null,
+	"municipality_extension": null,
 	"age": 11,
 	"categories": ["concern"],
 	"fields": {"areas": "concern", "level": "concern", "raised_by_role": "concern"},
@@ -318,7 +318,7 @@ test_s08_genuine_event_shared if {
 # Had the spoofed event (source vc) reached the policy, vc would be its own source and the
 # school's consent would not name a health source.
 test_s08_spoofed_source_would_share_nothing if {
-	spoofed := fx.with_keys(s08, {"ref": "e1", "source": {"org": "vc", "kind": "health"}})
+	spoofed := fx.with_keys(s08, {"ref": "e1", "source": {"org": "vc", "kind": "health", "municipality": null}})
 	d := fx.decision(spoofed, "vc")
 	fx.denied(d, "recipient_is_source")
 	fx.denied(d, "consent_source_out_of_scope")

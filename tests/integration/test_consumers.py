@@ -34,6 +34,7 @@ ITEM_KEYS = {
     "source_kind",
     "purpose",
     "legal_ground",
+    "statute",
     "data",
 }
 ATTENDANCE = {
@@ -360,8 +361,8 @@ def test_no_organisation_reaches_anothers_items(samsyn: Samsyn) -> None:
             barn,
             "concern.raised",
             {"areas": ["fritid"], "level": 1},
-            purpose="early_support",
-            basis="care_support_u18",
+            purpose="social_services_inquiry",
+            basis="social_services_inquiry",
         )
         org.publish(own)
         published[kind] = own["id"]

@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -65,12 +66,14 @@ def parties(samsyn: Samsyn) -> tuple[Org, str]:
 
 
 def valid(skola: Org, barn: str) -> dict[str, Any]:
+    """An event the rules could route (its consent is unknown: it will reach no one)."""
     return skola.envelope(
         barn,
         "concern.raised",
         {"areas": ["trygghet"], "level": 2},
         purpose="early_support",
-        basis="mandatory_report",
+        basis="consent",
+        consent=str(uuid.uuid4()),
     )
 
 
@@ -82,7 +85,8 @@ CASES: dict[str, tuple[int, Callable[[dict[str, Any]], Any]]] = {
     "bad personnummer": (422, lambda e: {**e, "subject": "201206152388"}),
     "unknown purpose": (422, lambda e: {**e, "purpose": "curiosity"}),
     "unknown ground": (422, lambda e: {**e, "legalbasis": "because"}),
-    "consentref missing": (422, lambda e: {**e, "legalbasis": "consent"}),
+    "consentref missing": (422, lambda e: {k: v for k, v in e.items() if k != "consentref"}),
+    "type the ground never carries": (422, lambda e: {**e, "legalbasis": "mandatory_report"}),
     "other source": (403, lambda e: {**e, "source": "org/someone-else"}),
     "missing data": (422, lambda e: {k: v for k, v in e.items() if k != "data"}),
 }

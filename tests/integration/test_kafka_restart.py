@@ -9,6 +9,7 @@ in the end every acknowledged event is delivered exactly once.
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from collections import Counter
@@ -69,7 +70,7 @@ def test_routing_resumes_after_every_kafka_restart(
     samsyn = start_samsyn(
         {**stack, "SAMSYN_KAFKA_BOOTSTRAP": private_kafka.stack_env()["SAMSYN_KAFKA_BOOTSTRAP"]},
         f"sqlite+aiosqlite:///{tmp_path}/restart.db",
-        extra_env={"SAMSYN_WORKER_STALL_S": str(STALL_S)},
+        extra_env={"SAMSYN_WORKER_STALL_S": str(STALL_S), "PYTHONUNBUFFERED": "1"},
     )
     try:
         skola, soc = samsyn.org("school", "1438"), samsyn.org("social_services", "1438")
@@ -95,7 +96,13 @@ def test_routing_resumes_after_every_kafka_restart(
                 print(f"restart {len(recoveries) + 1}: Kafka back", flush=True)
                 probe = report(skola, barn)
                 publish_until_accepted(skola, probe)
-                skola.wait_routed(str(probe["id"]), timeout=ROUTED_WITHIN_S)
+                try:
+                    skola.wait_routed(str(probe["id"]), timeout=ROUTED_WITHIN_S)
+                except AssertionError:
+                    assert samsyn.proc is not None
+                    samsyn.proc.send_signal(signal.SIGUSR1)  # where every task waits, in its log
+                    time.sleep(2)
+                    raise
                 recoveries.append(time.monotonic() - back)
                 print(f"restart {len(recoveries)}: routing resumed after {recoveries[-1]:.1f} s")
                 accepted.append(str(probe["id"]))

@@ -39,7 +39,6 @@ PSEUDONYM = "k1:" + "ab" * 32
 INGESTED = IngestedEvent(
     source_org="skola-a",
     source_kind="school",
-    report_municipality=None,
     subject_pseudonym=PSEUDONYM,
     accepted_at="2026-11-26T10:00:00.123456+00:00",
     envelope={

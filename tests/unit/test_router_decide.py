@@ -11,6 +11,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import msgspec
 import pytest
 from aiokafka.structs import TopicPartition
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -29,9 +30,18 @@ from broker.privacy.payloads import (
     seal_personal,
     split_envelope,
 )
-from broker.records import AuditAction, AuditEntry, Delivery, IngestedEvent, RoutingSummary, encode
+from broker.records import (
+    AuditAction,
+    AuditEntry,
+    Delivery,
+    IngestedEvent,
+    ParkedEvent,
+    RoutingSummary,
+    decode_ingested,
+    encode,
+)
 from broker.registry.models import Organisation, Relationship
-from broker.router.loop import Router
+from broker.router.loop import EVENTS_PARKED, Router
 from tests.support import child
 
 KEKS = LocalKeks({"k": bytes(range(32))}, "k")
@@ -41,9 +51,13 @@ CANDIDATES = {"eh-a": "student_health", "soc-a": "social_services", "police": "p
 class FakeOpa:
     """Allows every candidate but the police; times out on queries over ``limit`` events."""
 
-    def __init__(self, limit: int | None = None, failures: int = 0) -> None:
+    def __init__(
+        self, limit: int | None = None, failures: int = 0, faulty_purpose: str | None = None
+    ) -> None:
         self.limit = limit
         self.failures = failures
+        # Events with this purpose get a fault decision for every candidate, as from OPA.
+        self.faulty_purpose = faulty_purpose
         self.queries: list[int] = []
 
     async def decide(self, batch: dict[str, Any]) -> PolicyAnswer:
@@ -57,7 +71,11 @@ class FakeOpa:
         decision_id = str(uuid.uuid4())
         allow = {"allow": True, "legal_ground": "consent", "categories": ["attendance"]}
         deny = {"allow": False, "reasons": ["consent_recipient_out_of_scope"]}
+        faulted = {
+            e["ref"]: ["malformed_input"] for e in events if e["purpose"] == self.faulty_purpose
+        }
         return PolicyAnswer(
+            faulted=faulted,
             decisions={
                 e["ref"]: {
                     c["org"]: deny if c["kind"] == "police" else allow for c in e["candidates"]
@@ -118,7 +136,6 @@ async def _world(sessions: async_sessionmaker[AsyncSession], children: int) -> l
         value = IngestedEvent(
             source_org="school-a",
             source_kind="school",
-            report_municipality="1438",
             subject_pseudonym=pseudonym,
             accepted_at=utcnow().isoformat(),
             envelope=clear,
@@ -242,3 +259,51 @@ async def test_an_outage_holds_the_batch_until_opa_answers(
     assert decided is not None
     assert opa.queries == [4, 4, 4]
     assert len(_decisions(decided.produced)) == 4 * len(CANDIDATES)
+
+
+async def test_a_fault_for_one_event_parks_it_and_the_rest_is_routed(
+    sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The policy faults on one event of four: it is held for three queries, then parked on the
+    dead-letter topic with an audit record and counted; the other three are decided and
+    delivered in the same batch, and nothing of the parked one goes anywhere."""
+
+    async def no_pause(*_: object) -> None:
+        return None
+
+    monkeypatch.setattr("broker.router.loop.pause", no_pause)
+    records = await _world(sessions, 4)
+    ingested = decode_ingested(records[1].value)
+    bad = {**ingested.envelope, "purpose": "child_plan"}
+    records[1].value = encode(msgspec.structs.replace(ingested, envelope=bad))
+    opa = FakeOpa(faulty_purpose="child_plan")
+    parked_before = EVENTS_PARKED._value.get()
+
+    decided = await _router(sessions, opa, 500)._decide(records, {})
+
+    assert decided is not None
+    assert opa.queries == [4, 4, 4, 3]
+    decisions = _decisions(decided.produced)
+    decided_ids = {e for e, org in decisions if org is not None}
+    assert decided_ids == {r.event_id for r in records} - {bad["id"]}
+    (dead,) = [o.value for o in decided.produced if isinstance(o.value, ParkedEvent)]
+    assert dead.envelope["id"] == bad["id"]
+    assert dead.faults == ["malformed_input"]
+    # The dead letter holds the child's number and data sealed, as events.v1 does.
+    assert not {"subject", "data"} & set(dead.envelope)
+    key = (await SubjectKeys(sessions, KEKS).for_reading([dead.subject_pseudonym]))[
+        dead.subject_pseudonym
+    ]
+    opened = open_personal(key, dead.sealed, event_ad("school-a", bad["id"]))
+    assert opened.subject == records[1].subject
+    assert "absence_percent" in opened.data
+    (audit,) = [
+        o.value
+        for o in decided.produced
+        if isinstance(o.value, AuditEntry) and o.value.event_id == bad["id"]
+    ]
+    assert audit.outcome == "deny"
+    assert audit.reasons == ["parked_policy_fault", "malformed_input"]
+    delivered = {o.value.event_id for o in decided.produced if isinstance(o.value, Delivery)}
+    assert bad["id"] not in delivered
+    assert EVENTS_PARKED._value.get() == parked_before + 1

@@ -9,11 +9,12 @@ import time
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 import structlog
 
 from broker.infra.kafka import sender_alive
 from broker.runtime.readiness import worker_checks
-from broker.runtime.supervise import Progress, Watch, keep_running
+from broker.runtime.supervise import Progress, Watch, keep_running, within
 
 STALL_S = 0.3
 log = structlog.get_logger("test")
@@ -57,6 +58,8 @@ class FakeWorker:
                 await self.progress.meanwhile(asyncio.sleep(3 * STALL_S), every_s=STALL_S / 5)
                 self.progress.moved()
                 self.stopping.set()
+            elif script == "cancelled-inside":  # a client's internal task lets its cancel out
+                raise asyncio.CancelledError
             elif script == "commit-and-stop":
                 self.ready_seen.append(self.progress.ready)
                 self.progress.hold(True)
@@ -64,7 +67,8 @@ class FakeWorker:
                 self.ready_seen.append(self.progress.ready)
                 self.stopping.set()
         except asyncio.CancelledError:
-            self.cancelled += 1
+            if script != "cancelled-inside":
+                self.cancelled += 1
             raise
 
     async def run(self) -> float:
@@ -94,6 +98,14 @@ async def test_patience_doubles_while_nothing_moves() -> None:
     took = await worker.run()
     assert worker.started == 3
     assert took >= STALL_S + 2 * STALL_S
+
+
+async def test_a_cancellation_from_inside_the_session_does_not_end_the_worker() -> None:
+    """Found under Kafka restarts: the materializer's and sealer's workers ended for good when a
+    CancelledError came out of an aiokafka call, and nothing was materialised after."""
+    worker = FakeWorker("cancelled-inside")
+    await worker.run()
+    assert worker.started == 2
 
 
 async def test_an_idle_session_with_work_waiting_is_rebuilt() -> None:
@@ -155,3 +167,21 @@ async def test_sender_alive_sees_the_sender_task_end() -> None:
     running.cancel()
     not_started: Any = SimpleNamespace(_sender=SimpleNamespace(sender_task=None))
     assert sender_alive(not_started)
+
+
+async def test_within_does_not_wait_for_a_client_that_ignores_its_cancellation() -> None:
+    """asyncio.wait_for would wait here until the deaf call ends by itself (aiokafka's sender
+    awaits its in-flight requests when cancelled, for ever while Kafka is away)."""
+
+    async def deaf() -> None:
+        until = time.monotonic() + 20 * STALL_S
+        while time.monotonic() < until:
+            try:
+                await asyncio.sleep(STALL_S / 10)
+            except asyncio.CancelledError:
+                continue
+
+    started = time.monotonic()
+    with pytest.raises(TimeoutError, match="closing the producer"):
+        await within(deaf(), STALL_S, "closing the producer")
+    assert time.monotonic() - started < 5 * STALL_S
