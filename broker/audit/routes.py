@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, PlainTextResponse
+from fastapi.responses import HTMLResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel
 
 from broker.audit import service
@@ -146,9 +146,9 @@ async def verify(caller: Auditor, state: StateDep) -> Any:
 
 @router.get("/v1/audit/export", responses=PROBLEMS)
 async def export(caller: Auditor, state: StateDep) -> Any:
-    """The chain and checkpoints as JSON, for ``samsyn audit-verify --export FILE`` offline."""
-    async with state.sessions() as session:
-        return await service.export(session)
+    """The chain and checkpoints as JSON, for ``samsyn audit-verify --export FILE`` offline;
+    streamed, so its length is bounded by disk, not by the server's memory."""
+    return StreamingResponse(service.export(state.sessions), media_type="application/json")
 
 
 @router.get("/v1/audit/public-keys")
