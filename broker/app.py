@@ -33,7 +33,9 @@ from broker.runtime.metrics import HttpMetrics
 from broker.runtime.readiness import dependency_checks, readiness
 from broker.runtime.state import AppState
 from broker.runtime.workers import build_workers, stop_workers
+from broker.web.docs import install_docs
 from broker.web.errors import install_handlers
+from broker.web.head import HeadAsGet
 from broker.web.openapi import PROBLEMS, install_openapi
 from consumers.children.routes import router as children_router
 from consumers.feed.routes import router as feed_router
@@ -102,10 +104,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Events in (CloudEvents 1.0), policy-decided slices out, every decision "
         "in a tamper-evident audit trail. Errors are RFC 9457 problem+json.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     install_handlers(app)
+    app.add_middleware(HeadAsGet)
     app.add_middleware(HttpMetrics)
-    install_openapi(app, contracts)
+    install_openapi(app, contracts, settings.max_batch_events)
+    install_docs(app)
     for r in (
         auth_router,
         ingest_router,

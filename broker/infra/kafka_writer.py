@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
@@ -52,11 +53,18 @@ class KafkaWriter:
 
     async def send(self, topic: str, *values: dict[str, Any], key: str | None = None) -> None:
         """Send and wait for acks=all on every value, or raise :class:`Unavailable`."""
+        await self.send_keyed(topic, [(key, v) for v in values])
+
+    async def send_keyed(
+        self, topic: str, records: Sequence[tuple[str | None, dict[str, Any]]]
+    ) -> None:
+        """Send (key, value) records and wait for acks=all on every one, or raise
+        :class:`Unavailable`."""
         if self._producer is None:
             raise Unavailable("Kafka is not reachable; nothing was written, try again")
         try:
             futures = [
-                await self._producer.send(self.settings.topic(topic), v, key=key) for v in values
+                await self._producer.send(self.settings.topic(topic), v, key=k) for k, v in records
             ]
             for fut in futures:
                 await fut

@@ -55,7 +55,9 @@ def _embeddable(schema: Mapping[str, Any] | bool) -> dict[str, Any]:
     return {k: v for k, v in schema.items() if k not in ("$id", "$schema")}
 
 
-def with_contract_schemas(openapi: dict[str, Any], contracts: Contracts) -> dict[str, Any]:
+def with_contract_schemas(
+    openapi: dict[str, Any], contracts: Contracts, max_batch_events: int
+) -> dict[str, Any]:
     """Link the files under ``schemas/`` into the OpenAPI document: the envelope, and per event
     type the envelope with that type's ``data`` schema (so ``x-category`` shows in the docs)."""
     components = openapi.setdefault("components", {}).setdefault("schemas", {})
@@ -78,10 +80,25 @@ def with_contract_schemas(openapi: dict[str, Any], contracts: Contracts) -> dict
             }
         )
     components["CloudEvent"] = {"oneOf": variants}
+    components["CloudEventBatch"] = {
+        "type": "array",
+        "items": {"$ref": "#/components/schemas/CloudEvent"},
+        "maxItems": max_batch_events,
+    }
+    components["Problem"] = PROBLEM_SCHEMA
+    components["BatchResult"] = {
+        "type": "object",
+        "required": ["id", "status"],
+        "properties": {
+            "id": {"type": ["string", "null"]},
+            "status": {"enum": ["accepted", "duplicate", "rejected"]},
+            "problem": {"$ref": "#/components/schemas/Problem"},
+        },
+    }
     return openapi
 
 
-def install_openapi(app: FastAPI, contracts: Contracts) -> None:
+def install_openapi(app: FastAPI, contracts: Contracts, max_batch_events: int) -> None:
     def build() -> dict[str, Any]:
         if app.openapi_schema is None:
             app.openapi_schema = with_contract_schemas(
@@ -93,6 +110,7 @@ def install_openapi(app: FastAPI, contracts: Contracts) -> None:
                     routes=app.routes,
                 ),
                 contracts,
+                max_batch_events,
             )
         return app.openapi_schema
 
