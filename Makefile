@@ -44,8 +44,9 @@ test: lint stack ## everything CI runs: lint, policy tests, unit + integration +
 	@deploy/local/browser.sh -q
 	@SAMSYN_TEST_DB=sqlite $(PY) -m pytest tests -q
 	@# stack_security (secured Kafka, signed bundles) does not depend on the database: SQLite leg only.
-	@# faults (bench/faults.py in small) brings its own PostgreSQL: SQLite leg only, too.
-	@SAMSYN_TEST_DB=postgres $(PY) -m pytest tests/integration -q -m "not stack_security and not faults"
+	@# faults (bench/faults.py in small) brings its own PostgreSQL, and the three-broker cluster
+	@# test its own Kafka: SQLite leg only, too.
+	@SAMSYN_TEST_DB=postgres $(PY) -m pytest tests/integration -q -m "not stack_security and not faults and not cluster"
 
 EVENTS ?= 3000
 faults: stack ## the fault suite: EVENTS (3000) events under SIGKILLs, a Kafka restart, OPA and DB outages

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
     kafka_ssl_cafile: str | None = None
+    # Replicas of each topic `samsyn topics` creates: 1 on a single local node, 3 on a
+    # production cluster (with min.insync.replicas=2 on the brokers).
+    kafka_replication: int = Field(default=1, ge=1)
     topic_prefix: str = ""
     opa_url: str = "http://127.0.0.1:8181"
     opa_timeout_s: float = 2.0

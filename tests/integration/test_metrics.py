@@ -82,7 +82,7 @@ async def test_lag_is_end_offset_minus_committed(stack: dict[str, str]) -> None:
     settings = Settings(
         kafka_bootstrap=stack["SAMSYN_KAFKA_BOOTSTRAP"], topic_prefix=f"lag{uuid.uuid4().hex[:8]}."
     )
-    await ensure_topics(settings)
+    await ensure_topics(settings, replication=settings.kafka_replication)
     topic = settings.topic(kafka.EVENTS)
     producer = AIOKafkaProducer(**kafka.connection(settings))
     await producer.start()
