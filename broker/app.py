@@ -110,7 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_handlers(app)
     app.add_middleware(HeadAsGet)
     app.add_middleware(HttpMetrics)
-    install_openapi(app, contracts, settings.max_batch_events)
+    install_openapi(app, contracts, settings)
     install_docs(app)
     for r in (
         auth_router,

@@ -20,6 +20,7 @@ from broker.subjects.input import subject_of
 from broker.web.cursors import decode_cursor, encode_cursor
 from broker.web.errors import InvalidInput
 from broker.web.openapi import PROBLEMS
+from broker.web.params import CURSOR, PERSONNUMMER, SubjectPath
 
 router = APIRouter(tags=["audit"])
 PAGE = 200
@@ -94,7 +95,12 @@ def _time(value: str | None, pointer: str) -> datetime | None:
 async def records(
     caller: Auditor,
     state: StateDep,
-    subject: str | None = Query(default=None, description="The child's personnummer"),
+    subject: str | None = Query(
+        default=None,
+        pattern=PERSONNUMMER,
+        description="The child's personnummer",
+        json_schema_extra={"format": "personnummer"},
+    ),
     org: str | None = Query(default=None, description="Actor or recipient organisation"),
     start: str | None = Query(
         default=None,
@@ -111,7 +117,7 @@ async def records(
     outcome: Literal["allow", "deny", "ok", "refused"] | None = None,
     action: str | None = Query(default=None, max_length=40),
     legal_ground: str | None = Query(default=None, max_length=40),
-    cursor: str | None = Query(default=None, max_length=200),
+    cursor: str | None = Query(default=None, max_length=200, json_schema_extra=CURSOR),
     limit: int = Query(default=PAGE, ge=1, le=1000),
 ) -> Any:
     q = service.search(
@@ -206,7 +212,7 @@ td,th{{border:1px solid #999;padding:4px 6px;text-align:left;font-size:90%}}
 
 @router.get("/v1/audit/subjects/{subject}/extract", responses=PROBLEMS)
 async def extract(
-    subject: str,
+    subject: SubjectPath,
     request: Request,
     caller: Auditor,
     state: StateDep,

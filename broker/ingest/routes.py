@@ -13,8 +13,10 @@ from broker.auth.deps import AnyCaller, Publisher, StateDep
 from broker.ingest import modes, service
 from broker.ingest.batch import accept_batch
 from broker.ingest.models import AcceptedEvent, EventRoute
+from broker.web import examples
 from broker.web.errors import NotFound, PayloadTooLarge
 from broker.web.openapi import PROBLEMS
+from broker.web.params import EventIdPath
 from consumers.models import FeedItem
 
 router = APIRouter(tags=["events"])
@@ -99,9 +101,18 @@ source)."""
         "requestBody": {
             "required": True,
             "content": {
-                "application/json": {"schema": {"$ref": "#/components/schemas/CloudEvent"}},
-                modes.STRUCTURED: {"schema": {"$ref": "#/components/schemas/CloudEvent"}},
-                modes.BATCH: {"schema": {"$ref": "#/components/schemas/CloudEventBatch"}},
+                "application/json": {
+                    "schema": {"$ref": "#/components/schemas/CloudEvent"},
+                    "example": examples.EVENT,
+                },
+                modes.STRUCTURED: {
+                    "schema": {"$ref": "#/components/schemas/CloudEvent"},
+                    "example": examples.EVENT,
+                },
+                modes.BATCH: {
+                    "schema": {"$ref": "#/components/schemas/CloudEventBatch"},
+                    "example": [examples.EVENT],
+                },
             },
         }
     },
@@ -126,7 +137,7 @@ async def publish(request: Request, caller: Publisher, state: StateDep) -> Any:
 
 
 @router.get("/v1/events/{event_id}", response_model=EventStatusOut, responses=PROBLEMS)
-async def event_status(event_id: str, caller: AnyCaller, state: StateDep) -> Any:
+async def event_status(event_id: EventIdPath, caller: AnyCaller, state: StateDep) -> Any:
     """Where the caller's own event went; anyone else's event is 404."""
     async with state.sessions() as session:
         row = await session.get(AcceptedEvent, (caller.org, event_id))

@@ -8,7 +8,9 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from broker.config import Settings
 from broker.contracts import Contracts
+from broker.web import examples
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -98,10 +100,98 @@ def with_contract_schemas(
     return openapi
 
 
-def install_openapi(app: FastAPI, contracts: Contracts, max_batch_events: int) -> None:
+def contract_body(name: str) -> dict[str, Any]:
+    """``openapi_extra`` for a route whose body is ``schemas/requests/<name>.json``: the same
+    file the server validates with, and the demo's example."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {"$ref": f"#/components/schemas/{_request_component(name)}"},
+                    "example": examples.REQUESTS[name],
+                }
+            },
+        }
+    }
+
+
+def _request_component(name: str) -> str:
+    return f"{name.capitalize()}Request"
+
+
+def webhook_url_rule(env: str) -> dict[str, Any]:
+    """``consumers.webhooks.service.check_url`` as a pattern: http(s) in development and test,
+    https elsewhere; a host; no credentials (no ``@`` before the path); no fragment. The rule
+    against the broker's own machine outside development is in the description only."""
+    schemes = "https?" if env in ("development", "test") else "https"
+    return {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 2000,
+        "pattern": f"^{schemes}://[A-Za-z0-9._~-]+(:[0-9]{{1,5}})?([/?][^#\\s]*)?$",
+        "description": "Where to POST new feed items: https (http only in development and "
+        "test), no credentials, no fragment, and outside development not the broker's own "
+        "machine (localhost, loopback, link-local).",
+        "example": "https://elevhalsa.amal.se/samsyn/push",
+    }
+
+
+def _refs(node: Any) -> set[str]:
+    if isinstance(node, dict):
+        found = {node["$ref"]} if isinstance(node.get("$ref"), str) else set()
+        for value in node.values():
+            found |= _refs(value)
+        return found
+    if isinstance(node, list):
+        return set().union(*(_refs(v) for v in node)) if node else set()
+    return set()
+
+
+def _referenced_only(openapi: dict[str, Any]) -> None:
+    """Drop the components no operation reaches: the pydantic models of bodies whose published
+    schema is the JSON Schema file, and FastAPI's own validation-error models."""
+    components = openapi["components"]["schemas"]
+    prefix = "#/components/schemas/"
+    reached: set[str] = set()
+    todo = {r.removeprefix(prefix) for r in _refs(openapi["paths"])}
+    while todo:
+        name = todo.pop()
+        if name in reached or name not in components:
+            continue
+        reached.add(name)
+        todo |= {r.removeprefix(prefix) for r in _refs(components[name])}
+    for name in set(components) - reached:
+        del components[name]
+
+
+def _operations(openapi: dict[str, Any]) -> list[dict[str, Any]]:
+    return [op for item in openapi["paths"].values() for op in item.values()]
+
+
+def _problems_everywhere(openapi: dict[str, Any]) -> None:
+    """Every error is problem+json: FastAPI's own 422 model is replaced, and every operation
+    names problem+json as its default answer."""
+    for op in _operations(openapi):
+        responses = op.setdefault("responses", {})
+        fastapi_422 = responses.get("422", {}).get("content", {}).get("application/json")
+        if fastapi_422 is not None:
+            responses["422"] = PROBLEMS[422]
+        responses.setdefault("default", _problem("An error (RFC 9457 problem+json)"))
+        for param in op.get("parameters", []):
+            # A query parameter is absent or a string: FastAPI's "or null" of an optional one
+            # only makes generated clients send "None".
+            schema = param.get("schema", {})
+            variants = schema.get("anyOf")
+            if variants and {"type": "null"} in variants and len(variants) == 2:
+                (kept,) = [v for v in variants if v != {"type": "null"}]
+                param["schema"] = {k: v for k, v in schema.items() if k != "anyOf"} | kept
+
+
+def install_openapi(app: FastAPI, contracts: Contracts, settings: Settings) -> None:
     def build() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = with_contract_schemas(
+            doc = with_contract_schemas(
                 get_openapi(
                     title=app.title,
                     version=app.version,
@@ -110,8 +200,15 @@ def install_openapi(app: FastAPI, contracts: Contracts, max_batch_events: int) -
                     routes=app.routes,
                 ),
                 contracts,
-                max_batch_events,
+                settings.max_batch_events,
             )
+            components = doc["components"]["schemas"]
+            for name, validator in contracts.requests.items():
+                components[_request_component(name)] = _embeddable(validator.schema)
+            components["WebhookIn"]["properties"]["url"] = webhook_url_rule(settings.env)
+            _problems_everywhere(doc)
+            _referenced_only(doc)
+            app.openapi_schema = doc
         return app.openapi_schema
 
     app.openapi = build  # type: ignore[method-assign]

@@ -13,6 +13,7 @@ from broker.auth.deps import FeedReader, StateDep
 from broker.infra.db import transaction
 from broker.web.cursors import decode_cursor, encode_cursor
 from broker.web.openapi import PROBLEMS
+from broker.web.params import CURSOR
 from consumers.models import FeedItem
 from consumers.reads import item_view, record_reads
 
@@ -88,7 +89,10 @@ async def feed(
     caller: FeedReader,
     state: StateDep,
     after: str | None = Query(
-        default=None, max_length=200, description="The `next` cursor of the previous page"
+        default=None,
+        max_length=200,
+        description="The `next` cursor of the previous page",
+        json_schema_extra=CURSOR,
     ),
     limit: int = Query(default=100, ge=1, le=500),
 ) -> Any:
