@@ -106,6 +106,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        # Operation ids are the handlers' names (create_consent, publish, feed): what a client
+        # generated from the document calls its functions.
+        generate_unique_id_function=lambda route: route.name,
     )
     install_handlers(app)
     app.add_middleware(HeadAsGet)

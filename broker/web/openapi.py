@@ -35,7 +35,9 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 def _problem(description: str) -> dict[str, Any]:
     return {
         "description": description,
-        "content": {"application/problem+json": {"schema": PROBLEM_SCHEMA}},
+        "content": {
+            "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+        },
     }
 
 
@@ -52,9 +54,14 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
 
 
 def _embeddable(schema: Mapping[str, Any] | bool) -> dict[str, Any]:
-    """A JSON Schema file as an OpenAPI 3.1 component (no ``$id``/``$schema`` of its own)."""
+    """A JSON Schema file as an OpenAPI 3.1 component: no ``$id``/``$schema`` of its own, and
+    its title folded into the description, so that generators name the model after the
+    component (``ConsentRequest``) rather than after a Swedish title."""
     assert isinstance(schema, Mapping), "schemas/ holds object schemas only"
-    return {k: v for k, v in schema.items() if k not in ("$id", "$schema")}
+    out = {k: v for k, v in schema.items() if k not in ("$id", "$schema", "title")}
+    if "title" in schema:
+        out["description"] = f"{schema['title']}. {schema.get('description', '')}".strip()
+    return out
 
 
 def with_contract_schemas(
@@ -63,28 +70,31 @@ def with_contract_schemas(
     """Link the files under ``schemas/`` into the OpenAPI document: the envelope, and per event
     type the envelope with that type's ``data`` schema (so ``x-category`` shows in the docs)."""
     components = openapi.setdefault("components", {}).setdefault("schemas", {})
-    components["CloudEventEnvelope"] = _embeddable(contracts.envelope.schema)
     variants = []
     for event_type in sorted(contracts.events.values(), key=lambda e: e.type):
         name = f"EventData_{event_type.name.replace('.', '_')}_v{event_type.version}"
         components[name] = _embeddable(event_type.validator.schema)
-        variants.append(
-            {
-                "allOf": [
-                    {"$ref": "#/components/schemas/CloudEventEnvelope"},
-                    {
-                        "properties": {
-                            "type": {"const": event_type.type},
-                            "data": {"$ref": f"#/components/schemas/{name}"},
-                        }
-                    },
-                ]
-            }
-        )
+        # Each variant a named component: generators (openapi-python-client) make a model of
+        # a named schema, not of an inline one inside a oneOf.
+        variant = f"CloudEvent_{event_type.name.replace('.', '_')}_v{event_type.version}"
+        # The envelope with this type and its data schema: a copy made here rather than an
+        # allOf, which generators cannot merge (the envelope's pattern on type vs. a const).
+        envelope = _embeddable(contracts.envelope.schema)
+        components[variant] = envelope | {
+            "description": f"A {event_type.type} event (CloudEvents 1.0, structured).",
+            "properties": envelope["properties"]
+            | {
+                "type": {"type": "string", "const": event_type.type},
+                "data": {"$ref": f"#/components/schemas/{name}"},
+            },
+        }
+        variants.append({"$ref": f"#/components/schemas/{variant}"})
     components["CloudEvent"] = {"oneOf": variants}
+    # Items are not held to the CloudEvent schema here: each event of a batch is validated on
+    # its own and an invalid one is answered in its result, not by refusing the batch.
     components["CloudEventBatch"] = {
         "type": "array",
-        "items": {"$ref": "#/components/schemas/CloudEvent"},
+        "items": {"description": "A structured CloudEvent (see CloudEvent)"},
         "maxItems": max_batch_events,
     }
     components["Problem"] = PROBLEM_SCHEMA
