@@ -158,6 +158,10 @@ def _refs(node: Any) -> set[str]:
     return set()
 
 
+# Named in descriptions only (the batch's body, see POST /v1/events), kept for readers.
+KEPT = {"CloudEventBatch"}
+
+
 def _referenced_only(openapi: dict[str, Any]) -> None:
     """Drop the components no operation reaches: the pydantic models of bodies whose published
     schema is the JSON Schema file, and FastAPI's own validation-error models."""
@@ -171,7 +175,7 @@ def _referenced_only(openapi: dict[str, Any]) -> None:
             continue
         reached.add(name)
         todo |= {r.removeprefix(prefix) for r in _refs(components[name])}
-    for name in set(components) - reached:
+    for name in set(components) - reached - KEPT:
         del components[name]
 
 
