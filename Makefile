@@ -40,13 +40,20 @@ lint: $(STAMP) ## ruff, mypy, and the policy checks (opa fmt, opa check --strict
 	@$(OPA) test policies/ --coverage --threshold 95 --format json > var/opa-coverage.json || { $(OPA) test policies/ -v | tail -40; exit 1; }
 	@$(OPA) test policies/ | tail -1
 
+TEST_WORKERS ?= 3
+TIMED := faults or cluster
+TIMED_OUT := not faults and not cluster
 test: lint stack ## everything CI runs: lint, policy tests, unit + integration + browser (e2e) on SQLite, integration on PostgreSQL
 	@deploy/local/browser.sh -q
-	@SAMSYN_TEST_DB=sqlite $(PY) -m pytest tests -q
+	@# Test files run in TEST_WORKERS parallel sessions (each its own Samsyn on the shared
+	@# stack, isolated by topic prefix and database). Tests that time recoveries (the fault
+	@# suite, the broker cluster) run afterwards, alone, so that no other test's load skews them.
+	@SAMSYN_TEST_DB=sqlite $(PY) -m pytest tests -q -n $(TEST_WORKERS) --dist loadfile -m "$(TIMED_OUT)"
+	@SAMSYN_TEST_DB=sqlite $(PY) -m pytest tests -q -m "$(TIMED)"
 	@# stack_security (secured Kafka, signed bundles) does not depend on the database: SQLite leg only.
-	@# faults (bench/faults.py in small) brings its own PostgreSQL, and the three-broker cluster
-	@# test its own Kafka: SQLite leg only, too.
-	@SAMSYN_TEST_DB=postgres $(PY) -m pytest tests/integration -q -m "not stack_security and not faults and not cluster"
+	@# faults (bench/faults.py in small) brings its own PostgreSQL, the three-broker cluster test
+	@# its own Kafka, and the restore drill always uses PostgreSQL: SQLite leg only, too.
+	@SAMSYN_TEST_DB=postgres $(PY) -m pytest tests/integration -q -n $(TEST_WORKERS) --dist loadfile -m "not stack_security and not restore and $(TIMED_OUT)"
 
 EVENTS ?= 3000
 faults: stack ## the fault suite: EVENTS (3000) events under SIGKILLs, a Kafka restart, OPA and DB outages

@@ -103,7 +103,7 @@ def child(age: int) -> str:
             return number
 
 
-def eventually(check: Callable[[], T], what: str, timeout: float = 30) -> T:
+def eventually(check: Callable[[], T | None], what: str, timeout: float = 30) -> T:
     """The first truthy answer of ``check``, asked every 0.2 s for up to ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:

@@ -1,51 +1,27 @@
 """Kafka clients built from settings (plaintext locally; TLS and SASL/SCRAM in production).
 
-Records are JSON. Topic names: ``events.v1`` (key: child pseudonym), ``registry.v1`` (key: child
+Records are the typed JSON of :mod:`broker.records`: producers take records and write their
+bytes; consumers hand out the bytes, which each reader decodes into the records its topic holds.
+Topic names: ``events.v1`` (key: child pseudonym), ``registry.v1`` (key: child
 pseudonym), ``deliveries.v1`` (key: recipient organisation), ``audit.v1`` (one partition, one
 ordered chain).
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.helpers import create_ssl_context
 
+from broker import records
 from broker.config import Settings
 
 EVENTS = "events.v1"
 REGISTRY = "registry.v1"
 DELIVERIES = "deliveries.v1"
 AUDIT = "audit.v1"
-
-
-def canonical_json(value: dict[str, Any]) -> bytes:
-    """Compact JSON with sorted keys by the standard library: what ingest hashes (the
-    idempotency ledger keeps these hashes, so their bytes must not change)."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True).encode()
-
-
-def encode(value: dict[str, Any]) -> bytes:
-    """A record's bytes: compact JSON with sorted keys (the same bytes as ``canonical_json`` for
-    what Samsyn writes) by orjson, about ten times faster; the standard library takes what
-    orjson refuses (an integer beyond 64 bits, a key that is not a string)."""
-    try:
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-    except TypeError:
-        return canonical_json(value)
-
-
-def decode(raw: bytes | None) -> Any:
-    if not raw:
-        return None
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return json.loads(raw)  # e.g. NaN, which the standard library wrote and reads
 
 
 def connection(settings: Settings) -> dict[str, Any]:
@@ -74,7 +50,7 @@ def producer(settings: Settings, **extra: Any) -> AIOKafkaProducer:
         acks="all",
         enable_idempotence=True,
         linger_ms=1,
-        value_serializer=encode,
+        value_serializer=records.encode,
         key_serializer=lambda k: k.encode() if isinstance(k, str) else k,
         **extra,
     )
@@ -89,7 +65,6 @@ def consumer(settings: Settings, *topics: str, group_id: str, **extra: Any) -> A
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         isolation_level="read_committed",
-        value_deserializer=decode,
         **extra,
     )
 

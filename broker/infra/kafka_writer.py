@@ -6,13 +6,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
-from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaProducer
 
 from broker.config import Settings
 from broker.infra import kafka
+from broker.records import Record
 from broker.web.errors import Unavailable
 
 log = structlog.get_logger("samsyn.kafka")
@@ -51,13 +51,11 @@ class KafkaWriter:
         if self._producer is not None:
             await self._producer.stop()
 
-    async def send(self, topic: str, *values: dict[str, Any], key: str | None = None) -> None:
+    async def send(self, topic: str, *values: Record, key: str | None = None) -> None:
         """Send and wait for acks=all on every value, or raise :class:`Unavailable`."""
         await self.send_keyed(topic, [(key, v) for v in values])
 
-    async def send_keyed(
-        self, topic: str, records: Sequence[tuple[str | None, dict[str, Any]]]
-    ) -> None:
+    async def send_keyed(self, topic: str, records: Sequence[tuple[str | None, Record]]) -> None:
         """Send (key, value) records and wait for acks=all on every one, or raise
         :class:`Unavailable`."""
         if self._producer is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,8 +12,9 @@ from sqlalchemy.exc import IntegrityError
 
 from broker.auth.tokens import Caller
 from broker.infra.db import transaction, utcnow
-from broker.infra.kafka import EVENTS, canonical_json
+from broker.infra.kafka import EVENTS
 from broker.ingest.models import AcceptedEvent
+from broker.records import IngestedEvent
 from broker.runtime.metrics import EVENTS_ACCEPTED
 from broker.runtime.state import AppState
 from broker.subjects.input import subject_of
@@ -32,7 +34,10 @@ class Accepted:
 
 
 def body_hash(envelope: dict[str, Any]) -> str:
-    return hashlib.sha256(canonical_json(envelope)).hexdigest()
+    """SHA-256 of the envelope as compact JSON with sorted keys by the standard library. The
+    idempotency ledger keeps these hashes, so their bytes must not change."""
+    canonical = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -42,7 +47,7 @@ class Prepared:
     envelope: dict[str, Any]
     digest: str
     pseudonym: str
-    record: dict[str, Any]
+    record: IngestedEvent
 
     @property
     def event_id(self) -> str:
@@ -50,7 +55,7 @@ class Prepared:
 
     @property
     def source_org(self) -> str:
-        return str(self.record["source_org"])
+        return self.record.source_org
 
 
 async def prepare(state: AppState, caller: Caller, body: Any) -> Prepared:
@@ -88,14 +93,14 @@ async def prepare(state: AppState, caller: Caller, body: Any) -> Prepared:
         )
 
     pseudonym = state.keys.pseudonymiser.pseudonym(subject)
-    record = {
-        "source_org": org.id,
-        "source_kind": org.kind,
-        "report_municipality": report_municipality,
-        "subject_pseudonym": pseudonym,
-        "accepted_at": utcnow().isoformat(),
-        "envelope": envelope,
-    }
+    record = IngestedEvent(
+        source_org=org.id,
+        source_kind=org.kind,
+        report_municipality=report_municipality,
+        subject_pseudonym=pseudonym,
+        accepted_at=utcnow().isoformat(),
+        envelope=envelope,
+    )
     return Prepared(envelope, body_hash(envelope), pseudonym, record)
 
 

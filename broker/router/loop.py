@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
@@ -30,6 +31,7 @@ from broker.infra import kafka
 from broker.infra.db import utcnow
 from broker.policy.client import PolicyClient, PolicyTimeout, PolicyUnavailable
 from broker.policy.input import Pending, build_input
+from broker.records import AuditAction, AuditEntry, RoutingSummary, decode_ingested
 from broker.registry.models import Consent
 from broker.router.outputs import Output, outputs
 from broker.runtime.supervise import keep_running, pause
@@ -280,23 +282,26 @@ class Router:
             return rows.first() is not None
 
     @staticmethod
-    def _pending(value: Any) -> Pending | None:
+    def _pending(raw: bytes | None) -> Pending | None:
         try:
-            return Pending(
-                source_org=value["source_org"],
-                source_kind=value["source_kind"],
-                report_municipality=value.get("report_municipality"),
-                pseudonym=value["subject_pseudonym"],
-                envelope=value["envelope"],
-            )
-        except (KeyError, TypeError):
-            log.error("unreadable record in events topic; skipped", value=str(value)[:200])
+            event = decode_ingested(raw or b"")
+        except msgspec.DecodeError as err:  # ValidationError too: nothing is routed half-read
+            # The error names the field, never its value: the record may hold personal data.
+            log.error("unreadable record in events topic; skipped", error=str(err))
             return None
+        return Pending(
+            source_org=event.source_org,
+            source_kind=event.source_kind,
+            report_municipality=event.report_municipality,
+            pseudonym=event.subject_pseudonym,
+            envelope=event.envelope,
+        )
 
     @staticmethod
     def _count(produced: list[Output]) -> None:
         for out in produced:
-            if out.topic == kafka.AUDIT and out.value["action"] == "decision":
-                DECISIONS.labels(out.value["outcome"], out.value["legal_ground"] or "-").inc()
-            elif out.value.get("kind") == "routed":
+            value = out.value
+            if isinstance(value, AuditEntry) and value.action == AuditAction.DECISION:
+                DECISIONS.labels(value.outcome, value.legal_ground or "-").inc()
+            elif isinstance(value, RoutingSummary):
                 ROUTED.inc()

@@ -24,13 +24,14 @@ from broker.infra import kafka
 from broker.router.loop import GROUP as ROUTER_GROUP
 from broker.runtime.metrics import CONSUMER_LAG, LAG_SAMPLE_FAILURES
 from consumers.feed.materializer import GROUP as MATERIALIZER_GROUP
+from consumers.feed.materializer import TOPICS as MATERIALIZER_TOPICS
 
 log = structlog.get_logger("samsyn.lag")
 
 # label -> (consumer group, topics it reads)
 GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
     "router": (ROUTER_GROUP, (kafka.EVENTS,)),
-    "materializer": (MATERIALIZER_GROUP, (kafka.DELIVERIES, kafka.REGISTRY)),
+    "materializer": (MATERIALIZER_GROUP, MATERIALIZER_TOPICS),
     "sealer": (SEALER_GROUP, (kafka.AUDIT,)),
 }
 

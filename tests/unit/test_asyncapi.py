@@ -5,15 +5,30 @@ fields those of the code."""
 
 from __future__ import annotations
 
+import json
 import warnings
 from typing import Any
 
+import msgspec
 import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
 from broker.audit.records import record
 from broker.infra.topics import PARTITIONS
+from broker.records import (
+    AuditAction,
+    AuditEntry,
+    ConsentCreated,
+    ConsentWithdrawn,
+    Delivery,
+    IngestedEvent,
+    Record,
+    RelationshipCreated,
+    RelationshipEnded,
+    RoutingSummary,
+    encode,
+)
 from tests.support import REPO
 
 DOC_PATH = REPO / "docs" / "asyncapi.yaml"
@@ -64,11 +79,28 @@ def test_payloads_are_json_schemas(doc: dict[str, Any]) -> None:
         assert name == message["name"]
 
 
-def test_topics_and_fields_are_the_codes(doc: dict[str, Any]) -> None:
-    """The channels are the topics the code creates, and an audit record has exactly the
-    fields the document lists."""
+def _fields(*structs: type[Record]) -> set[str]:
+    names = {f.encode_name for s in structs for f in msgspec.structs.fields(s)}
+    tagged = {s.__struct_config__.tag_field for s in structs} - {None}
+    return names | {str(t) for t in tagged}
+
+
+def test_topics_and_records_are_the_codes(doc: dict[str, Any]) -> None:
+    """The channels are the topics the code creates, and each message lists exactly the fields
+    of the record type (broker/records.py) that is written there; an encoded audit record
+    matches its payload schema."""
     assert {c["address"] for c in doc["channels"].values()} == set(PARTITIONS)
-    audit = doc["components"]["messages"]["auditRecord"]["payload"]
-    made = record(action="feed.read", outcome="ok", actor_org="amal-skola")
-    assert set(audit["properties"]) == set(made)
-    Draft202012Validator(audit).validate(made)
+    messages = doc["components"]["messages"]
+    changes = (ConsentCreated, ConsentWithdrawn, RelationshipCreated, RelationshipEnded)
+    for name, structs in (
+        ("acceptedEvent", (IngestedEvent,)),
+        ("delivery", (Delivery,)),
+        ("routed", (RoutingSummary,)),
+        ("registryChange", changes),
+        ("auditRecord", (AuditEntry,)),
+    ):
+        assert set(messages[name]["payload"]["properties"]) == _fields(*structs), name
+    made = json.loads(
+        encode(record(action=AuditAction.FEED_READ, outcome="ok", actor_org="amal-skola"))
+    )
+    Draft202012Validator(messages["auditRecord"]["payload"]).validate(made)
