@@ -22,6 +22,8 @@ def _pattern(prop: str) -> str:
 
 UUID = _pattern("consentref")
 PERSONNUMMER = _pattern("subject")
+TIME_PATTERN = _pattern("time")
+DATE_TIME: dict[str, Any] = {"format": "date-time"}
 # Cursors are opaque strings; the custom format tells a test generator to use real ones.
 CURSOR: dict[str, Any] = {"format": "cursor"}
 # A personnummer: its Luhn digit and date cannot be a pattern; the custom format names them.
