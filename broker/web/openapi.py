@@ -67,18 +67,20 @@ def _embeddable(schema: Mapping[str, Any] | bool) -> dict[str, Any]:
 def with_contract_schemas(
     openapi: dict[str, Any], contracts: Contracts, max_batch_events: int
 ) -> dict[str, Any]:
-    """Link the files under ``schemas/`` into the OpenAPI document: the envelope, and per event
-    type the envelope with that type's ``data`` schema (so ``x-category`` shows in the docs)."""
+    """Link the files under ``schemas/`` into the OpenAPI document: per event type the envelope
+    with that type's ``data`` schema (so ``x-category`` shows in the docs), one of which is a
+    ``CloudEvent``; and the request bodies of ``schemas/requests/``."""
     components = openapi.setdefault("components", {}).setdefault("schemas", {})
+    for request, validator in contracts.requests.items():
+        components[_request_component(request)] = _embeddable(validator.schema)
     variants = []
     for event_type in sorted(contracts.events.values(), key=lambda e: e.type):
         name = f"EventData_{event_type.name.replace('.', '_')}_v{event_type.version}"
         components[name] = _embeddable(event_type.validator.schema)
-        # Each variant a named component: generators (openapi-python-client) make a model of
-        # a named schema, not of an inline one inside a oneOf.
+        # Each variant a named component (generators make models of named schemas, not of
+        # inline ones in a oneOf), and a copy of the envelope rather than an allOf, which they
+        # cannot merge (the envelope's pattern on type vs. this type's const).
         variant = f"CloudEvent_{event_type.name.replace('.', '_')}_v{event_type.version}"
-        # The envelope with this type and its data schema: a copy made here rather than an
-        # allOf, which generators cannot merge (the envelope's pattern on type vs. a const).
         envelope = _embeddable(contracts.envelope.schema)
         components[variant] = envelope | {
             "description": f"A {event_type.type} event (CloudEvents 1.0, structured).",
@@ -216,10 +218,8 @@ def install_openapi(app: FastAPI, contracts: Contracts, settings: Settings) -> N
                 contracts,
                 settings.max_batch_events,
             )
-            components = doc["components"]["schemas"]
-            for name, validator in contracts.requests.items():
-                components[_request_component(name)] = _embeddable(validator.schema)
-            components["WebhookIn"]["properties"]["url"] = webhook_url_rule(settings.env)
+            webhook = doc["components"]["schemas"]["WebhookIn"]
+            webhook["properties"]["url"] = webhook_url_rule(settings.env)
             _problems_everywhere(doc)
             _referenced_only(doc)
             app.openapi_schema = doc
