@@ -27,10 +27,17 @@ from broker.config import Settings
 from broker.infra import kafka, positions
 from broker.infra.db import utcnow
 from broker.records import AuditEntry, decode_audit
-from broker.runtime.supervise import keep_running
+from broker.runtime.supervise import (
+    Progress,
+    Watch,
+    close_within,
+    deadline,
+    keep_running,
+)
 
 log = structlog.get_logger("samsyn.sealer")
 GROUP = "samsyn-sealer"
+TOPICS = (kafka.AUDIT,)
 CHAIN_LENGTH = Gauge("samsyn_audit_chain_length", "Records sealed into the audit chain")
 
 
@@ -47,20 +54,26 @@ class Sealer:
         self.key = key
         self.key_id = key_id
         self.stopping = asyncio.Event()
+        self.progress = Progress()
 
     async def run(self) -> None:
-        await keep_running(self._session, self.stopping, log, "sealer")
+        watch = Watch.group(self.progress, self.settings, GROUP, TOPICS)
+        await keep_running(self._session, self.stopping, log, "sealer", watch)
 
     async def _session(self) -> None:
-        consumer = kafka.consumer(self.settings, group_id=GROUP)
-        positions.subscribe(consumer, self.sessions, self.settings, GROUP, kafka.AUDIT)
-        await consumer.start()
+        consumer = kafka.consumer(
+            self.settings, group_id=GROUP, instance=self.settings.worker_instance
+        )
+        positions.subscribe(consumer, self.sessions, self.settings, GROUP, *TOPICS)
         last_checkpoint = time.monotonic()
         try:
+            async with deadline(self.settings.kafka_deadline_s, "starting the consumer"):
+                await consumer.start()
             while not self.stopping.is_set():
                 batch = await consumer.getmany(timeout_ms=200, max_records=2000)
                 raw = [r for rs in batch.values() for r in rs]
                 records = [decode_audit(r.value) for r in raw]
+                self.progress.hold(bool(records))
                 due = time.monotonic() - last_checkpoint >= self.settings.audit_checkpoint_seconds
                 if not records and not due:
                     continue
@@ -73,9 +86,11 @@ class Sealer:
                         await self.checkpoint(session)
                         last_checkpoint = time.monotonic()
                 if records:
-                    await consumer.commit()
+                    async with deadline(self.settings.kafka_deadline_s, "the offset commit"):
+                        await consumer.commit()
+                    self.progress.moved()
         finally:
-            await consumer.stop()
+            await close_within(consumer.stop(), log, "sealer consumer")
 
     async def seal(self, session: AsyncSession, records: list[AuditEntry]) -> int:
         if not records:

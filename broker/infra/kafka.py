@@ -56,8 +56,25 @@ def producer(settings: Settings, **extra: Any) -> AIOKafkaProducer:
     )
 
 
-def consumer(settings: Settings, *topics: str, group_id: str, **extra: Any) -> AIOKafkaConsumer:
-    """A consumer that sees only committed transactions and commits offsets by hand."""
+class SenderDied(Exception):
+    """A producer's background sender has ended: the producer will never deliver again."""
+
+
+def sender_alive(producer: AIOKafkaProducer) -> bool:
+    """Whether the producer's background sender still runs. aiokafka ends it on an error it
+    does not retry (e.g. the transaction coordinator unreachable while Kafka restarts) and only
+    fails what was pending then; a later transaction would wait for it for ever. The task is
+    not public API (hence the look inside); a producer not yet started counts as alive."""
+    task = getattr(getattr(producer, "_sender", None), "sender_task", None)
+    return task is None or not task.done()
+
+
+def consumer(
+    settings: Settings, *topics: str, group_id: str, instance: str | None = None, **extra: Any
+) -> AIOKafkaConsumer:
+    """A consumer that sees only committed transactions and commits offsets by hand. With an
+    ``instance`` it is a static member of its group (KIP-345): restarted under the same name it
+    gets its partitions back at once, without waiting for the group to notice its absence."""
     return AIOKafkaConsumer(
         *(settings.topic(t) for t in topics),
         **connection(settings),
@@ -65,6 +82,7 @@ def consumer(settings: Settings, *topics: str, group_id: str, **extra: Any) -> A
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         isolation_level="read_committed",
+        group_instance_id=instance,
         **extra,
     )
 

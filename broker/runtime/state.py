@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from fastapi import Request
@@ -43,6 +44,8 @@ class AppState:
     policy: PolicyClient
     local_keyset: KeySet
     oidc_keyset: KeySet | None = None
+    # /readyz checks of the workers this process runs (broker.runtime.readiness.worker_checks).
+    worker_checks: dict[str, Callable[[], Awaitable[bool]]] = field(default_factory=dict)
     token_limiter: RateLimiter = field(init=False)
     publish_limiter: RateLimiter = field(init=False)
     _client_seen: dict[str, float] = field(default_factory=dict)

@@ -35,7 +35,13 @@ from broker.records import (
 )
 from broker.registry.models import Consent
 from broker.runtime.metrics import DELIVERIES_MATERIALISED
-from broker.runtime.supervise import keep_running
+from broker.runtime.supervise import (
+    Progress,
+    Watch,
+    close_within,
+    deadline,
+    keep_running,
+)
 from consumers.models import FeedItem, lock_feed
 from consumers.notices import CONSENT_WITHDRAWN, notice
 
@@ -72,21 +78,27 @@ class Materializer:
         self.settings = settings
         self.sessions = sessions
         self.stopping = asyncio.Event()
+        self.progress = Progress()
         self._stored = 0  # deliveries stored by the current batch, counted once it commits
 
     async def run(self) -> None:
-        await keep_running(self._session, self.stopping, log, "materializer")
+        watch = Watch.group(self.progress, self.settings, GROUP, TOPICS)
+        await keep_running(self._session, self.stopping, log, "materializer", watch)
 
     async def _session(self) -> None:
-        consumer = kafka.consumer(self.settings, group_id=GROUP)
+        consumer = kafka.consumer(
+            self.settings, group_id=GROUP, instance=self.settings.worker_instance
+        )
         positions.subscribe(consumer, self.sessions, self.settings, GROUP, *TOPICS)
-        await consumer.start()
         try:
+            async with deadline(self.settings.kafka_deadline_s, "starting the consumer"):
+                await consumer.start()
             while not self.stopping.is_set():
                 batch = await consumer.getmany(timeout_ms=200, max_records=1000)
                 records = sorted(
                     (r for rs in batch.values() for r in rs), key=lambda r: r.timestamp
                 )
+                self.progress.hold(bool(records))
                 if not records:
                     continue
                 self._stored = 0
@@ -99,9 +111,11 @@ class Materializer:
                         session, self.settings.topic(GROUP), positions.next_offsets(records)
                     )
                 DELIVERIES_MATERIALISED.inc(self._stored)
-                await consumer.commit()
+                async with deadline(self.settings.kafka_deadline_s, "the offset commit"):
+                    await consumer.commit()
+                self.progress.moved()
         finally:
-            await consumer.stop()
+            await close_within(consumer.stop(), log, "materializer consumer")
 
     async def apply(
         self, session: AsyncSession, record: DeliveriesRecord | RegistryRecord, timestamp_ms: int

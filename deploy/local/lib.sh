@@ -14,6 +14,8 @@ KAFKA_VERSION="${KAFKA_VERSION:-4.1.1}"
 # (slf4j-simple 2.x would be ignored by a 1.7 API and Kafka would log nothing).
 SLF4J_VERSION="${SLF4J_VERSION:-1.7.36}"
 OPA_VERSION="${OPA_VERSION:-v1.22.3}"
+# Regal, the Rego linter of `make lint` (a development tool: never on the servers).
+REGAL_VERSION="${REGAL_VERSION:-v0.38.1}"
 
 # ---- locations ------------------------------------------------------------------------------
 SAMSYN_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -54,6 +56,7 @@ KAFKA_LIBS_MARKER="$KAFKA_LIBS/.complete"
 KAFKA_TOOLS_DIR="$KAFKA_HOME/samsyn-tools-$KAFKA_POM_HASH"
 KAFKA_ADMIN_JAR="$KAFKA_TOOLS_DIR/samsyn-kafka-admin.jar"
 OPA_BIN="$SAMSYN_CACHE/opa-$OPA_VERSION/opa"
+REGAL_BIN="$SAMSYN_CACHE/regal-$REGAL_VERSION/regal"
 POLICIES_DIR="${SAMSYN_POLICIES:-$SAMSYN_ROOT/policies}"
 
 export SAMSYN_ROOT SAMSYN_CACHE SAMSYN_VAR STACK_DIR

@@ -25,7 +25,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from tests.support import REPO, Org, child, new_postgres_database, start_samsyn
 
-pytestmark = [pytest.mark.integration, pytest.mark.cluster]
+pytestmark = [pytest.mark.integration, pytest.mark.cluster, pytest.mark.slow]
 
 SCRIPT = REPO / "deploy/local/kafka-cluster.sh"
 EVENTS = 240

@@ -29,7 +29,7 @@ from tests.support import (
     start_samsyn,
 )
 
-pytestmark = [pytest.mark.integration, pytest.mark.restore]
+pytestmark = [pytest.mark.integration, pytest.mark.restore, pytest.mark.slow]
 
 BEFORE, DURING = 20, 40
 
