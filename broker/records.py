@@ -47,6 +47,14 @@ class AuditAction(StrEnum):
     ADMIN_AUDIT_VIEW = "admin.audit.view"
     ADMIN_AUDIT_VERIFY = "admin.audit.verify"
     ADMIN_AUDIT_EXPORT = "admin.audit.export"
+    # The console's log follow-up: looking at its pages, and what the auditors record there.
+    ADMIN_AUDIT_OVERVIEW = "admin.audit.overview"
+    ADMIN_AUDIT_REVIEW = "admin.audit.review"
+    ADMIN_AUDIT_SAMPLES = "admin.audit.samples"
+    ADMIN_AUDIT_FLAGS = "admin.audit.flags"
+    ADMIN_AUDIT_REPORT = "admin.audit.report"
+    REVIEW_VERDICT = "review.verdict"
+    REVIEW_SAMPLE = "review.sample"
 
 
 class Record(msgspec.Struct, kw_only=True, frozen=True):
