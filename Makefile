@@ -78,6 +78,10 @@ FOLLOWUP_RECORDS ?= 5000000
 bench-followup: stack ## p95 of the console's log follow-up views over FOLLOWUP_RECORDS (5M) audit records on PostgreSQL
 	@$(PY) -m bench.followup --records $(FOLLOWUP_RECORDS)
 
+AUDIT_RECORDS ?= 10000000
+bench-audit: stack ## verify and export AUDIT_RECORDS (10M) sealed records: records/s and peak RSS
+	@$(PY) -m bench.audit_chain --records $(AUDIT_RECORDS)
+
 stop: ## stop what `make run`/`make test` started
 	@deploy/local/run.sh stop || true
 	@deploy/local/stack.sh down
@@ -85,4 +89,4 @@ stop: ## stop what `make run`/`make test` started
 status: ## what runs where
 	@deploy/local/stack.sh status
 
-.PHONY: help venv stack run demo lint check test faults bench bench-followup stop status
+.PHONY: help venv stack run demo lint check test faults bench bench-followup bench-audit stop status

@@ -33,7 +33,9 @@ from broker.runtime.metrics import HttpMetrics
 from broker.runtime.readiness import dependency_checks, readiness, worker_checks
 from broker.runtime.state import AppState
 from broker.runtime.workers import build_workers, start_workers, stop_workers
+from broker.web.docs import install_docs
 from broker.web.errors import install_handlers
+from broker.web.head import HeadAsGet
 from broker.web.openapi import PROBLEMS, install_openapi
 from broker.web.request_id import RequestId
 from consumers.children.routes import router as children_router
@@ -107,11 +109,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Events in (CloudEvents 1.0), policy-decided slices out, every decision "
         "in a tamper-evident audit trail. Errors are RFC 9457 problem+json.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        # Operation ids are the handlers' names (create_consent, publish, feed): what a client
+        # generated from the document calls its functions.
+        generate_unique_id_function=lambda route: route.name,
     )
     install_handlers(app)
+    app.add_middleware(HeadAsGet)
     app.add_middleware(HttpMetrics)
     app.add_middleware(RequestId)  # outermost: the id is bound for everything inside
-    install_openapi(app, contracts)
+    install_openapi(app, contracts, settings)
+    install_docs(app)
     for r in (
         auth_router,
         ingest_router,

@@ -197,6 +197,9 @@ class Settings(BaseSettings):
     console_oidc_org_claim: str = "org"
 
     max_body_bytes: int = 64 * 1024
+    # A batch (application/cloudevents-batch+json): each event within max_body_bytes as well.
+    max_batch_events: int = Field(default=100, ge=1)
+    max_batch_bytes: int = Field(default=1024 * 1024, ge=1)
 
     # Per-client rate limits (per API process): token requests and event publishes.
     rate_token_per_s: float = Field(default=2.0, gt=0)

@@ -80,6 +80,62 @@ class Verdict:
         }
 
 
+class ChainWalk:
+    """Verification one record at a time, in constant memory: only the head hashes at the
+    checkpoints' seqs are kept, so a chain of tens of millions of records verifies as it is
+    read (from the database page by page, or from an export file as it is parsed)."""
+
+    def __init__(self, checkpoints: Iterable[dict[str, Any]]) -> None:
+        self.checkpoints = sorted(checkpoints, key=lambda c: int(c["seq"]))
+        self._wanted = {int(c["seq"]) for c in self.checkpoints}
+        self._at: dict[int, str] = {}
+        self.prev, self.count, self._expected = GENESIS, 0, 1
+
+    def step(self, rec: dict[str, Any]) -> Verdict | None:
+        """Take the next record; the failing verdict when it breaks the chain, else None."""
+        seq = int(rec["seq"])
+        if seq != self._expected:
+            return Verdict(
+                False, self.count, self.prev, self._expected, f"seq {self._expected} missing"
+            )
+        if rec["prev_hash"] != self.prev:
+            return Verdict(False, self.count, self.prev, seq, "prev_hash does not link")
+        if record_hash(self.prev, rec) != rec["hash"]:
+            return Verdict(False, self.count, self.prev, seq, "hash does not match the record")
+        self.prev, self.count, self._expected = rec["hash"], self.count + 1, seq + 1
+        if seq in self._wanted:
+            self._at[seq] = self.prev
+        return None
+
+    def finish(self, public_keys: Mapping[str, Ed25519PublicKey]) -> Verdict:
+        """After the last record: every checkpoint's signature and head."""
+        count, prev = self.count, self.prev
+        for cp in self.checkpoints:
+            seq = int(cp["seq"])
+            public_key = public_keys.get(str(cp.get("key_id"))) or public_keys.get(ANY_KEY)
+            if public_key is None:
+                return Verdict(
+                    False, count, prev, seq, f"checkpoint {seq} signed by an unknown key"
+                )
+            try:
+                public_key.verify(
+                    base64.b64decode(cp["signature"]), checkpoint_message(seq, cp["head_hash"])
+                )
+            except (InvalidSignature, ValueError):
+                return Verdict(False, count, prev, seq, f"checkpoint {seq} signature invalid")
+            if seq not in self._at:
+                return Verdict(
+                    False,
+                    count,
+                    prev,
+                    count + 1,
+                    f"checkpoint {seq} is past the end: records were removed",
+                )
+            if self._at[seq] != cp["head_hash"]:
+                return Verdict(False, count, prev, seq, f"checkpoint {seq} does not match")
+        return Verdict(True, count, prev, None)
+
+
 def verify(
     records: Iterable[dict[str, Any]],
     checkpoints: Iterable[dict[str, Any]],
@@ -90,39 +146,11 @@ def verify(
     Edits break that record's hash; deletions and swaps break the seq sequence or the link;
     a cut-off tail leaves a signed checkpoint pointing past the end. Each checkpoint is checked
     with the public key of its ``key_id`` (``ANY_KEY`` stands for one key given for all), so
-    checkpoints signed before a key rotation still verify.
+    checkpoints signed before a key rotation still verify. ``records`` may be any iterable:
+    they are walked once and not kept (:class:`ChainWalk`).
     """
-    prev, count, expected_seq = GENESIS, 0, 1
-    hashes: dict[int, str] = {}
+    walk = ChainWalk(checkpoints)
     for rec in records:
-        seq = int(rec["seq"])
-        if seq != expected_seq:
-            return Verdict(False, count, prev, expected_seq, f"seq {expected_seq} missing")
-        if rec["prev_hash"] != prev:
-            return Verdict(False, count, prev, seq, "prev_hash does not link")
-        if record_hash(prev, rec) != rec["hash"]:
-            return Verdict(False, count, prev, seq, "hash does not match the record")
-        prev, count, expected_seq = rec["hash"], count + 1, seq + 1
-        hashes[seq] = prev
-    for cp in checkpoints:
-        seq = int(cp["seq"])
-        public_key = public_keys.get(str(cp.get("key_id"))) or public_keys.get(ANY_KEY)
-        if public_key is None:
-            return Verdict(False, count, prev, seq, f"checkpoint {seq} signed by an unknown key")
-        try:
-            public_key.verify(
-                base64.b64decode(cp["signature"]), checkpoint_message(seq, cp["head_hash"])
-            )
-        except (InvalidSignature, ValueError):
-            return Verdict(False, count, prev, seq, f"checkpoint {seq} signature invalid")
-        if seq not in hashes:
-            return Verdict(
-                False,
-                count,
-                prev,
-                count + 1,
-                f"checkpoint {seq} is past the end: records were removed",
-            )
-        if hashes[seq] != cp["head_hash"]:
-            return Verdict(False, count, prev, seq, f"checkpoint {seq} does not match")
-    return Verdict(True, count, prev, None)
+        if (broken := walk.step(rec)) is not None:
+            return broken
+    return walk.finish(public_keys)

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, PlainTextResponse
+from fastapi.responses import HTMLResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel
 
 from broker.audit import service
@@ -21,6 +21,7 @@ from broker.subjects.input import subject_of
 from broker.web.cursors import decode_cursor, encode_cursor
 from broker.web.errors import InvalidInput
 from broker.web.openapi import PROBLEMS
+from broker.web.params import CURSOR, DATE_TIME, PERSONNUMMER, TIME_PATTERN, SubjectPath
 
 router = APIRouter(tags=["audit"])
 PAGE = 200
@@ -79,16 +80,17 @@ def _pseudonyms(state: AppState, subject: str | None) -> list[str] | None:
     return state.keys.pseudonymiser.candidates(subject_of(subject, pointer="/subject"))
 
 
-RFC3339 = (
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"
-)
+# The schemas' date-time pattern (years 1900-2999, real month and day ranges); the format
+# tells generators to draw real dates (no 30 February).
+RFC3339 = TIME_PATTERN
 
 
 def _time(value: str | None, pointer: str) -> datetime | None:
     if value is None:
         return None
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        # RFC 3339 lets "T" and "Z" be lower case; fromisoformat wants them upper case.
+        return datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
     except ValueError as err:
         raise InvalidInput(
             f"{pointer}: {err}", errors=[{"pointer": pointer, "detail": str(err)}]
@@ -99,24 +101,31 @@ def _time(value: str | None, pointer: str) -> datetime | None:
 async def records(
     caller: Auditor,
     state: StateDep,
-    subject: str | None = Query(default=None, description="The child's personnummer"),
+    subject: str | None = Query(
+        default=None,
+        pattern=PERSONNUMMER,
+        description="The child's personnummer",
+        json_schema_extra={"format": "personnummer"},
+    ),
     org: str | None = Query(default=None, description="Actor or recipient organisation"),
     start: str | None = Query(
         default=None,
         alias="from",
         pattern=RFC3339,
+        json_schema_extra=DATE_TIME,
         description="From this time (RFC 3339 with a zone), inclusive",
     ),
     end: str | None = Query(
         default=None,
         alias="to",
         pattern=RFC3339,
+        json_schema_extra=DATE_TIME,
         description="Until this time (RFC 3339 with a zone), exclusive",
     ),
     outcome: Literal["allow", "deny", "ok", "refused"] | None = None,
     action: str | None = Query(default=None, max_length=40),
     legal_ground: str | None = Query(default=None, max_length=40),
-    cursor: str | None = Query(default=None, max_length=200),
+    cursor: str | None = Query(default=None, max_length=200, json_schema_extra=CURSOR),
     limit: int = Query(default=PAGE, ge=1, le=1000),
 ) -> Any:
     q = service.search(
@@ -148,9 +157,9 @@ async def verify(caller: Auditor, state: StateDep) -> Any:
 
 @router.get("/v1/audit/export", responses=PROBLEMS)
 async def export(caller: Auditor, state: StateDep) -> Any:
-    """The chain and checkpoints as JSON, for ``samsyn audit-verify --export FILE`` offline."""
-    async with state.sessions() as session:
-        return await service.export(session)
+    """The chain and checkpoints as JSON, for ``samsyn audit-verify --export FILE`` offline;
+    streamed, so its length is bounded by disk, not by the server's memory."""
+    return StreamingResponse(service.export(state.sessions), media_type="application/json")
 
 
 @router.get("/v1/audit/public-keys")
@@ -226,9 +235,18 @@ td,th{{border:1px solid #999;padding:4px 6px;text-align:left;font-size:90%}}
 <button onclick="window.print()">Skriv ut / Print</button></body></html>"""
 
 
-@router.get("/v1/audit/subjects/{subject}/extract", responses=PROBLEMS)
+@router.get(
+    "/v1/audit/subjects/{subject}/extract",
+    responses={
+        **PROBLEMS,
+        200: {
+            "description": "The extract: JSON, or with format=html a printable page",
+            "content": {"text/html": {"schema": {"type": "string"}}},
+        },
+    },
+)
 async def extract(
-    subject: str,
+    subject: SubjectPath,
     request: Request,
     caller: Auditor,
     state: StateDep,

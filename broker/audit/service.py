@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Select, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from broker.audit.chain import HASHED_FIELDS, OPTIONAL_HASHED_FIELDS, Verdict, verify
+from broker.audit.chain import HASHED_FIELDS, OPTIONAL_HASHED_FIELDS, ChainWalk, Verdict
 from broker.audit.models import AuditCheckpoint, AuditRecord
 from broker.runtime.metrics import AUDIT_VERIFY
 
@@ -18,7 +19,8 @@ from broker.runtime.metrics import AUDIT_VERIFY
 RECORD_FIELDS = (*HASHED_FIELDS, *OPTIONAL_HASHED_FIELDS, "prev_hash", "hash")
 
 
-def as_dict(rec: AuditRecord) -> dict[str, Any]:
+def as_dict(rec: Any) -> dict[str, Any]:
+    """An audit record (a model or a row of its columns) as the API and the export show it."""
     out = {f: getattr(rec, f) for f in RECORD_FIELDS}
     out["time"] = rec.time.isoformat()
     return out
@@ -54,36 +56,51 @@ def search(
 
 
 async def _chain(session: AsyncSession, batch: int = 5000) -> AsyncIterator[dict[str, Any]]:
+    """Every sealed record in seq order, a page at a time (plain rows, nothing kept), so a chain
+    of any length streams in constant memory."""
+    columns = [getattr(AuditRecord, f) for f in RECORD_FIELDS]
     after = 0
     while True:
-        rows = list(
-            (
-                await session.execute(
-                    select(AuditRecord)
-                    .where(AuditRecord.seq > after)
-                    .order_by(AuditRecord.seq)
-                    .limit(batch)
-                )
-            ).scalars()
-        )
+        rows = (
+            await session.execute(
+                select(*columns)
+                .where(AuditRecord.seq > after)
+                .order_by(AuditRecord.seq)
+                .limit(batch)
+            )
+        ).all()
         if not rows:
             return
-        for rec in rows:
-            yield as_dict(rec)
+        for row in rows:
+            yield as_dict(row)
         after = rows[-1].seq
+
+
+async def _checkpoints(session: AsyncSession) -> list[dict[str, Any]]:
+    return [
+        {
+            "seq": c.seq,
+            "head_hash": c.head_hash,
+            "signature": c.signature,
+            "key_id": c.key_id,
+            "signed_at": c.signed_at.isoformat(),
+        }
+        for c in (
+            await session.execute(select(AuditCheckpoint).order_by(AuditCheckpoint.seq))
+        ).scalars()
+    ]
 
 
 async def verify_chain(
     session: AsyncSession, public_keys: Mapping[str, Ed25519PublicKey]
 ) -> Verdict:
-    records = [r async for r in _chain(session)]
-    checkpoints = [
-        {"seq": c.seq, "head_hash": c.head_hash, "signature": c.signature, "key_id": c.key_id}
-        for c in (
-            await session.execute(select(AuditCheckpoint).order_by(AuditCheckpoint.seq))
-        ).scalars()
-    ]
-    verdict = verify(records, checkpoints, public_keys)
+    """Verify the sealed chain as it is read: memory stays flat whatever its length."""
+    walk = ChainWalk(await _checkpoints(session))
+    verdict: Verdict | None = None
+    async for rec in _chain(session):
+        if (verdict := walk.step(rec)) is not None:
+            break
+    verdict = verdict or walk.finish(public_keys)
     AUDIT_VERIFY.labels("ok" if verdict.ok else "failed").inc()
     return verdict
 
@@ -101,20 +118,15 @@ async def archivable_checkpoint(session: AsyncSession, cutoff: datetime) -> Audi
     return (await session.execute(q)).scalars().first()
 
 
-async def export(session: AsyncSession) -> dict[str, Any]:
-    """The whole chain with its checkpoints, for offline verification (``samsyn audit-verify``)."""
-    return {
-        "records": [r async for r in _chain(session)],
-        "checkpoints": [
-            {
-                "seq": c.seq,
-                "head_hash": c.head_hash,
-                "signature": c.signature,
-                "key_id": c.key_id,
-                "signed_at": c.signed_at.isoformat(),
-            }
-            for c in (
-                await session.execute(select(AuditCheckpoint).order_by(AuditCheckpoint.seq))
-            ).scalars()
-        ],
-    }
+async def export(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[bytes]:
+    """The whole chain with its checkpoints as one JSON document, written as it is read, for
+    offline verification (``samsyn audit-verify``, which parses it as a stream too).
+    Checkpoints come first: a verifier needs their seqs before it walks the records."""
+    async with sessions() as session:
+        checkpoints = await _checkpoints(session)
+        yield b'{"checkpoints":' + json.dumps(checkpoints).encode() + b',"records":['
+        separator = b""
+        async for rec in _chain(session):
+            yield separator + json.dumps(rec, ensure_ascii=False).encode()
+            separator = b","
+        yield b"]}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 
 import structlog
 from aiokafka import AIOKafkaProducer
@@ -86,6 +87,11 @@ class KafkaWriter:
 
     async def send(self, topic: str, *values: Record, key: str | None = None) -> None:
         """Send and wait for acks=all on every value, or raise :class:`Unavailable`."""
+        await self.send_keyed(topic, [(key, v) for v in values])
+
+    async def send_keyed(self, topic: str, records: Sequence[tuple[str | None, Record]]) -> None:
+        """Send (key, value) records and wait for acks=all on every one, or raise
+        :class:`Unavailable`."""
         producer = self._producer
         if producer is not None:
             self._replace_if_dead(producer)
@@ -93,7 +99,9 @@ class KafkaWriter:
         if producer is None:
             raise Unavailable("Kafka is not reachable; nothing was written, try again")
         try:
-            futures = [await producer.send(self.settings.topic(topic), v, key=key) for v in values]
+            futures = [
+                await producer.send(self.settings.topic(topic), v, key=k) for k, v in records
+            ]
             for fut in futures:
                 await fut
         except Exception as err:

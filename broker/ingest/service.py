@@ -28,8 +28,8 @@ from broker.web.errors import (
     Conflict,
     Forbidden,
     InvalidInput,
-    MalformedBody,
     NotRoutable,
+    Problem,
     Unavailable,
 )
 
@@ -49,16 +49,27 @@ def body_hash(envelope: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def parse_json(raw: bytes) -> Any:
-    if not raw.strip():
-        raise MalformedBody("the body is empty; send a CloudEvents 1.0 JSON envelope")
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as err:
-        raise MalformedBody(f"the body is not valid JSON: {err}") from err
+@dataclass(frozen=True)
+class Prepared:
+    """A validated event, ready to be written: what ``accepted_events`` and Kafka get."""
+
+    envelope: dict[str, Any]
+    digest: str
+    pseudonym: str
+    record: IngestedEvent
+
+    @property
+    def event_id(self) -> str:
+        return str(self.envelope["id"])
+
+    @property
+    def source_org(self) -> str:
+        return self.record.source_org
 
 
-async def accept(state: AppState, caller: Caller, body: Any, *, attempt: int = 1) -> Accepted:
+async def prepare(state: AppState, caller: Caller, body: Any) -> Prepared:
+    """Validate one envelope, whichever HTTP content mode carried it; raise a :class:`Problem`
+    for anything wrong, before anything is written."""
     contracts = state.contracts
     errors = contracts.envelope_errors(body)
     if errors:
@@ -85,7 +96,6 @@ async def accept(state: AppState, caller: Caller, body: Any, *, attempt: int = 1
     await _admit(state, event_type, envelope, org, subject)
 
     pseudonym = state.keys.pseudonymiser.pseudonym(subject)
-    digest = body_hash(envelope)
     key = (await state.subject_keys.for_writing([pseudonym]))[pseudonym]
     clear, personal = split_envelope(envelope)
     # One ciphertext for the Kafka record and the ledger row: the same associated data.
@@ -98,43 +108,79 @@ async def accept(state: AppState, caller: Caller, body: Any, *, attempt: int = 1
         envelope=clear,
         sealed=sealed,
     )
+    return Prepared(envelope, body_hash(envelope), pseudonym, record)
+
+
+def _row(event: Prepared) -> dict[str, Any]:
+    return {
+        "source_org": event.source_org,
+        "event_id": event.event_id,
+        "body_hash": event.digest,
+        "subject_pseudonym": event.pseudonym,
+        "type": event.envelope["type"],
+        # The same clear part and ciphertext as the Kafka record.
+        "envelope": event.record.envelope,
+        "sealed": event.record.sealed,
+    }
+
+
+async def accept(state: AppState, caller: Caller, body: Any) -> Accepted:
+    return await store(state, await prepare(state, caller, body))
+
+
+async def store(state: AppState, event: Prepared, *, attempt: int = 1) -> Accepted:
+    """Write one prepared event: its ledger row and its Kafka record, or nothing."""
     if attempt > 1:
         async with state.sessions() as session:
-            existing = await session.get(AcceptedEvent, (org.id, envelope["id"]))
+            existing = await session.get(AcceptedEvent, (event.source_org, event.event_id))
         if existing is not None:
-            if existing.body_hash != digest:
+            if existing.body_hash != event.digest:
                 raise Conflict(
-                    f"event {envelope['id']!r} was accepted earlier with "
+                    f"event {event.event_id!r} was accepted earlier with "
                     "another body; ids are idempotency keys"
                 )
-            return Accepted(event_id=envelope["id"], first_time=False)
+            return Accepted(event_id=event.event_id, first_time=False)
     try:
         # Insert first: a new id (nearly every publish) costs no lookup; a repeated one fails
         # the insert on the primary key and is answered from the row it met.
         async with transaction(state.sessions) as session:
             # A statement rather than session.add(): no unit of work to flush for one row.
-            await session.execute(
-                insert(AcceptedEvent).values(
-                    source_org=org.id,
-                    event_id=envelope["id"],
-                    body_hash=digest,
-                    subject_pseudonym=pseudonym,
-                    type=envelope["type"],
-                    envelope=clear,
-                    sealed=sealed,
-                )
-            )
-            await state.kafka_writer.send(EVENTS, record, key=pseudonym)
+            await session.execute(insert(AcceptedEvent).values(**_row(event)))
+            await state.kafka_writer.send(EVENTS, event.record, key=event.pseudonym)
     except IntegrityError:
         # Accepted before, or a concurrent request with the same id won the insert: answer as
         # a repeat (or insert after all, if that request's transaction rolled back).
         if attempt >= 3:
             raise Unavailable(
-                f"event {envelope['id']!r} is being published concurrently; try again"
+                f"event {event.event_id!r} is being published concurrently; try again"
             ) from None
-        return await accept(state, caller, body, attempt=attempt + 1)
-    EVENTS_ACCEPTED.labels(envelope["type"]).inc()
-    return Accepted(event_id=envelope["id"], first_time=True)
+        return await store(state, event, attempt=attempt + 1)
+    EVENTS_ACCEPTED.labels(event.envelope["type"]).inc()
+    return Accepted(event_id=event.event_id, first_time=True)
+
+
+async def store_together(state: AppState, events: list[Prepared]) -> list[Accepted | Problem]:
+    """Write the prepared events of a batch (distinct ids): all of them in one database
+    transaction that commits only once Kafka has acknowledged every record. If one of them
+    was accepted before (or is being published concurrently), each is written on its own
+    instead, so that one repeat does not hold up the rest."""
+    if not events:
+        return []
+    try:
+        async with transaction(state.sessions) as session:
+            await session.execute(insert(AcceptedEvent), [_row(e) for e in events])
+            await state.kafka_writer.send_keyed(EVENTS, [(e.pseudonym, e.record) for e in events])
+    except IntegrityError:
+        results: list[Accepted | Problem] = []
+        for event in events:
+            try:
+                results.append(await store(state, event, attempt=2))
+            except Conflict as err:
+                results.append(err)
+        return results
+    for event in events:
+        EVENTS_ACCEPTED.labels(event.envelope["type"]).inc()
+    return [Accepted(event_id=e.event_id, first_time=True) for e in events]
 
 
 # Where in the envelope the publisher can change what a refusal reason is about.

@@ -35,7 +35,8 @@ from broker.registry.schemas import (
 from broker.runtime.state import AppState, get_state
 from broker.subjects.input import subject_of
 from broker.web.errors import InvalidInput
-from broker.web.openapi import PROBLEMS
+from broker.web.openapi import PROBLEMS, contract_body
+from broker.web.params import ClientIdPath, ConsentIdPath, RelationshipIdPath
 
 router = APIRouter()
 
@@ -153,7 +154,7 @@ async def create_client(body: ClientIn, caller: Admin, state: StateDep) -> Any:
     responses=PROBLEMS,
     tags=["admin"],
 )
-async def disable_client(client_id: str, caller: Admin, state: StateDep) -> Any:
+async def disable_client(client_id: ClientIdPath, caller: Admin, state: StateDep) -> Any:
     async with transaction(state.sessions) as session:
         client = await service.disable_client(session, client_id=client_id)
         await _record_change(
@@ -175,6 +176,7 @@ async def disable_client(client_id: str, caller: Admin, state: StateDep) -> Any:
     responses=PROBLEMS,
     tags=["consents"],
     dependencies=[matches_contract("consent")],
+    openapi_extra=contract_body("consent"),
 )
 async def create_consent(body: ConsentIn, caller: ConsentWriter, state: StateDep) -> Any:
     pseudonym = state.keys.pseudonymiser.pseudonym(subject_of(body.subject, pointer="/subject"))
@@ -203,7 +205,10 @@ async def create_consent(body: ConsentIn, caller: ConsentWriter, state: StateDep
     tags=["consents"],
 )
 async def withdraw_consent(
-    consent_id: str, caller: ConsentWriter, state: StateDep, body: WithdrawalIn | None = None
+    consent_id: ConsentIdPath,
+    caller: ConsentWriter,
+    state: StateDep,
+    body: WithdrawalIn | None = None,
 ) -> Any:
     """Withdraw a consent; ``withdrawn_by`` records who withdrew it."""
     withdrawn_by = body.withdrawn_by if body is not None else None
@@ -230,6 +235,7 @@ async def withdraw_consent(
     responses=PROBLEMS,
     tags=["relationships"],
     dependencies=[matches_contract("relationship")],
+    openapi_extra=contract_body("relationship"),
 )
 async def create_relationship(
     body: RelationshipIn, caller: RelationshipWriter, state: StateDep
@@ -271,7 +277,9 @@ async def create_relationship(
     responses=PROBLEMS,
     tags=["relationships"],
 )
-async def end_relationship(rel_id: str, caller: RelationshipWriter, state: StateDep) -> Any:
+async def end_relationship(
+    rel_id: RelationshipIdPath, caller: RelationshipWriter, state: StateDep
+) -> Any:
     async with transaction(state.sessions) as session:
         rel = await service.end_relationship(session, rel_id=rel_id, org=caller.org)
         await _record_change(

@@ -11,11 +11,10 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
-from starlette.routing import Match, Route
+from starlette.routing import Match
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://samsyn.se/problems/"
@@ -70,6 +69,10 @@ class MalformedBody(Problem):
 
 class PayloadTooLarge(Problem):
     status, slug, title = 413, "payload-too-large", "The request body is too large"
+
+
+class UnsupportedMediaType(Problem):
+    status, slug, title = 415, "unsupported-media-type", "The content type is not supported"
 
 
 class Unauthenticated(Problem):
@@ -143,12 +146,23 @@ def _location(loc: tuple[Any, ...]) -> str:
     return "/".join(str(p) for p in loc if p != "body") or "body"
 
 
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
 def _allowed_methods(request: Request) -> list[str]:
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches({**request.scope, "method": "GET"})
-        if match != Match.NONE and isinstance(route, Route | APIRoute):
-            methods |= set(route.methods or ())
+    """The methods some route answers at this path. Each method is tried against the routes
+    (FastAPI wraps included routers in route objects of its own, so reading each route's
+    ``methods`` misses them: the Allow header was empty)."""
+    methods = {
+        method
+        for method in METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL
+            for route in request.app.router.routes
+        )
+    }
+    if "GET" in methods:
+        methods.add("HEAD")  # broker.web.head answers it
     return sorted(methods)
 
 

@@ -28,8 +28,9 @@ class RateLimiter:
     burst: float
     _buckets: dict[str, Bucket] = field(default_factory=dict)
 
-    def take(self, key: str, now: float | None = None) -> None:
-        """Spend one token of ``key``'s bucket or raise :class:`TooManyRequests`."""
+    def take(self, key: str, now: float | None = None, cost: int = 1) -> None:
+        """Spend ``cost`` tokens of ``key``'s bucket (one per event of a batch) or raise
+        :class:`TooManyRequests` and spend none."""
         now = time.monotonic() if now is None else now
         bucket = self._buckets.get(key)
         if bucket is None:
@@ -38,10 +39,10 @@ class RateLimiter:
             bucket = self._buckets[key] = Bucket(self.burst, now)
         bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.updated) * self.rate_per_s)
         bucket.updated = now
-        if bucket.tokens < 1:
-            wait = math.ceil((1 - bucket.tokens) / self.rate_per_s)
+        if bucket.tokens < cost:
+            wait = math.ceil((cost - bucket.tokens) / self.rate_per_s)
             raise TooManyRequests(
                 f"rate limit: at most {self.rate_per_s:g}/s per client, bursts of {self.burst:g}",
                 headers={"Retry-After": str(wait)},
             )
-        bucket.tokens -= 1
+        bucket.tokens -= cost

@@ -15,6 +15,7 @@ from broker.registry.models import Consent
 from broker.subjects.input import subject_of
 from broker.web.errors import NotFound
 from broker.web.openapi import PROBLEMS
+from broker.web.params import SubjectPath
 from consumers.children import service
 from consumers.children.service import NOTHING
 from consumers.feed.routes import FeedItemOut
@@ -50,7 +51,7 @@ class EmergencyOut(BaseModel):
 
 
 @router.get("/v1/children/{subject}", response_model=ChildView, responses=PROBLEMS)
-async def child_view(subject: str, caller: FeedReader, state: StateDep) -> Any:
+async def child_view(subject: SubjectPath, caller: FeedReader, state: StateDep) -> Any:
     """The caller's entitled view; 404 alike for an unknown child and for nothing-for-you."""
     try:
         pn = subject_of(subject, pointer="/subject")
@@ -90,7 +91,7 @@ async def child_view(subject: str, caller: FeedReader, state: StateDep) -> Any:
     "/v1/children/{subject}/emergency-access", response_model=EmergencyOut, responses=PROBLEMS
 )
 async def emergency_access(
-    subject: str, body: EmergencyIn, caller: FeedReader, state: StateDep
+    subject: SubjectPath, body: EmergencyIn, caller: FeedReader, state: StateDep
 ) -> Any:
     """Nödöppning: what the ``emergency`` ground allows the caller, audited, sources notified.
 

@@ -348,6 +348,22 @@ def test_publish_is_rate_limited_per_client(limited: Samsyn) -> None:
     assert again.headers["Retry-After"]
 
 
+def test_a_batch_costs_one_unit_per_event(limited: Samsyn) -> None:
+    """A batch of four events against a burst of three is 429 as a whole and writes nothing;
+    a batch of three fits."""
+    skola = limited.org("school", "1460")
+    barn = child(9)
+    batch = {"Content-Type": "application/cloudevents-batch+json"}
+    four = [valid(skola, barn) for _ in range(4)]
+    r = skola.call("POST", "/v1/events", headers=batch, content=json.dumps(four))
+    assert r.status_code == 429, r.text
+    assert r.headers["Retry-After"]
+    assert skola.call("GET", f"/v1/events/{four[0]['id']}").status_code == 404
+    r = skola.call("POST", "/v1/events", headers=batch, content=json.dumps(four[:3]))
+    assert r.status_code == 200, r.text
+    assert [x["status"] for x in r.json()] == ["accepted"] * 3
+
+
 @pytest.mark.parametrize("path", ["/v1/relationships", "/v1/consents"])
 def test_registry_bodies_are_checked_against_schemas_requests(
     parties: tuple[Org, str], path: str

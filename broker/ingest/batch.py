@@ -1,0 +1,71 @@
+"""A batch of events (``application/cloudevents-batch+json``): each event validated, made
+idempotent and accepted on its own, the accepted ones written to Kafka together, and one result
+per event, in order."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from broker.auth.tokens import Caller
+from broker.ingest import service
+from broker.runtime.state import AppState
+from broker.web.errors import Conflict, PayloadTooLarge, Problem
+
+INSTANCE = "/v1/events"
+
+
+def _result(event_id: Any, outcome: service.Accepted | Problem) -> dict[str, Any]:
+    if isinstance(outcome, Problem):
+        return {
+            "id": event_id if isinstance(event_id, str) else None,
+            "status": "rejected",
+            "problem": outcome.body(instance=INSTANCE),
+        }
+    return {"id": outcome.event_id, "status": "accepted" if outcome.first_time else "duplicate"}
+
+
+def _size(body: Any) -> int:
+    return len(json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+async def accept_batch(state: AppState, caller: Caller, bodies: list[Any]) -> list[dict[str, Any]]:
+    outcomes: list[service.Accepted | Problem | None] = [None] * len(bodies)
+    fresh: list[tuple[int, service.Prepared]] = []
+    first: dict[str, tuple[int, service.Prepared]] = {}
+    repeats: list[tuple[int, int]] = []  # (index, index of the first event with that id)
+    limit = state.settings.max_body_bytes
+    for index, body in enumerate(bodies):
+        try:
+            if _size(body) > limit:
+                raise PayloadTooLarge(f"the event exceeds the limit of {limit} bytes")
+            event = await service.prepare(state, caller, body)
+        except Problem as err:
+            outcomes[index] = err
+            continue
+        earlier = first.get(event.event_id)
+        if earlier is None:
+            first[event.event_id] = (index, event)
+            fresh.append((index, event))
+        elif earlier[1].digest == event.digest:
+            repeats.append((index, earlier[0]))
+        else:
+            outcomes[index] = Conflict(
+                f"event {event.event_id!r} appears earlier in the batch with another body; "
+                "ids are idempotency keys"
+            )
+    stored = await service.store_together(state, [event for _, event in fresh])
+    for (index, _), outcome in zip(fresh, stored, strict=True):
+        outcomes[index] = outcome
+    for index, first_index in repeats:
+        original = outcomes[first_index]
+        outcomes[index] = (
+            service.Accepted(original.event_id, first_time=False)
+            if isinstance(original, service.Accepted)
+            else original
+        )
+    results = []
+    for body, result in zip(bodies, outcomes, strict=True):
+        assert result is not None, "every event has an outcome by now"
+        results.append(_result(body.get("id") if isinstance(body, dict) else None, result))
+    return results
