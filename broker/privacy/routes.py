@@ -11,6 +11,7 @@ from broker.auth.deps import Admin, StateDep
 from broker.privacy.shred import shred_subject
 from broker.subjects.input import subject_of
 from broker.web.openapi import PROBLEMS
+from broker.web.params import SubjectPath
 
 router = APIRouter(tags=["admin"])
 
@@ -31,7 +32,7 @@ class ShredOut(BaseModel):
 
 
 @router.post("/v1/admin/subjects/{subject}/shred", response_model=ShredOut, responses=PROBLEMS)
-async def shred(subject: str, body: ShredIn, caller: Admin, state: StateDep) -> Any:
+async def shred(subject: SubjectPath, body: ShredIn, caller: Admin, state: StateDep) -> Any:
     """Radera ett barn / erase a child: its feed items and accepted events are deleted and its
     data key destroyed, so no copy anywhere (Kafka, backups) can be read again. The audit trail
     keeps its records (no payloads in them). Answers the same for a child never seen."""
