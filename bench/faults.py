@@ -64,7 +64,7 @@ from typing import Any
 import httpx
 
 from broker.demo.story import fictional_child
-from tests.support import REPO, Opa, Org, PrivateServices, Samsyn, start_samsyn, start_worker
+from tests.kit import REPO, Opa, Org, PrivateServices, Samsyn, start_samsyn, start_worker
 
 MUNICIPALITIES = ("1460", "1438", "1439", "1461", "1492")  # Dalsland
 SCOPES = ["events:publish", "feed:read", "relationships:write", "consents:write"]

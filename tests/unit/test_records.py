@@ -34,7 +34,7 @@ from broker.records import (
 )
 from broker.router.loop import Router
 from consumers.feed.materializer import decode
-from tests.support import child
+from tests.kit import child
 
 PSEUDONYM = "k1:" + "ab" * 32
 INGESTED = IngestedEvent(

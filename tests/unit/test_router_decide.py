@@ -33,7 +33,7 @@ from broker.records import (
 )
 from broker.registry.models import Organisation, Relationship
 from broker.router.loop import EVENTS_PARKED, Router
-from tests.support import child
+from tests.kit import child
 
 CANDIDATES = {"eh-a": "student_health", "soc-a": "social_services", "police": "police"}
 
