@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from broker.audit.chain import GENESIS, record_hash, sign_checkpoint
 from broker.audit.service import RECORD_FIELDS
-from tests.support import REPO, new_postgres_database, stack_env
+from tests.kit import REPO, new_postgres_database, stack_env
 
 CHECKPOINT_EVERY = 10_000
 KEY_ID = "bench"

@@ -35,7 +35,7 @@ from broker.audit.followup import flags, queue, report, samples
 from broker.audit.followup.overview import chain_state, overview
 from broker.infra.db import make_engine, make_sessionmaker
 from broker.infra.migrate import upgrade
-from tests.support import new_postgres_database, stack_env
+from tests.kit import new_postgres_database, stack_env
 
 ORGS = 60  # org-0 … org-59 in the SQL below
 TARGET_S = 1.0

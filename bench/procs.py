@@ -25,7 +25,7 @@ import httpx
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support import (
+from tests.kit import (
     REPO,
     Samsyn,
     free_port,

@@ -44,7 +44,7 @@ from bench import load, policy, procs, report
 from bench.procs import VAR, Deployment, PrivateOpa, Sampler, total
 from bench.profile import PySpy, summary
 from bench.scenario import EXPECTED_SHARED, World, build
-from tests.support import REPO, stack_env
+from tests.kit import REPO, stack_env
 
 AGE = "samsyn_router_event_age_seconds"
 RECIPIENTS = 3  # allowed recipients per event in this scenario (the police is denied)

@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 
 from broker.demo.story import fictional_child, iso
-from tests.support import Org, Samsyn
+from tests.kit import Org, Samsyn
 
 MUNICIPALITIES = ("1438", "1460")
 AREAS = ["trygghet", "halsa", "utveckling", "omsorg", "fritid", "respekt", "ansvar"]

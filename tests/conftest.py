@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import REPO, Samsyn, new_postgres_database, stack_env, start_samsyn
+from tests.kit import REPO, Samsyn, new_postgres_database, stack_env, start_samsyn
 
 
 @pytest.fixture(scope="session")

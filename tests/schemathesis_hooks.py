@@ -11,7 +11,7 @@ import schemathesis
 from hypothesis import strategies as st
 
 from broker.web.cursors import encode_cursor
-from tests.support import luhn_check
+from tests.kit import luhn_check
 
 
 @st.composite

@@ -10,7 +10,7 @@ import uuid
 
 from playwright.sync_api import Browser, Page, expect
 
-from tests.support import REPO, Samsyn
+from tests.kit import REPO, Samsyn
 
 ARTIFACTS = REPO / "var" / "test-artifacts"
 ARTIFACTS.mkdir(parents=True, exist_ok=True)

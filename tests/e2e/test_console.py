@@ -13,7 +13,7 @@ from playwright.sync_api import Browser, expect
 
 from broker.audit.service import RECORD_FIELDS
 from tests.e2e.console import ARTIFACTS, create_auditor
-from tests.support import Samsyn, audit_for, shared_and_read
+from tests.kit import Samsyn, audit_for, shared_and_read
 
 pytestmark = pytest.mark.e2e
 HEX64 = re.compile(r"^[0-9a-f]{64}$")

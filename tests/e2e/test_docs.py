@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Request, expect
 
-from tests.support import REPO, Samsyn
+from tests.kit import REPO, Samsyn
 
 pytestmark = pytest.mark.e2e
 ARTIFACTS = REPO / "var" / "test-artifacts"

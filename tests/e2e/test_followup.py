@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from tests.e2e.console import ARTIFACTS, logged_in
-from tests.support import Samsyn, audit_for, child, shared_and_read
+from tests.kit import Samsyn, audit_for, child, shared_and_read
 
 pytestmark = pytest.mark.e2e
 

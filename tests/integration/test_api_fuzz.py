@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import REPO, Samsyn
+from tests.kit import REPO, Samsyn
 
 pytestmark = pytest.mark.integration
 ST = Path(sys.executable).with_name("st")

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import Org, Samsyn, Shared, audit_for, shared_and_read, start_samsyn
+from tests.kit import Org, Samsyn, Shared, audit_for, shared_and_read, start_samsyn
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ from cloudevents.core.bindings.http import to_binary, to_structured
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 
-from tests.support import Org, Samsyn, child
+from tests.kit import Org, Samsyn, child
 
 pytestmark = pytest.mark.integration
 BATCH = "application/cloudevents-batch+json"

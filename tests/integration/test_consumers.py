@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import (
+from tests.kit import (
     Org,
     Samsyn,
     WebhookReceiver,

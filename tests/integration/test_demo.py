@@ -17,7 +17,7 @@ from broker.demo.story import (
     StepResult,
     play,
 )
-from tests.support import Samsyn
+from tests.kit import Samsyn
 
 pytestmark = pytest.mark.integration
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support import Samsyn
+from tests.kit import Samsyn
 
 pytestmark = pytest.mark.integration
 

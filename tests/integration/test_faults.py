@@ -1,4 +1,4 @@
-"""The fault suite of ``make faults`` (bench/faults.py) in small, inside ``make test``.
+"""The fault suite of ``make faults`` (bench/faults/) in small, inside ``make test``.
 
 300 events through the API while the API and the router are killed with SIGKILL (twice each),
 a private Kafka node is restarted (twice), a private OPA is stopped and a private PostgreSQL is

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import Samsyn, child
+from tests.kit import Samsyn, child
 
 pytestmark = pytest.mark.integration
 GENERATOR = Path(sys.executable).with_name("openapi-python-client")

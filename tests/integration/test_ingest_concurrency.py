@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.support import Samsyn, child
+from tests.kit import Samsyn, child
 
 pytestmark = pytest.mark.integration
 

@@ -20,7 +20,7 @@ from joserfc.jwk import RSAKey
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.support import Org, Samsyn, child, start_samsyn
+from tests.kit import Org, Samsyn, child, start_samsyn
 
 pytestmark = pytest.mark.integration
 TABLES = ("accepted_events", "consents", "relationships", "feed_items")

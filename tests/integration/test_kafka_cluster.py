@@ -23,7 +23,7 @@ import httpx
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
-from tests.support import REPO, Org, child, new_postgres_database, start_samsyn
+from tests.kit import REPO, Org, child, new_postgres_database, start_samsyn
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster, pytest.mark.slow]
 

@@ -20,9 +20,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import Org, PrivateServices, child, start_samsyn
+from tests.kit import Org, PrivateServices, child, start_samsyn
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.slow]
 
 RESTARTS = 3
 STALL_S = 20.0

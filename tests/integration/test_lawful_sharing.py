@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import Org, Samsyn, audit_for, child, eventually
+from tests.kit import Org, Samsyn, audit_for, child, eventually
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,7 @@ from broker.infra.topics import ensure_topics
 from broker.router.loop import GROUP
 from broker.runtime.lag import LagMonitor
 from broker.runtime.offsets import LagProbe
-from tests.support import Samsyn, child
+from tests.kit import Samsyn, child
 
 pytestmark = pytest.mark.integration
 

@@ -38,7 +38,7 @@ from broker.privacy.payloads import event_ad, feed_ad, open_personal
 from broker.records import Delivery, IngestedEvent, decode_deliveries, decode_ingested
 from broker.subjects.personnummer import luhn_digit
 from consumers.models import FeedItem
-from tests.support import (
+from tests.kit import (
     REPO,
     Org,
     Samsyn,

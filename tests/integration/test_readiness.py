@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import REPO, Opa, Samsyn, free_port, start_samsyn
+from tests.kit import REPO, Opa, Samsyn, free_port, start_samsyn
 
 pytestmark = pytest.mark.integration
 

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from broker.web.cursors import encode_cursor
-from tests.support import (
+from tests.kit import (
     Org,
     Samsyn,
     child,

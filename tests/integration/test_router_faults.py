@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import Opa, Org, child, start_samsyn, start_worker
+from tests.kit import Opa, Org, child, start_samsyn, start_worker
 
 pytestmark = pytest.mark.integration
 

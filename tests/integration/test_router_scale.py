@@ -18,7 +18,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
-from tests.support import Org, Samsyn, child, free_port, start_samsyn, start_worker
+from tests.kit import Org, Samsyn, child, free_port, start_samsyn, start_worker
 
 pytestmark = pytest.mark.integration
 

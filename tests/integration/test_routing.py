@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support import Samsyn, audit_for, child
+from tests.kit import Samsyn, audit_for, child
 
 pytestmark = pytest.mark.integration
 

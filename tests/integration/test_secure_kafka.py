@@ -18,7 +18,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAuthorizationFailedError
 from aiokafka.helpers import create_ssl_context
 
-from tests.support import REPO, Samsyn, audit_for, child, start_samsyn
+from tests.kit import REPO, Samsyn, audit_for, child, start_samsyn
 
 # stack_security: independent of the database, so the PostgreSQL leg of `make test` skips it.
 pytestmark = [pytest.mark.integration, pytest.mark.stack_security]

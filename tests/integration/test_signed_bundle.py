@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import REPO, Org, Samsyn, audit_for, child, free_port, start_samsyn
+from tests.kit import REPO, Org, Samsyn, audit_for, child, free_port, start_samsyn
 
 pytestmark = [pytest.mark.integration, pytest.mark.stack_security]
 

@@ -30,7 +30,7 @@ from broker.records import (
     RoutingSummary,
     encode,
 )
-from tests.support import REPO
+from tests.kit import REPO
 
 DOC_PATH = REPO / "docs" / "asyncapi.yaml"
 

@@ -42,7 +42,7 @@ from broker.records import (
 )
 from broker.registry.models import Organisation, Relationship
 from broker.router.loop import EVENTS_PARKED, Router
-from tests.support import child
+from tests.kit import child
 
 KEKS = LocalKeks({"k": bytes(range(32))}, "k")
 CANDIDATES = {"eh-a": "student_health", "soc-a": "social_services", "police": "police"}

@@ -1,118 +1,28 @@
-"""Helpers for the integration tests: a real Samsyn process on the real stack, and a small
-client that talks to it only through the public HTTP API (as an integrating system would)."""
+"""A running Samsyn and its callers: the process, organisations with their clients, and the
+shared arrangements and audit look-ups that tests use."""
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import hmac
 import os
-import random
-import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 
 from broker.demo.story import iso
-
-REPO = Path(__file__).resolve().parents[1]
-STACK_ENV = REPO / "var" / "stack" / "stack.env"
-T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def stack_env() -> dict[str, str]:
-    """Start (or reuse) the real local stack and return its addresses. Never skips: a missing
-    Kafka, OPA or PostgreSQL fails the test run."""
-    subprocess.run([str(REPO / "deploy/local/stack.sh"), "up"], check=True)
-    env = {}
-    for line in STACK_ENV.read_text().splitlines():
-        if "=" in line and not line.startswith("#"):
-            k, _, v = line.partition("=")
-            env[k.strip()] = v.strip()
-    return env
-
-
-def luhn_check(nine: str) -> int:
-    total = 0
-    for i, ch in enumerate(nine):
-        d = int(ch) * (2 if i % 2 == 0 else 1)
-        total += d - 9 if d > 9 else d
-    return (10 - total % 10) % 10
-
-
-def stop_process(proc: subprocess.Popen[bytes] | None, timeout: float) -> None:
-    """SIGTERM a child process and wait for it; SIGKILL it if it has not exited in ``timeout``."""
-    if proc is None or proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-def new_postgres_database(stack: dict[str, str], name: str) -> str:
-    """Create the empty database ``name`` on the stack's PostgreSQL cluster; its async URL."""
-    import asyncpg
-
-    base = stack["SAMSYN_TEST_POSTGRES_DSN"]
-
-    async def create() -> None:
-        conn = await asyncpg.connect(base.replace("postgresql+asyncpg://", "postgresql://"))
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-
-    asyncio.run(create())
-    return base.rsplit("/", 1)[0] + "/" + name
-
-
-_ISSUED: set[str] = set()
-
-
-def child(age: int) -> str:
-    """A fictional child's number (serial 98x: a range no real person has) of the given age,
-    never one issued before in this session: a test's "unknown child" must be unknown (the
-    range holds only ~2,700 numbers per age, so random picks did meet)."""
-    today = date.today()
-    while True:
-        born = today.replace(year=today.year - age) - timedelta(days=random.randint(30, 300))
-        nine = born.strftime("%y%m%d") + f"98{random.randint(0, 9)}"
-        number = born.strftime("%Y%m%d") + nine[6:] + str(luhn_check(nine))
-        if number not in _ISSUED:
-            _ISSUED.add(number)
-            return number
-
-
-def eventually(check: Callable[[], T | None], what: str, timeout: float = 30) -> T:
-    """The first truthy answer of ``check``, asked every 0.2 s for up to ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        answer = check()
-        if answer:
-            return answer
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no {what} within {timeout} s")
-        time.sleep(0.2)
+from tests.kit.fictional import child
+from tests.kit.stack import (
+    REPO,
+    free_port,
+    stop_process,
+)
+from tests.kit.waiting import eventually
 
 
 @dataclass
@@ -467,170 +377,3 @@ def start_worker(
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-
-
-class PrivateServices:
-    """``deploy/local/kafka.sh`` and ``postgres.sh`` under their own ``SAMSYN_VAR`` (other ports,
-    other data), for tests that stop and restart them without touching the shared stack."""
-
-    def __init__(self, var: Path) -> None:
-        self.var = var
-        self.env = {**os.environ, "SAMSYN_VAR": str(var)}
-
-    def script(self, name: str, command: str) -> None:
-        """Run ``deploy/local/<name>.sh <command>``; its output goes to ``<var>/<name>.out``."""
-        self.var.mkdir(parents=True, exist_ok=True)
-        out = self.var / f"{name}.out"
-        with out.open("ab") as sink:
-            done = subprocess.run(
-                [str(REPO / "deploy" / "local" / f"{name}.sh"), command],
-                env=self.env,
-                cwd=REPO,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-                check=False,
-            )
-        if done.returncode != 0:
-            tail = out.read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"{name}.sh {command} failed ({done.returncode}):\n{tail}")
-
-    def stack_env(self) -> dict[str, str]:
-        """The addresses the scripts wrote (SAMSYN_KAFKA_BOOTSTRAP, SAMSYN_TEST_POSTGRES_DSN)."""
-        found: dict[str, str] = {}
-        path = self.var / "stack" / "stack.env"
-        for line in path.read_text().splitlines() if path.exists() else []:
-            key, sep, value = line.partition("=")
-            if sep and not key.startswith("#"):
-                found[key.strip()] = value.strip()
-        return found
-
-    def kafka_restart(self) -> None:
-        """``kafka.sh restart``; Kafka must come back on the same address."""
-        before = self.stack_env().get("SAMSYN_KAFKA_BOOTSTRAP")
-        self.script("kafka", "restart")
-        now = self.stack_env().get("SAMSYN_KAFKA_BOOTSTRAP")
-        if now != before:
-            raise RuntimeError(f"Kafka came back on {now}, not {before}")
-
-
-class Opa:
-    """A private OPA server on a fixed port, to stop and start in fault tests; it serves
-    ``policies`` (the repository's by default)."""
-
-    def __init__(self, port: int | None = None, policies: Path = REPO / "policies") -> None:
-        self.port = port or free_port()
-        self.policies = policies
-        self.binary = subprocess.run(
-            [str(REPO / "deploy/local/install.sh"), "opa-path"],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                self.binary,
-                "run",
-                "--server",
-                "--addr",
-                f"127.0.0.1:{self.port}",
-                "--log-level",
-                "error",
-                str(self.policies),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError("private OPA did not start")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-
-@dataclass(frozen=True)
-class Push:
-    """One request a :class:`WebhookReceiver` got, and the status it answered."""
-
-    headers: dict[str, str]
-    body: bytes
-    status: int
-
-
-class WebhookReceiver:
-    """A tiny HTTP server on 127.0.0.1 (a free port, its own thread) that stands in for an
-    organisation's webhook endpoint: it answers the scripted statuses in turn, then 200, and
-    keeps every request it got."""
-
-    def __init__(self, *statuses: int) -> None:
-        self.statuses = list(statuses)
-        self.pushes: list[Push] = []
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                with receiver.lock:
-                    status = receiver.statuses.pop(0) if receiver.statuses else 200
-                    receiver.pushes.append(Push(dict(self.headers.items()), body, status))
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host!s}:{port}/samsyn"
-
-    def __enter__(self) -> WebhookReceiver:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def wait(self, match: Callable[[Push], bool], count: int, timeout: float = 60) -> list[Push]:
-        """The pushes that ``match``, once there are at least ``count`` of them."""
-
-        def found() -> list[Push]:
-            with self.lock:
-                pushes = [p for p in self.pushes if match(p)]
-            return pushes if len(pushes) >= count else []
-
-        return eventually(found, f"{count} pushes", timeout)
-
-
-def signature_valid(secret: str, push: Push, tolerance_s: int = 300) -> bool:
-    """What a receiver does: recompute ``Samsyn-Signature`` over the raw body with its secret
-    (HMAC-SHA256 of ``"<t>." + body``) and refuse a timestamp outside the tolerance."""
-    fields = dict(
-        part.split("=", 1) for part in push.headers["Samsyn-Signature"].split(",") if "=" in part
-    )
-    t = fields.get("t", "")
-    if not t.isdigit() or abs(time.time() - int(t)) > tolerance_s:
-        return False
-    expected = hmac.new(secret.encode(), f"{t}.".encode() + push.body, hashlib.sha256)
-    return hmac.compare_digest(expected.hexdigest(), fields.get("v1", ""))

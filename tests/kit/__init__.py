@@ -1,0 +1,49 @@
+"""The test kit shared by tests/ and bench/: the stack, a running Samsyn and its callers,
+fictional children, waiting, a webhook receiver."""
+
+from tests.kit.fictional import child, luhn_check
+from tests.kit.samsyn import (
+    Org,
+    Samsyn,
+    Shared,
+    audit_for,
+    shared_and_read,
+    start_samsyn,
+    start_worker,
+)
+from tests.kit.stack import (
+    REPO,
+    STACK_ENV,
+    Opa,
+    PrivateServices,
+    free_port,
+    new_postgres_database,
+    stack_env,
+    stop_process,
+)
+from tests.kit.waiting import eventually
+from tests.kit.webhooks import Push, WebhookReceiver, signature_valid
+
+__all__ = [
+    "REPO",
+    "STACK_ENV",
+    "Opa",
+    "Org",
+    "PrivateServices",
+    "Push",
+    "Samsyn",
+    "Shared",
+    "WebhookReceiver",
+    "audit_for",
+    "child",
+    "eventually",
+    "free_port",
+    "luhn_check",
+    "new_postgres_database",
+    "shared_and_read",
+    "signature_valid",
+    "stack_env",
+    "start_samsyn",
+    "start_worker",
+    "stop_process",
+]
