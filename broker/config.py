@@ -14,7 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["development", "test", "production"]
 # The background workers a process may run (broker/runtime/workers.py); all of them by default.
-WorkerName = Literal["router", "materializer", "sealer", "webhooks"]
+WorkerName = Literal["router", "materializer", "sealer", "webhooks", "followup"]
 
 
 class Settings(BaseSettings):
@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     pseudonym_keys: dict[str, SecretStr] = Field(default_factory=dict)
     pseudonym_current_kid: str | None = None
     audit_signing_key: SecretStr | None = None
+    # The follow-up's key (base64, 32 bytes): seals each child's follow-up ledger and makes the
+    # one-way tokens that find it (broker/followup/store.py).
+    followup_key: SecretStr | None = None
     # Checkpoints carry the key id that signed them. Rotating the audit key: give the new key a
     # new id and list the old public key here (id -> PEM), so older checkpoints keep verifying.
     audit_signing_kid: str = "audit-1"
@@ -126,6 +129,7 @@ class Settings(BaseSettings):
                     ("SAMSYN_JWT_PRIVATE_KEY", self.jwt_private_key),
                     ("SAMSYN_PSEUDONYM_KEYS", self.pseudonym_keys or None),
                     ("SAMSYN_AUDIT_SIGNING_KEY", self.audit_signing_key),
+                    ("SAMSYN_FOLLOWUP_KEY", self.followup_key),
                     ("SAMSYN_CONSOLE_SESSION_SECRET", self.console_session_secret),
                 )
                 if value is None

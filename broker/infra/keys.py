@@ -1,8 +1,9 @@
 """Key material: from settings in production, generated once and kept in the database otherwise.
 
-Three keys: the RS256 key that signs access tokens, the HMAC keys behind child pseudonyms and the
-Ed25519 key that signs audit checkpoints. Every process of a deployment must use the same keys, so
-a generated key is stored (first writer wins) and read back by the others.
+Four keys: the RS256 key that signs access tokens, the HMAC keys behind child pseudonyms, the
+Ed25519 key that signs audit checkpoints and the follow-up's key. Every process of a deployment
+must use the same keys, so a generated key is stored (first writer wins) and read back by the
+others.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from joserfc.jwk import RSAKey
+from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -31,6 +33,7 @@ class Keys:
     audit_kid: str
     # Checkpoint verification keys by key id: the current one and those rotated out.
     audit_public_keys: dict[str, Ed25519PublicKey]
+    followup: bytes  # seals the follow-up's per-child ledgers (broker/followup/store.py)
 
 
 async def _stored(
@@ -99,13 +102,27 @@ async def load_keys(settings: Settings, factory: async_sessionmaker[AsyncSession
         raise ValueError("SAMSYN_AUDIT_SIGNING_KEY must be an Ed25519 private key in PEM")
     public_keys = {kid: public_key(pem) for kid, pem in settings.audit_previous_public_keys.items()}
     public_keys[audit_kid] = audit_key.public_key()
+    followup = await secret_key(settings.followup_key, factory, "followup")
     return Keys(
         jwt=jwt_key,
         pseudonymiser=pseudonymiser,
         audit=audit_key,
         audit_kid=audit_kid,
         audit_public_keys=public_keys,
+        followup=followup,
     )
+
+
+async def secret_key(
+    configured: SecretStr | None, factory: async_sessionmaker[AsyncSession], purpose: str
+) -> bytes:
+    """32 secret bytes: from settings (base64), or generated at first start and kept."""
+    if configured is not None:
+        return base64.b64decode(configured.get_secret_value())
+    _, material = await _stored(
+        factory, purpose, base64.b64encode(secrets.token_bytes(32)).decode()
+    )
+    return base64.b64decode(material)
 
 
 def public_key(pem: str) -> Ed25519PublicKey:

@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from broker.audit.sealer import Sealer
 from broker.config import Settings
 from broker.contracts import Contracts
+from broker.followup.store import LedgerKeys
+from broker.followup.worker import FollowupCounter
 from broker.infra.db import make_engine, make_sessionmaker
 from broker.infra.keys import Keys, load_keys
 from broker.policy.client import PolicyClient
@@ -50,6 +52,8 @@ def build_workers(
         workers.append(Sealer(settings, sessions, keys.audit, keys.audit_kid))
     if "webhooks" in settings.workers:
         workers.append(WebhookSender(settings, sessions))
+    if "followup" in settings.workers:
+        workers.append(FollowupCounter(settings, sessions, LedgerKeys(keys.followup)))
     return workers
 
 

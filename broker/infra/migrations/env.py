@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 # The imports register every table on Base.metadata, so autogenerate sees the whole schema.
 import broker.audit.console.models
 import broker.audit.models
+import broker.followup.models
 import broker.ingest.models
 import broker.registry.models  # noqa: F401
 import consumers.models
