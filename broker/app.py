@@ -15,6 +15,7 @@ from fastapi.responses import Response
 from joserfc.jwk import KeySet
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from broker.audit.console.cooperation import router as cooperation_router
 from broker.audit.console.routes import router as console_router
 from broker.audit.routes import router as audit_router
 from broker.auth.deps import StateDep
@@ -116,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         webhook_router,
         audit_router,
         followup_router,
+        cooperation_router,
         console_router,
     ):
         app.include_router(r)

@@ -12,6 +12,9 @@ them (see docs/followup.md):
    from what is published through the constraints. "Computed" is exact linear algebra: a
    withheld cell is derivable when its unit vector lies in the row space of the constraints
    restricted to the withheld cells (the published ones move to the right-hand side).
+3. Withheld parts of a published total add up to a known number; that number is held to the
+   same floor: at least ``MIN_CHILDREN`` (else one more part is withheld). Without this rule
+   two withheld zeros next to a published month and quarter would be known zeros.
 
 The rank computations run modulo a 61-bit prime: the constraint coefficients are 0 and ±1, so a
 rank over the rationals differs from the rank modulo p only if p divides a minor, which a prime
@@ -111,21 +114,33 @@ def suppress(cells: Mapping[K, Cell], constraints: Sequence[Sum[K]]) -> set[K]:
         free = [k for k in options if k not in withheld and k in cells]
         return min(free, key=lambda k: (cells[k].value, repr(k))) if free else None
 
+    def exposed_in(c: Sum[K]) -> bool:
+        hidden = [k for k in c.parts if k in withheld]
+        if c.total in withheld:
+            return not hidden
+        return bool(hidden) and (
+            len(hidden) == 1 or sum(cells[k].value for k in hidden) < MIN_CHILDREN
+        )
+
     def nearest_free(k: K) -> K | None:
         return cheapest(_nearest(k, by_cell, set(cells) - withheld))
 
     while True:
-        # The cheap rule first: a constraint with exactly one withheld cell gives it away.
+        # The cheap rules first: a constraint with exactly one withheld cell gives it away, and
+        # withheld parts of a published total add up to a known sum: under five, that sum is a
+        # small cell of its own (zero even tells that each of them is zero).
         changed = True
         while changed:
             changed = False
             for c in constraints:
-                members = (c.total, *c.parts)
-                if sum(k in withheld for k in members) == 1:
-                    extra = cheapest(c.parts) or cheapest([c.total])
-                    if extra is not None:
-                        withheld.add(extra)
-                        changed = True
+                if not exposed_in(c):
+                    continue
+                extra = cheapest(c.parts)
+                if extra is None and c.total not in withheld:
+                    extra = c.total
+                if extra is not None:
+                    withheld.add(extra)
+                    changed = True
         exposed = derivable(withheld, constraints)
         if not exposed:
             return withheld

@@ -1,7 +1,7 @@
 """``GET /v1/followup/...``: the fixed follow-up tables, JSON or CSV, each read audited.
 
-The audit record of a read names the table and the school year; it is in ``audit.v1`` before
-the numbers leave (fail closed), like every other read.
+The audit record of a read (``service.audit_read``) names the table and the school year; it is
+in ``audit.v1`` before the numbers leave (fail closed), like every other read.
 """
 
 from __future__ import annotations
@@ -13,13 +13,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from broker.audit.records import record
 from broker.auth.deps import FollowupReader, StateDep
-from broker.auth.tokens import Caller
 from broker.followup import service, store
 from broker.followup.catalogue import MILESTONES
 from broker.followup.service import TABLES
-from broker.runtime.state import AppState
 from broker.web.openapi import PROBLEMS
 
 router = APIRouter(tags=["followup"])
@@ -28,18 +25,6 @@ Year = Annotated[
     Query(max_length=7, description="School year, e.g. 2025/26 (July to June); default: now"),
 ]
 Format = Annotated[str, Query(alias="format", pattern="^(json|csv)$", description="json or csv")]
-
-
-async def _audit_read(state: AppState, caller: Caller, what: str, year: str) -> None:
-    await state.emit_audit(
-        record(
-            action="followup.read",
-            outcome="ok",
-            actor_org=caller.org,
-            actor_client=caller.client_id,
-            reasons=[f"table:{what}", f"school_year:{year}"],
-        )
-    )
 
 
 @router.get("/v1/followup", responses=PROBLEMS)
@@ -66,7 +51,7 @@ async def table(
     school_year = service.parse_year(year)
     async with state.sessions() as session:
         published = await service.published(session, table_id, school_year)
-    await _audit_read(state, caller, table_id, school_year)
+    await service.audit_read(state, caller.org, caller.client_id, table_id, school_year)
     if fmt == "csv":
         out = io.StringIO()
         csv.writer(out).writerows(service.csv_rows(published))
@@ -82,7 +67,7 @@ async def early(caller: FollowupReader, state: StateDep, year: Year = None) -> A
     school_year = service.parse_year(year)
     async with state.sessions() as session:
         rows = await service.early(session, school_year)
-    await _audit_read(state, caller, "early", school_year)
+    await service.audit_read(state, caller.org, caller.client_id, "early", school_year)
     return {
         "school_year": school_year,
         "milestones": {m: {"sv": sv, "en": en} for m, (sv, en) in MILESTONES.items()},

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from broker.audit.records import record
 from broker.followup import store
 from broker.followup.catalogue import (
     ALL,
@@ -25,9 +26,18 @@ from broker.followup.catalogue import (
     quarters_of,
     school_year,
 )
-from broker.followup.disclosure import MIN_CHILDREN
-from broker.followup.publish import Published, Quartiles, columns, histograms, protect, quartiles
+from broker.followup.disclosure import MIN_CHILDREN, Cell
+from broker.followup.publish import (
+    CellKey,
+    Published,
+    Quartiles,
+    columns,
+    histograms,
+    protect,
+    quartiles,
+)
 from broker.infra.db import utcnow
+from broker.runtime.state import AppState
 from broker.web.errors import InvalidInput, NotFound
 
 SCHOOL_YEAR = re.compile(r"^(\d{4})/(\d{2})$")
@@ -144,8 +154,27 @@ async def published(session: AsyncSession, table_id: str, year: str) -> Publishe
     periods = [*months_of(year), *quarters_of(year), year]
     stored = await store.counts(session, measure.id, periods, table.count)
     rows = await _rows(session, {k[1] for k in stored})
-    cells = protect(stored, year, rows, measure.dims)
+    cells = _protected(stored, year, rows, measure.dims)
     return PublishedTable(table, year, rows, columns(measure.dims), cells)
+
+
+# The same counts always give the same published table: remember the last few, so a page that
+# shows many tables does not solve each again until the counts change.
+_CACHE: dict[tuple[Any, ...], Published] = {}
+_CACHE_SIZE = 64
+
+
+def _protected(
+    stored: dict[CellKey, Cell], year: str, rows: list[str], dims: tuple[str, ...]
+) -> Published:
+    key = (year, tuple(rows), dims, frozenset(stored.items()))
+    found = _CACHE.get(key)
+    if found is None:
+        found = protect(stored, year, rows, dims)
+        if len(_CACHE) >= _CACHE_SIZE:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = found
+    return found
 
 
 async def early(session: AsyncSession, year: str) -> list[EarlyRow]:
@@ -170,6 +199,21 @@ async def early(session: AsyncSession, year: str) -> list[EarlyRow]:
         row.flags = flags.value(year, area)
         row.flags_followed = followed.value(year, area)
     return list(out.values())
+
+
+async def audit_read(
+    state: AppState, org: str | None, client: str | None, what: str, period: str
+) -> None:
+    """Every read of follow-up numbers, API or console, is in the audit trail (fail closed)."""
+    await state.emit_audit(
+        record(
+            action="followup.read",
+            outcome="ok",
+            actor_org=org,
+            actor_client=client,
+            reasons=[f"table:{what}", f"school_year:{period}"],
+        )
+    )
 
 
 def csv_rows(table: PublishedTable) -> list[list[str]]:

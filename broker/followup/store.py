@@ -59,7 +59,7 @@ def _insert(session: AsyncSession) -> Any:
 
 async def municipalities(session: AsyncSession) -> dict[str, str | None]:
     rows = await session.execute(select(Organisation.id, Organisation.municipality))
-    return dict(rows.tuples())
+    return dict(list(rows.tuples()))  # a TupleResult has keys(): dict() would index it
 
 
 async def apply(

@@ -130,8 +130,9 @@ def sums_of(measure: str) -> list[Sum[CellKey]]:
 def test_no_small_cell_is_published_and_none_withheld_is_derivable(
     acts: list[tuple[int, str, int, str, int, int]],
 ) -> None:
-    """Over random activity: every published number comes from at least five children, and no
-    withheld number follows from the published ones through the tables' sums."""
+    """Over random activity: every published number comes from at least five children, no
+    withheld number follows from the published ones through the tables' sums, and the withheld
+    parts of a published total never add up to fewer than five."""
     events = [event(*a) for a in acts]
     for measure in ("concerns", "attendance_flags"):
         cells, published = publish(events, measure)
@@ -141,6 +142,11 @@ def test_no_small_cell_is_published_and_none_withheld_is_derivable(
                 assert value == cells.get(key, Cell(0, 0)).value
         withheld = [k for k, v in published.items() if v is None]
         assert determined(withheld, sums_of(measure)) == set(), measure
+        for s in sums_of(measure):
+            hidden = [cells.get(k, Cell(0, 0)).value for k in s.parts if published[k] is None]
+            if published[s.total] is not None and hidden:
+                # What the withheld parts of a published total add up to is no small cell.
+                assert sum(hidden) >= MIN_CHILDREN, s
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -194,7 +200,10 @@ def test_suppression_withholds_complements_until_nothing_is_derivable() -> None:
         "c": Cell(8, 8),
     }
     withheld = suppress(cells, [Sum("t", ("a", "b", "c"))])
-    assert withheld == {"a", "c"}  # the smallest complement
+    assert withheld == {"a", "c"}  # the smallest complement, large enough together
+    tiny = {"t": Cell(30, 30), "a": Cell(1, 1), "b": Cell(2, 2), "c": Cell(27, 27)}
+    # a and b are small; together they are 3, still a small number: c goes too.
+    assert suppress(tiny, [Sum("t", ("a", "b", "c"))]) == {"a", "b", "c"}
 
 
 def test_the_cooperation_row_and_quarters_are_linked_to_months() -> None:
