@@ -75,7 +75,8 @@ def test_counts_are_published_whole_with_small_cells_withheld_and_reads_audited(
     region's health centre (no municipality) raises five concerns and convenes five barnteams.
     The year's concerns table shows 12 for the municipality, 5 without one, 17 in all; "<5"
     for 16-17 and level 4, with complements withheld so that no "<5" is the total minus the
-    rest and the withheld cells of a row hold at least five together; the CSV says the same; "how early" shows a median of 20 days from five children. Each read is
+    rest and the withheld cells of a row hold at least five together; the CSV says the same;
+    "how early" shows a median of 20 days from five children. Each read is
     in the audit trail; a client without the scope is refused; a malformed school year is a
     422 problem."""
     muni = f"0{random.randint(100, 999)}"  # a municipality only this test uses
