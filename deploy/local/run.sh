@@ -51,6 +51,7 @@ banner() {
   Samsyn kör / is running            http://127.0.0.1:$PORT
   API-dokumentation / API docs        http://127.0.0.1:$PORT/docs
   Granskarkonsol / auditors' console  http://127.0.0.1:$PORT/audit/
+  Uppföljning / cooperation follow-up http://127.0.0.1:$PORT/audit/cooperation/
   Databas / database                  $SAMSYN_DATABASE_URL
   Kafka                               $SAMSYN_KAFKA_BOOTSTRAP
   OPA                                 $SAMSYN_OPA_URL
@@ -60,7 +61,8 @@ MSG
 }
 
 seed() {
-  "$PY" -m broker.demo seed --url "http://127.0.0.1:$PORT"
+  # The organisations and their clients, then a year of fictional activity for the follow-up.
+  "$PY" -m broker.demo year --url "http://127.0.0.1:$PORT"
 }
 
 case "${1:-}" in
