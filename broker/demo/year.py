@@ -3,9 +3,10 @@ follow-up's charts (``/audit/cooperation/``, ``GET /v1/followup/...``).
 
 Everything goes the way real activity does, through the public API as the municipalities' own
 organisations: relationships, consents, events, a withdrawal, a nödöppning. Event times are
-spread over the past twelve months; the larger municipalities get more children, so some cells
+spread over the last whole school year; the larger municipalities get more children, so some cells
 pass the threshold of five and others show "<5". Children are worked on in parallel (each
-child's steps in order), which keeps ``make run`` at seconds rather than minutes.
+child's steps in order); ``make run`` starts it in the background once Samsyn is ready, so
+start-up stays at seconds and the charts fill in the minute after.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,7 +24,7 @@ from broker.demo.dalsland import MUNICIPALITIES
 from broker.demo.story import fictional_child
 from broker.followup.catalogue import AREAS
 
-DONE_FILE = Path("var/demo-year.done")
+STEERING_GROUP = "dalsland-styrgrupp"
 # Children per municipality over the year: Åmål is the largest, Dals-Ed the smallest.
 CHILDREN = {"1492": 34, "1461": 24, "1460": 22, "1439": 14, "1438": 10}
 HEALTH_CENTRE = "vgr-vc-dalsland"
@@ -76,14 +76,15 @@ def _event(
     }
 
 
-def _child_year(api: Api, slug: str, rng: random.Random, now: datetime) -> int:
+def _child_year(api: Api, slug: str, rng: random.Random, year: tuple[datetime, datetime]) -> int:
     """One municipal child's year: enrolled, a consent, a concern or two, and for some an
     attendance flag, support, a barnteam, a plan or a mandatory report. Returns the calls."""
     age = rng.choice([2, 4, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18])
     subject = fictional_child(age)
     school = f"{slug}-forskola" if age < 6 else f"{slug}-skola"
     social = f"{slug}-socialtjanst"
-    start = now - timedelta(days=rng.randint(20, 360))
+    first, now = year
+    start = first + timedelta(days=rng.randint(0, 330), hours=rng.randint(7, 16))
     calls = [
         (
             school,
@@ -171,10 +172,10 @@ def _child_year(api: Api, slug: str, rng: random.Random, now: datetime) -> int:
     return len(calls) + len(events) + 1
 
 
-def _health_child(api: Api, rng: random.Random, now: datetime) -> int:
+def _health_child(api: Api, rng: random.Random, year: tuple[datetime, datetime]) -> int:
     """A child the region's health centre (no municipality) raises a concern about."""
     subject = fictional_child(rng.choice([1, 3, 5, 9, 14]))
-    at = now - timedelta(days=rng.randint(10, 350))
+    at = year[0] + timedelta(days=rng.randint(0, 360), hours=10)
     data = {"areas": ["halsa"], "level": rng.choice([1, 2])}
     env = _event(
         HEALTH_CENTRE,
@@ -192,7 +193,10 @@ def _health_child(api: Api, rng: random.Random, now: datetime) -> int:
 def seed_year(url: str, clients: dict[str, dict[str, str]], *, seed: int = 2026) -> int:
     """Publish the year; returns the number of API calls made."""
     api = Api(url, clients)
-    now = datetime.now(UTC)
+    today = datetime.now(UTC)
+    # The last whole school year (July to June), so every month of its charts has activity.
+    begins = today.year - 1 if today.month >= 7 else today.year - 2
+    year = (datetime(begins, 7, 1, tzinfo=UTC), datetime(begins + 1, 6, 30, 18, tzinfo=UTC))
     work: list[tuple[str | None, random.Random]] = []
     root = random.Random(seed)  # noqa: S311 - fictional activity, repeatable, not a secret
     for code, (slug, _) in MUNICIPALITIES.items():
@@ -207,7 +211,7 @@ def seed_year(url: str, clients: dict[str, dict[str, str]], *, seed: int = 2026)
 
     def one(item: tuple[str | None, random.Random]) -> int:
         slug, rng = item
-        return _child_year(api, slug, rng, now) if slug else _health_child(api, rng, now)
+        return _child_year(api, slug, rng, year) if slug else _health_child(api, rng, year)
 
     with ThreadPoolExecutor(THREADS) as pool:
         calls = sum(pool.map(one, work))
@@ -222,13 +226,17 @@ def seed_year(url: str, clients: dict[str, dict[str, str]], *, seed: int = 2026)
 
 
 def seed_year_once(url: str, clients: dict[str, dict[str, str]]) -> None:
-    if DONE_FILE.exists():
-        print("Ett års demoaktivitet finns redan / a year of demo activity is there already")
+    """Seed the year unless the follow-up has counted activity already."""
+    api = Api(url, clients)
+    r = api.http.get(
+        f"{url}/v1/followup", headers={"Authorization": f"Bearer {api.token(STEERING_GROUP)}"}
+    )
+    r.raise_for_status()
+    if r.json()["school_years"]:
+        print("Uppföljningen har redan aktivitet / the follow-up has activity already")
         return
     started = datetime.now(UTC)
     calls = seed_year(url, clients)
-    DONE_FILE.parent.mkdir(parents=True, exist_ok=True)
-    DONE_FILE.write_text(started.isoformat())
     seconds = (datetime.now(UTC) - started).total_seconds()
     print(
         f"Ett års fiktiv aktivitet i Dalsland: {calls} anrop på {seconds:.0f} s / "

@@ -61,8 +61,13 @@ MSG
 }
 
 seed() {
-  # The organisations and their clients, then a year of fictional activity for the follow-up.
-  "$PY" -m broker.demo year --url "http://127.0.0.1:$PORT"
+  "$PY" -m broker.demo seed --url "http://127.0.0.1:$PORT"
+}
+
+seed_year() {
+  # A year of fictional activity for the follow-up's charts, in the background (once).
+  log "ett års demoaktivitet i bakgrunden / a year of demo activity in the background: $SAMSYN_VAR/demo-year.log"
+  "$PY" -m broker.demo year --url "http://127.0.0.1:$PORT" >"$SAMSYN_VAR/demo-year.log" 2>&1 &
 }
 
 case "${1:-}" in
@@ -97,6 +102,7 @@ case "${1:-}" in
     trap 'kill "$pid" 2>/dev/null; rm -f "$PIDFILE"' INT TERM EXIT
     wait_ready
     seed
+    seed_year
     banner
     log "Ctrl-C stoppar Samsyn / stops Samsyn (the stack keeps running: make stop)"
     wait "$pid"

@@ -87,12 +87,14 @@ async def overview(
     reached, time to first support, sharing itself."""
     if user is None:
         return to_login()
+    async with state.sessions() as session:
+        years = await store.school_years(session)
     try:
-        school_year = service.parse_year(year)
+        # Without a choice: the latest school year with activity.
+        school_year = service.parse_year(year or (years[0] if years else None))
     except Problem as err:
         return page(request, "cooperation.html", {"user": user, "error": err.detail}, 422)
     async with state.sessions() as session:
-        years = await store.school_years(session)
         concerns = await service.published(session, "concerns", school_year)
         reached = await _tables(session, school_year, REACHED)
         early = await service.early(session, school_year)
