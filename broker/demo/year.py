@@ -26,9 +26,9 @@ from broker.followup.catalogue import AREAS
 
 STEERING_GROUP = "dalsland-styrgrupp"
 # Children per municipality over the year: Åmål is the largest, Dals-Ed the smallest.
-CHILDREN = {"1492": 34, "1461": 24, "1460": 22, "1439": 14, "1438": 10}
+CHILDREN = {"1492": 64, "1461": 46, "1460": 42, "1439": 26, "1438": 18}
 HEALTH_CENTRE = "vgr-vc-dalsland"
-THREADS = 8
+THREADS = 12
 
 
 @dataclass
@@ -190,18 +190,21 @@ def _health_child(api: Api, rng: random.Random, year: tuple[datetime, datetime])
     return 1
 
 
+def last_whole_school_year(today: datetime) -> tuple[datetime, datetime]:
+    """July to June before the current school year: every month of its charts has activity."""
+    begins = today.year - 1 if today.month >= 7 else today.year - 2
+    return datetime(begins, 7, 1, tzinfo=UTC), datetime(begins + 1, 6, 30, 18, tzinfo=UTC)
+
+
 def seed_year(url: str, clients: dict[str, dict[str, str]], *, seed: int = 2026) -> int:
     """Publish the year; returns the number of API calls made."""
     api = Api(url, clients)
-    today = datetime.now(UTC)
-    # The last whole school year (July to June), so every month of its charts has activity.
-    begins = today.year - 1 if today.month >= 7 else today.year - 2
-    year = (datetime(begins, 7, 1, tzinfo=UTC), datetime(begins + 1, 6, 30, 18, tzinfo=UTC))
+    year = last_whole_school_year(datetime.now(UTC))
     work: list[tuple[str | None, random.Random]] = []
     root = random.Random(seed)  # noqa: S311 - fictional activity, repeatable, not a secret
     for code, (slug, _) in MUNICIPALITIES.items():
         work += [(slug, random.Random(root.random())) for _ in range(CHILDREN[code])]  # noqa: S311
-    work += [(None, random.Random(root.random())) for _ in range(8)]  # noqa: S311
+    work += [(None, random.Random(root.random())) for _ in range(12)]  # noqa: S311
     for org in {o for o, _ in work}:  # tokens first, once each: the token endpoint is limited
         if org:
             api.token(f"{org}-skola")

@@ -16,6 +16,16 @@ from broker.followup.publish import Quartiles
 SERIES = ("#1f5f8b", "#e07b39", "#3c9d5d", "#8a5fb0")
 WITHHELD = "#d9dee3"
 FONT = 'font-family="system-ui, sans-serif"'
+LEFT = 230  # room for "Hela samverkan / whole cooperation"
+
+
+def _legend(series: Sequence[str], left: int) -> list[str]:
+    return [
+        f'<rect x="{left}" y="{4 + 16 * k}" width="10" height="10" '
+        f'fill="{SERIES[k % len(SERIES)]}"/>'
+        f'<text x="{left + 14}" y="{13 + 16 * k}">{escape(name)}</text>'
+        for k, name in enumerate(series)
+    ]
 
 
 def _label(value: int | None) -> str:
@@ -34,7 +44,7 @@ def heatmap(
     title: str, rows: Sequence[tuple[str, Sequence[int | None]]], columns: Sequence[str]
 ) -> Markup:
     """A grid: one row per label, one column per period; darker is more."""
-    cw, ch, left, top = 46, 22, 120, 34
+    cw, ch, left, top = 46, 22, LEFT, 34
     width, height = left + cw * len(columns) + 4, top + ch * len(rows) + 4
     numbers = [v for _, values in rows for v in values if v is not None]
     most = max(numbers, default=0)
@@ -70,8 +80,8 @@ def bars(
     series: Sequence[str],
 ) -> Markup:
     """Grouped horizontal bars: one group per label, one bar per series."""
-    bh, gap, left, width = 14, 10, 170, 640
-    legend = 22
+    bh, gap, left, width = 14, 10, LEFT, 720
+    legend = 16 * len(series) + 8
     height = legend + len(groups) * (bh * len(series) + gap) + 6
     numbers = [v for _, values in groups for v in values if v is not None]
     most = max(numbers, default=1) or 1
@@ -81,12 +91,7 @@ def bars(
         f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" {FONT} '
         f'font-size="11"><title>{escape(title)}</title>'
     ]
-    for k, name in enumerate(series):
-        x = left + k * 150
-        parts.append(
-            f'<rect x="{x}" y="4" width="10" height="10" fill="{SERIES[k % len(SERIES)]}"/>'
-            f'<text x="{x + 14}" y="13">{escape(name)}</text>'
-        )
+    parts += _legend(series, left)
     y = legend
     for label, values in groups:
         mid = y + bh * len(values) / 2 + 4
@@ -113,8 +118,8 @@ def spreads(
 ) -> Markup:
     """Days from the first concern: a box from the first to the third quartile, a line at the
     median, per municipality and milestone; "<5" where fewer than five children are behind it."""
-    bh, gap, left, width = 14, 10, 170, 640
-    legend = 22
+    bh, gap, left, width = 14, 10, LEFT, 720
+    legend = 16 * len(series) + 8
     height = legend + len(rows) * (bh * len(series) + gap) + 24
     highest = [q.q3 for _, qs in rows for q in qs if q.q3 is not None]
     most = max(highest, default=1.0) or 1.0
@@ -124,12 +129,7 @@ def spreads(
         f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" {FONT} '
         f'font-size="11"><title>{escape(title)}</title>'
     ]
-    for k, name in enumerate(series):
-        x = left + k * 150
-        parts.append(
-            f'<rect x="{x}" y="4" width="10" height="10" fill="{SERIES[k % len(SERIES)]}"/>'
-            f'<text x="{x + 14}" y="13">{escape(name)}</text>'
-        )
+    parts += _legend(series, left)
     y = legend
     for label, qs in rows:
         mid = y + bh * len(qs) / 2 + 4

@@ -179,8 +179,10 @@ async def rows(session: AsyncSession) -> list[str]:
     return [*sorted({m for m in found.scalars() if m}), NONE]
 
 
-async def school_years(session: AsyncSession) -> list[str]:
-    found = await session.execute(
-        select(FollowupCount.period).where(FollowupCount.period.like("%/%")).distinct()
-    )
+async def school_years(session: AsyncSession, measure: str | None = None) -> list[str]:
+    """The school years with counts (of ``measure``), latest first."""
+    query = select(FollowupCount.period).where(FollowupCount.period.like("%/%"))
+    if measure is not None:
+        query = query.where(FollowupCount.measure == measure)
+    found = await session.execute(query.distinct())
     return sorted(found.scalars(), reverse=True)

@@ -54,6 +54,11 @@ def _name(code: str) -> str:
     return MUNICIPALITY_NAMES.get(code, code)
 
 
+def _short(code: str) -> str:
+    """A column head: the Swedish name alone."""
+    return _name(code).split(" / ")[0]
+
+
 def _month_label(m: str) -> str:
     return MONTHS_SV[int(m[5:7]) - 1]
 
@@ -88,9 +93,9 @@ async def overview(
     if user is None:
         return to_login()
     async with state.sessions() as session:
-        years = await store.school_years(session)
+        years = await store.school_years(session, "concerns")
     try:
-        # Without a choice: the latest school year with activity.
+        # Without a choice: the latest school year with concerns.
         school_year = service.parse_year(year or (years[0] if years else None))
     except Problem as err:
         return page(request, "cooperation.html", {"user": user, "error": err.detail}, 422)
@@ -104,31 +109,45 @@ async def overview(
             ("decisions", "consents_given", "consents_withdrawn", "emergency_access"),
         )
     await service.audit_read(state, user.org, user.actor_client, "console", school_year)
-    months = months_of(school_year)
-    heatmaps = [
+    months, quarters = months_of(school_year), quarters_of(school_year)
+    areas = [*concerns.rows, ALL]
+    by_month = charts.heatmap(
+        "Oro per månad och kommun / Concerns by month and municipality",
+        [(_name(a), [concerns.value(m, a) for m in months]) for a in areas],
+        [_month_label(m) for m in months],
+    )
+    by_area = charts.heatmap(
+        f"Oro per behovsområde och kommun, läsåret {school_year} / Concerns by area",
+        [
+            (f"{sv} / {en}", [concerns.value(school_year, a, "area", area) for a in areas])
+            for area in AREAS
+            for sv, en in [AREA_NAMES[area]]
+        ],
+        [_short(a) for a in areas],
+    )
+    per_municipality = [
         (
-            _name(area),
+            _name(a),
             charts.heatmap(
-                f"Oro per område och månad, {_name(area)} / Concerns by area and month",
+                f"Oro per behovsområde och kvartal, {_name(a)} / Concerns by area and quarter",
                 [
-                    (f"{sv} / {en}", [concerns.value(m, area, "area", a) for m in months])
-                    for a in AREAS
-                    for sv, en in [AREA_NAMES[a]]
-                ]
-                + [("Alla / All", [concerns.value(m, area) for m in months])],
-                [_month_label(m) for m in months],
+                    (f"{sv} / {en}", [concerns.value(q, a, "area", area) for q in quarters])
+                    for area in AREAS
+                    for sv, en in [AREA_NAMES[area]]
+                ],
+                quarters,
             ),
         )
-        for area in [ALL, *concerns.rows]
+        for a in areas
     ]
     milestone_names = [f"{sv} / {en}" for sv, en in MILESTONES.values()]
-    by_area = {r.municipality: r for r in early}
+    early_by_area = {r.municipality: r for r in early}
     spread = charts.spreads(
         "Dagar från första oro / Days from the first concern",
         [
-            (_name(a), [by_area[a].milestones[m] for m in MILESTONES])
-            for a in [*concerns.rows, ALL]
-            if a in by_area
+            (_name(a), [early_by_area[a].milestones[m] for m in MILESTONES])
+            for a in areas
+            if a in early_by_area
         ],
         milestone_names,
     )
@@ -137,8 +156,10 @@ async def overview(
         "user": user,
         "year": school_year,
         "years": years or [school_year],
-        "quarters": quarters_of(school_year),
-        "heatmaps": heatmaps,
+        "quarters": quarters,
+        "by_month": by_month,
+        "by_area": by_area,
+        "per_municipality": per_municipality,
         "reached": _reached_chart(reached, school_year),
         "spread": spread,
         "early": [(_name(r.municipality), r) for r in early],
