@@ -44,7 +44,9 @@ def heatmap(
     title: str, rows: Sequence[tuple[str, Sequence[int | None]]], columns: Sequence[str]
 ) -> Markup:
     """A grid: one row per label, one column per period; darker is more."""
-    cw, ch, left, top = 46, 22, LEFT, 34
+    # Wide enough for the longest column head at about 7 px a character.
+    cw = max(46, 7 * max((len(c) for c in columns), default=0) + 10)
+    ch, left, top = 22, LEFT, 34
     width, height = left + cw * len(columns) + 4, top + ch * len(rows) + 4
     numbers = [v for _, values in rows for v in values if v is not None]
     most = max(numbers, default=0)
