@@ -7,6 +7,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 STAMP := .venv/.installed
 OPA = $$(deploy/local/install.sh opa-path)
+REGAL = $$(deploy/local/install.sh regal-path)
 PORT ?= 8000
 
 help: ## list the targets
@@ -29,26 +30,43 @@ run: stack ## run Samsyn on http://127.0.0.1:8000 with SQLite, the real stack an
 demo: stack ## play one child's year through the public API (starts what it needs)
 	@deploy/local/demo.sh $(PORT)
 
-lint: $(STAMP) ## ruff, mypy, and the policy checks (opa fmt, opa check --strict, opa test)
+lint: $(STAMP) ## ruff, mypy, and the policy checks (opa fmt, opa check --strict, regal lint, opa test)
 	@.venv/bin/ruff check .
 	@.venv/bin/ruff format --check .
 	@.venv/bin/mypy broker consumers tests bench
 	@deploy/local/install.sh opa >/dev/null
 	@test -z "$$($(OPA) fmt --list policies/)" || { echo "opa fmt: run '$(OPA) fmt -w policies/'"; $(OPA) fmt --diff policies/; exit 1; }
 	@$(OPA) check --strict policies/
+	@deploy/local/install.sh regal >/dev/null
+	@$(REGAL) lint policies/  # its exceptions, each explained: policies/.regal/config.yaml
 	@mkdir -p var
 	@$(OPA) test policies/ --coverage --threshold 95 --format json > var/opa-coverage.json || { $(OPA) test policies/ -v | tail -40; exit 1; }
 	@$(OPA) test policies/ | tail -1
 
+# The inner loop: no stack, no policy tools, well under a minute on the 2-core machine.
+check: $(STAMP) ## ruff, mypy and the unit tests (not the slow ones): the fast loop; `make test` is the whole truth
+	@.venv/bin/ruff check .
+	@.venv/bin/ruff format --check .
+	@.venv/bin/mypy broker consumers tests bench
+	@$(PY) -m pytest tests/unit -q -m "not slow" --timeout 60
+
+TEST_WORKERS ?= 3
+TIMED := faults or cluster
+TIMED_OUT := not faults and not cluster
 test: lint stack ## everything CI runs: lint, policy tests, unit + integration + browser (e2e) on SQLite, integration on PostgreSQL
 	@deploy/local/browser.sh -q
-	@SAMSYN_TEST_DB=sqlite $(PY) -m pytest tests -q
+	@# Test files run in TEST_WORKERS parallel sessions (each its own Samsyn on the shared
+	@# stack, isolated by topic prefix and database). Tests that time recoveries (the fault
+	@# suite, the broker cluster) run afterwards, alone, so that no other test's load skews them.
+	@SAMSYN_TEST_DB=sqlite $(PY) -m pytest tests -q -n $(TEST_WORKERS) --dist loadfile -m "$(TIMED_OUT)"
+	@SAMSYN_TEST_DB=sqlite $(PY) -m pytest tests -q -m "$(TIMED)"
 	@# stack_security (secured Kafka, signed bundles) does not depend on the database: SQLite leg only.
-	@# faults (bench/faults.py in small) brings its own PostgreSQL: SQLite leg only, too.
-	@SAMSYN_TEST_DB=postgres $(PY) -m pytest tests/integration -q -m "not stack_security and not faults"
+	@# faults (bench/faults.py in small) brings its own PostgreSQL, the three-broker cluster test
+	@# its own Kafka, and the restore drill always uses PostgreSQL: SQLite leg only, too.
+	@SAMSYN_TEST_DB=postgres $(PY) -m pytest tests/integration -q -n $(TEST_WORKERS) --dist loadfile -m "not stack_security and not restore and $(TIMED_OUT)"
 
 EVENTS ?= 3000
-faults: stack ## the fault suite: EVENTS (3000) events under SIGKILLs, a Kafka restart, OPA and DB outages
+faults: stack ## the fault suite: EVENTS (3000) events under SIGKILLs, Kafka restarts, OPA and DB outages
 	@$(PY) -m bench.faults --events $(EVENTS)
 
 # make bench BENCH_SIZES=10000,100000 for a shorter run (and the other BENCH_* of bench/run.py's --help)
@@ -62,4 +80,4 @@ stop: ## stop what `make run`/`make test` started
 status: ## what runs where
 	@deploy/local/stack.sh status
 
-.PHONY: help venv stack run demo lint test faults bench stop status
+.PHONY: help venv stack run demo lint check test faults bench stop status

@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.scenario import World
-from broker.infra.kafka import encode
+from broker.records import IngestedEvent, decode_ingested, encode
 from broker.web.cursors import encode_cursor
 
 
@@ -221,7 +222,7 @@ class FeedWatcher:
 
 
 # ------------------------------------------------------------------------------- Kafka
-async def read_templates(bootstrap: str, topic: str) -> list[dict[str, Any]]:
+async def read_templates(bootstrap: str, topic: str) -> list[IngestedEvent]:
     """Every record now in ``topic`` (the warm-up events as ingest wrote them)."""
     consumer = AIOKafkaConsumer(
         topic,
@@ -232,27 +233,29 @@ async def read_templates(bootstrap: str, topic: str) -> list[dict[str, Any]]:
     )
     await consumer.start()
     try:
-        out: list[dict[str, Any]] = []
+        out: list[IngestedEvent] = []
         while not consumer.assignment():
             batch = await consumer.getmany(timeout_ms=200)
-            out += [json.loads(r.value) for rs in batch.values() for r in rs if r.value]
+            out += [decode_ingested(r.value) for rs in batch.values() for r in rs if r.value]
         parts = sorted(consumer.assignment())
         ends = await consumer.end_offsets(parts)
         while [tp for tp in parts if await consumer.position(tp) < ends[tp]]:
             batch = await consumer.getmany(timeout_ms=1000)
-            out += [json.loads(r.value) for rs in batch.values() for r in rs if r.value]
+            out += [decode_ingested(r.value) for rs in batch.values() for r in rs if r.value]
         return out
     finally:
         await consumer.stop()
 
 
-def _fresh(template: dict[str, Any]) -> dict[str, Any]:
+def _fresh(template: IngestedEvent) -> IngestedEvent:
     """An ``events.v1`` record as ingest wrote ``template``, under a new event id."""
-    return {**template, "envelope": {**template["envelope"], "id": str(uuid.uuid4())}}
+    return msgspec.structs.replace(
+        template, envelope={**template.envelope, "id": str(uuid.uuid4())}
+    )
 
 
 async def produce_open(
-    bootstrap: str, topic: str, templates: list[dict[str, Any]], rate: float, seconds: float
+    bootstrap: str, topic: str, templates: list[IngestedEvent], rate: float, seconds: float
 ) -> Published:
     """The open loop of :func:`publish_open`, straight into ``topic`` (ingest left out): record
     i, a template with a fresh event id, is sent at start + i/rate; its latency counts from
@@ -275,10 +278,8 @@ async def produce_open(
             if delay > 0:
                 await asyncio.sleep(delay)
             record = _fresh(templates[i % len(templates)])
-            out.sent[record["envelope"]["id"]] = due
-            fut = await producer.send(
-                topic, encode(record), key=record["subject_pseudonym"].encode()
-            )
+            out.sent[record.envelope["id"]] = due
+            fut = await producer.send(topic, encode(record), key=record.subject_pseudonym.encode())
             tasks.append(asyncio.create_task(acked(fut, time.perf_counter())))
         await asyncio.gather(*tasks)
         out.finished = time.time()
@@ -288,7 +289,7 @@ async def produce_open(
 
 
 async def produce_direct(
-    bootstrap: str, topic: str, templates: list[dict[str, Any]], n: int
+    bootstrap: str, topic: str, templates: list[IngestedEvent], n: int
 ) -> float:
     """``n`` records into ``topic`` as ingest writes them (same JSON, same key, idempotent
     acks=all producer), each a template with a fresh event id. Returns the seconds it took."""
@@ -306,7 +307,7 @@ async def produce_direct(
         for i in range(n):
             record = _fresh(templates[i % len(templates)])
             pending.append(
-                await producer.send(topic, encode(record), key=record["subject_pseudonym"].encode())
+                await producer.send(topic, encode(record), key=record.subject_pseudonym.encode())
             )
             if len(pending) >= 20_000:
                 await asyncio.gather(*pending)

@@ -22,6 +22,7 @@ from broker.contracts import Contracts
 from broker.infra.db import make_engine, make_sessionmaker, utcnow
 from broker.policy.client import PolicyClient
 from broker.policy.input import Pending, build_input
+from broker.records import IngestedEvent
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -32,7 +33,7 @@ def quantile(values: list[float], q: float) -> float:
 
 
 async def policy_inputs(
-    database_url: str, templates: list[dict[str, Any]], sizes: list[int]
+    database_url: str, templates: list[IngestedEvent], sizes: list[int]
 ) -> dict[int, dict[str, Any]]:
     """One policy input per batch size, as the router builds it."""
     engine = make_engine(database_url)
@@ -44,11 +45,11 @@ async def policy_inputs(
             picked = [templates[i % len(templates)] for i in range(size)]
             events = [
                 Pending(
-                    source_org=t["source_org"],
-                    source_kind=t["source_kind"],
-                    report_municipality=t.get("report_municipality"),
-                    pseudonym=t["subject_pseudonym"],
-                    envelope=t["envelope"],
+                    source_org=t.source_org,
+                    source_kind=t.source_kind,
+                    report_municipality=t.report_municipality,
+                    pseudonym=t.subject_pseudonym,
+                    envelope=t.envelope,
                 )
                 for t in picked
             ]

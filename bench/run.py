@@ -44,6 +44,7 @@ from bench import load, policy, procs, report
 from bench.procs import VAR, Deployment, PrivateOpa, Sampler, total
 from bench.profile import PySpy, summary
 from bench.scenario import EXPECTED_SHARED, World, build
+from broker.records import IngestedEvent
 from tests.support import REPO, stack_env
 
 AGE = "samsyn_router_event_age_seconds"
@@ -218,7 +219,7 @@ def pipeline_phase(
     n: int,
     mode: str,
     world: World,
-    templates: list[dict[str, Any]],
+    templates: list[IngestedEvent],
     concurrency: int,
     profile: bool = False,
 ) -> dict[str, Any]:
@@ -357,7 +358,7 @@ def latency_phase(
     rate: float,
     seconds: float,
     via: str = "db",
-    templates: list[dict[str, Any]] | None = None,
+    templates: list[IngestedEvent] | None = None,
 ) -> dict[str, Any]:
     """Open loop through the API (or, given ``templates``, straight into ``events.v1``: the
     enforced pipeline without ingest); per event the time from its due moment until it was

@@ -32,11 +32,12 @@ from broker.registry.bootstrap import ensure_admin_client
 from broker.registry.routes import router as registry_router
 from broker.runtime.logging import configure_logging
 from broker.runtime.metrics import HttpMetrics
-from broker.runtime.readiness import dependency_checks, readiness
+from broker.runtime.readiness import dependency_checks, readiness, worker_checks
 from broker.runtime.state import AppState
 from broker.runtime.workers import build_workers, stop_workers
 from broker.web.errors import install_handlers
 from broker.web.openapi import PROBLEMS, install_openapi
+from broker.web.request_id import RequestId
 from consumers.children.routes import router as children_router
 from consumers.feed.routes import router as feed_router
 from consumers.webhooks.routes import router as webhook_router
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
             app.state.samsyn = state
             workers = build_workers(settings, sessions, contracts, policy, keys)
+            state.worker_checks = worker_checks(workers)
             tasks = [asyncio.create_task(w.run(), name=type(w).__name__) for w in workers]
             resources.push_async_callback(stop_workers, workers, tasks)
             log.info(
@@ -107,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_handlers(app)
     app.add_middleware(HttpMetrics)
+    app.add_middleware(RequestId)  # outermost: the id is bound for everything inside
     install_openapi(app, contracts)
     for r in (
         auth_router,
@@ -129,8 +132,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/readyz", tags=["operations"], responses={503: PROBLEMS[503]})
     async def readyz(state: StateDep) -> Any:
-        """Kafka metadata, OPA health and a database round trip; 503 naming what is down."""
-        return await readiness(dependency_checks(state.settings, state.engine, state.policy))
+        """Kafka metadata, OPA health, a database round trip, and the progress of each worker
+        this process runs; 503 naming what is down."""
+        checks = dependency_checks(state.settings, state.engine, state.policy)
+        return await readiness({**checks, **state.worker_checks})
 
     @app.get("/metrics", tags=["operations"], include_in_schema=False)
     async def metrics() -> Response:

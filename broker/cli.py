@@ -56,7 +56,9 @@ def _topics(args: argparse.Namespace) -> int:
     from broker.config import get_settings
     from broker.infra.topics import ensure_topics
 
-    created = asyncio.run(ensure_topics(get_settings(), replication=args.replication))
+    settings = get_settings()
+    replication = args.replication or settings.kafka_replication
+    created = asyncio.run(ensure_topics(settings, replication=replication))
     print(json.dumps({"created": created}))
     return 0
 
@@ -158,7 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     worker.set_defaults(func=_worker)
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=_migrate)
     topics = sub.add_parser("topics", help="create the Kafka topics that are missing")
-    topics.add_argument("--replication", type=int, default=1)
+    topics.add_argument(
+        "--replication", type=int, help="replicas per topic (default: SAMSYN_KAFKA_REPLICATION)"
+    )
     topics.set_defaults(func=_topics)
     admin = sub.add_parser("admin-client", help="create or reset a client of the operator")
     admin.add_argument("client_id")

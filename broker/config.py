@@ -1,11 +1,14 @@
 """Settings, one class per concern, read from ``SAMSYN_*`` environment variables.
 
-Secrets have no defaults that would work in production: outside ``env=development`` a missing
-key is an error at start-up instead of a silently generated one.
+Secrets have no defaults that would work in production: with ``env=production`` a missing key,
+a placeholder or a too short secret is an error at start-up instead of a silently generated
+or guessable one.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 from functools import lru_cache
 from typing import Literal, get_args
 
@@ -17,8 +20,43 @@ Environment = Literal["development", "test", "production"]
 WorkerName = Literal["router", "materializer", "sealer", "webhooks", "followup"]
 
 
+# Random secrets Samsyn checks (the console's session key, the first admin client's secret):
+# at least this many characters, what `secrets.token_urlsafe(24)` gives.
+MIN_SECRET_CHARS = 32
+# Pseudonym HMAC keys: at least this many bytes once base64-decoded.
+MIN_PSEUDONYM_KEY_BYTES = 32
+# What the example manifests and templates put where a secret goes (deploy/k8s/secrets.yaml
+# says REPLACE-ME), compared without case and punctuation.
+PLACEHOLDERS = ("replaceme", "replacewith", "changeme", "changethis", "placeholder", "example")
+
+
+def weak_secret(name: str, value: str, min_length: int = 0) -> str | None:
+    """Why ``value`` is not a secret fit for production, or None. Never quotes the value."""
+    plain = "".join(c for c in value.lower() if c.isalnum())
+    if not plain or plain.startswith(PLACEHOLDERS) or plain in ("secret", "password"):
+        return f"{name}: a placeholder, not a secret"
+    if len(value) < min_length:
+        return f"{name}: shorter than {min_length} characters"
+    return None
+
+
+def weak_pseudonym_key(name: str, value: str) -> str | None:
+    """Why a pseudonym key is not fit for production, or None: read as broker/infra/keys.py
+    reads it (base64), it must hold at least MIN_PSEUDONYM_KEY_BYTES."""
+    try:
+        key = base64.b64decode(value)
+    except binascii.Error:
+        return f"{name}: not base64"
+    if len(key) < MIN_PSEUDONYM_KEY_BYTES:
+        return f"{name}: shorter than {MIN_PSEUDONYM_KEY_BYTES} bytes"
+    return None
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SAMSYN_", extra="ignore")
+    # hide_input_in_errors: a refused setting's error never prints the environment's secrets.
+    model_config = SettingsConfigDict(
+        env_prefix="SAMSYN_", extra="ignore", hide_input_in_errors=True
+    )
 
     env: Environment = "development"
     database_url: str = "sqlite+aiosqlite:///var/samsyn.db"
@@ -32,6 +70,9 @@ class Settings(BaseSettings):
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
     kafka_ssl_cafile: str | None = None
+    # Replicas of each topic `samsyn topics` creates: 1 on a single local node, 3 on a
+    # production cluster (with min.insync.replicas=2 on the brokers).
+    kafka_replication: int = Field(default=1, ge=1)
     topic_prefix: str = ""
     opa_url: str = "http://127.0.0.1:8181"
     opa_timeout_s: float = 2.0
@@ -40,13 +81,29 @@ class Settings(BaseSettings):
     workers: list[WorkerName] = Field(default_factory=lambda: list(get_args(WorkerName)))
     # Each router instance needs its own instance name: it is part of the Kafka transactional id,
     # and a restarted instance with the same name fences its predecessor's open transaction.
+    # It is also the router's static member name in its consumer group (group.instance.id): a
+    # restarted router takes its partitions back at once instead of after a rebalance.
     router_instance: str = "router-1"
+    # A stable name for this process's materializer and sealer in their consumer groups (static
+    # membership, as the router's): set it only where the name survives a restart and no other
+    # process has it (a StatefulSet's pod name). A static member does not leave its group when
+    # it stops, so a name that never comes back holds its partitions for a session timeout.
+    worker_instance: str | None = None
     router_batch_max: int = 500
     # How long a transaction of a router that died without a successor of the same name stays
     # open before Kafka aborts it. Consumers reading read_committed stop at an open transaction,
     # so this bounds how long the deliveries and audit partitions it touched are held up. A
     # transaction holds only the produce and the offset commit (OPA is asked before it begins).
     router_transaction_timeout_ms: int = Field(default=10_000, ge=1_000)
+    # A worker's Kafka session that holds work (a batch in hand, or its group's lag above zero)
+    # and makes no progress for this long is torn down and started again with new clients
+    # (broker/runtime/supervise.py); the worker's /readyz check is down meanwhile.
+    worker_stall_s: float = Field(default=30.0, gt=0)
+    # Every Kafka call a worker waits on to start a session or to commit work (a router's
+    # transaction, a consumer's offset commit) must finish within this, or the session fails and
+    # starts again: a client whose coordinator went away may otherwise wait for it for ever
+    # (aiokafka issues #1134, #1145).
+    kafka_deadline_s: float = Field(default=15.0, gt=0)
     # Consumer lag (samsyn_consumer_lag) is sampled this often wherever a router runs.
     lag_interval_s: float = Field(default=15.0, gt=0)
     # A worker-only process (`samsyn worker`) has no HTTP API: when a port is set it serves
@@ -122,21 +179,69 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _production_needs_keys(self) -> Settings:
-        if self.env == "production":
-            missing = [
-                name
-                for name, value in (
-                    ("SAMSYN_JWT_PRIVATE_KEY", self.jwt_private_key),
-                    ("SAMSYN_PSEUDONYM_KEYS", self.pseudonym_keys or None),
-                    ("SAMSYN_AUDIT_SIGNING_KEY", self.audit_signing_key),
-                    ("SAMSYN_FOLLOWUP_KEY", self.followup_key),
-                    ("SAMSYN_CONSOLE_SESSION_SECRET", self.console_session_secret),
+        """Production starts only with real secrets: the keys present, none of them a
+        placeholder from the example manifests, the random ones long enough to guess at no
+        better than a key. Development and test generate what is missing (broker/infra/keys.py).
+        """
+        if self.env != "production":
+            return self
+        missing = [
+            name
+            for name, value in (
+                ("SAMSYN_JWT_PRIVATE_KEY", self.jwt_private_key),
+                ("SAMSYN_PSEUDONYM_KEYS", self.pseudonym_keys or None),
+                ("SAMSYN_AUDIT_SIGNING_KEY", self.audit_signing_key),
+                ("SAMSYN_FOLLOWUP_KEY", self.followup_key),
+                ("SAMSYN_CONSOLE_SESSION_SECRET", self.console_session_secret),
+            )
+            if value is None
+        ]
+        if missing:
+            raise ValueError(f"production needs {', '.join(missing)}")
+        problems = [
+            problem
+            for name, secret, min_length in self._secrets()
+            if (problem := weak_secret(name, secret, min_length)) is not None
+        ]
+        problems += [
+            problem
+            for kid, key in sorted(self.pseudonym_keys.items())
+            if (
+                problem := weak_pseudonym_key(
+                    f"SAMSYN_PSEUDONYM_KEYS[{kid!r}]", key.get_secret_value()
                 )
-                if value is None
-            ]
-            if missing:
-                raise ValueError(f"production needs {', '.join(missing)}")
+            )
+            is not None
+        ]
+        if self.followup_key is not None:
+            # Read like a pseudonym key (base64, at least 32 bytes): it seeds the same HMAC.
+            weak = weak_pseudonym_key("SAMSYN_FOLLOWUP_KEY", self.followup_key.get_secret_value())
+            problems += [weak] if weak else []
+        if problems:
+            raise ValueError("production refuses " + "; ".join(problems))
         return self
+
+    def _secrets(self) -> list[tuple[str, str, int]]:
+        """(variable, value, shortest length allowed) of every secret that is set. Keys and
+        passwords made elsewhere (PEM keys, the Kafka and IdP passwords) are held to no length
+        here, only to not being a placeholder."""
+        found = [
+            (name, value.get_secret_value(), min_length)
+            for name, value, min_length in (
+                ("SAMSYN_JWT_PRIVATE_KEY", self.jwt_private_key, 0),
+                ("SAMSYN_AUDIT_SIGNING_KEY", self.audit_signing_key, 0),
+                ("SAMSYN_CONSOLE_SESSION_SECRET", self.console_session_secret, MIN_SECRET_CHARS),
+                ("SAMSYN_ADMIN_CLIENT_SECRET", self.admin_client_secret, MIN_SECRET_CHARS),
+                ("SAMSYN_KAFKA_SASL_PASSWORD", self.kafka_sasl_password, 0),
+                ("SAMSYN_CONSOLE_OIDC_CLIENT_SECRET", self.console_oidc_client_secret, 0),
+            )
+            if value is not None
+        ]
+        found += [
+            (f"SAMSYN_PSEUDONYM_KEYS[{kid!r}]", key.get_secret_value(), 0)
+            for kid, key in sorted(self.pseudonym_keys.items())
+        ]
+        return found
 
     @property
     def console_oidc_enabled(self) -> bool:

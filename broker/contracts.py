@@ -1,5 +1,13 @@
 """The JSON Schemas under ``schemas/``: they validate input and tell the projector which field
-belongs to which category (``x-category``), so the two can never disagree."""
+belongs to which category (``x-category``), so the two can never disagree.
+
+Each schema runs on two engines. A compiled validator (jsonschema-rs) answers whether an
+instance is valid in microseconds, which is all that valid input (nearly all input) needs; only
+when it says no does the reference validator (jsonschema) explain why, with the pointers and
+messages that the problem+json answers carry. Input is accepted when either engine accepts it,
+so the compiled one can never refuse what the reference accepts; that it never accepts what the
+reference refuses is pinned by a differential test (tests/unit/test_contracts_engines.py).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 
@@ -15,11 +24,25 @@ SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
 TYPE_PREFIX = "se.backabarnet."
 
 
+class Schema:
+    """One JSON Schema on both engines (see the module's docstring)."""
+
+    def __init__(self, schema: dict[str, Any], checker: FormatChecker) -> None:
+        self.schema = schema
+        self.reference = Draft202012Validator(schema, format_checker=checker)
+        self.compiled = jsonschema_rs.validator_for(schema, validate_formats=True)
+
+    def errors(self, instance: Any, prefix: str = "") -> list[dict[str, str]]:
+        if self.compiled.is_valid(instance):
+            return []
+        return explain(list(self.reference.iter_errors(instance)), prefix)
+
+
 @dataclass(frozen=True)
 class EventType:
     name: str  # e.g. "attendance.flagged"
     version: int
-    validator: Draft202012Validator
+    validator: Schema
     categories: dict[str, str]  # field -> category
 
     @property
@@ -48,9 +71,9 @@ class Contracts:
     def __init__(self, root: Path = SCHEMAS_DIR) -> None:
         self.root = root
         checker = FormatChecker()
-        self.envelope = Draft202012Validator(self._load("envelope.json"), format_checker=checker)
+        self.envelope = Schema(self._load("envelope.json"), checker)
         self.requests = {
-            p.stem: Draft202012Validator(json.loads(p.read_text()), format_checker=checker)
+            p.stem: Schema(json.loads(p.read_text()), checker)
             for p in sorted((root / "requests").glob("*.json"))
         }
         self.events: dict[str, EventType] = {}
@@ -62,7 +85,7 @@ class Contracts:
             et = EventType(
                 name=name,
                 version=int(version),
-                validator=Draft202012Validator(schema, format_checker=checker),
+                validator=Schema(schema, checker),
                 categories=categories,
             )
             self.events[et.type] = et
@@ -72,10 +95,10 @@ class Contracts:
         return schema
 
     def envelope_errors(self, body: Any) -> list[dict[str, str]]:
-        return explain(list(self.envelope.iter_errors(body)))
+        return self.envelope.errors(body)
 
     def data_errors(self, event_type: EventType, data: Any) -> list[dict[str, str]]:
-        return explain(list(event_type.validator.iter_errors(data)), prefix="/data")
+        return event_type.validator.errors(data, prefix="/data")
 
     def request_errors(self, name: str, body: Any) -> list[dict[str, str]]:
-        return explain(list(self.requests[name].iter_errors(body)))
+        return self.requests[name].errors(body)

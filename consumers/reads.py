@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker.audit.records import record
 from broker.infra.db import utcnow
+from broker.records import AuditAction
 from consumers.models import FeedItem, lock_feed
 from consumers.notices import ACCESS_NOTICE, needs_owner_notice, notice
 
@@ -45,7 +46,7 @@ async def record_reads(
     *,
     reader_org: str,
     reader_client: str | None,
-    action: str,
+    action: AuditAction,
 ) -> None:
     """Audit the reads of the deliveries among ``items`` and tell their sources of the first."""
     deliveries = [i for i in items if i.source_org is not None]

@@ -103,7 +103,7 @@ def child(age: int) -> str:
             return number
 
 
-def eventually(check: Callable[[], T], what: str, timeout: float = 30) -> T:
+def eventually(check: Callable[[], T | None], what: str, timeout: float = 30) -> T:
     """The first truthy answer of ``check``, asked every 0.2 s for up to ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
@@ -467,6 +467,50 @@ def start_worker(
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+
+
+class PrivateServices:
+    """``deploy/local/kafka.sh`` and ``postgres.sh`` under their own ``SAMSYN_VAR`` (other ports,
+    other data), for tests that stop and restart them without touching the shared stack."""
+
+    def __init__(self, var: Path) -> None:
+        self.var = var
+        self.env = {**os.environ, "SAMSYN_VAR": str(var)}
+
+    def script(self, name: str, command: str) -> None:
+        """Run ``deploy/local/<name>.sh <command>``; its output goes to ``<var>/<name>.out``."""
+        self.var.mkdir(parents=True, exist_ok=True)
+        out = self.var / f"{name}.out"
+        with out.open("ab") as sink:
+            done = subprocess.run(
+                [str(REPO / "deploy" / "local" / f"{name}.sh"), command],
+                env=self.env,
+                cwd=REPO,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                check=False,
+            )
+        if done.returncode != 0:
+            tail = out.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"{name}.sh {command} failed ({done.returncode}):\n{tail}")
+
+    def stack_env(self) -> dict[str, str]:
+        """The addresses the scripts wrote (SAMSYN_KAFKA_BOOTSTRAP, SAMSYN_TEST_POSTGRES_DSN)."""
+        found: dict[str, str] = {}
+        path = self.var / "stack" / "stack.env"
+        for line in path.read_text().splitlines() if path.exists() else []:
+            key, sep, value = line.partition("=")
+            if sep and not key.startswith("#"):
+                found[key.strip()] = value.strip()
+        return found
+
+    def kafka_restart(self) -> None:
+        """``kafka.sh restart``; Kafka must come back on the same address."""
+        before = self.stack_env().get("SAMSYN_KAFKA_BOOTSTRAP")
+        self.script("kafka", "restart")
+        now = self.stack_env().get("SAMSYN_KAFKA_BOOTSTRAP")
+        if now != before:
+            raise RuntimeError(f"Kafka came back on {now}, not {before}")
 
 
 class Opa:

@@ -1,4 +1,4 @@
-"""The shape of an audit record before it is sealed into the chain.
+"""Audit records before they are sealed into the chain (:class:`broker.records.AuditEntry`).
 
 Every process that decides, reads or changes something produces these to ``audit.v1``; the sealer
 gives them ``seq``, ``prev_hash`` and ``hash``. Decision records get deterministic ids, so a
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
 
 from broker.infra.db import utcnow
+from broker.records import AuditAction, AuditEntry
 
 NAMESPACE = uuid.UUID("8a6b1f0e-6f5c-4d8e-9a51-5a3c2b1d0e7f")
 
@@ -22,7 +22,7 @@ def decision_record_id(source_org: str, event_id: str, recipient: str | None) ->
 
 def record(
     *,
-    action: str,
+    action: AuditAction,
     outcome: str,
     actor_org: str | None,
     actor_client: str | None = None,
@@ -38,22 +38,22 @@ def record(
     decision_id: str | None = None,
     record_id: str | None = None,
     time: datetime | None = None,
-) -> dict[str, Any]:
-    return {
-        "record_id": record_id or str(uuid.uuid4()),
-        "time": (time or utcnow()).isoformat(),
-        "actor_org": actor_org,
-        "actor_client": actor_client,
-        "action": action,
-        "subject_pseudonym": subject_pseudonym,
-        "event_id": event_id,
-        "recipient_org": recipient_org,
-        "outcome": outcome,
-        "legal_ground": legal_ground,
-        "purpose": purpose,
-        "categories_shared": sorted(categories_shared or []),
-        "categories_withheld": sorted(categories_withheld or []),
-        "reasons": list(reasons or []),
-        "policy_revision": policy_revision,
-        "decision_id": decision_id,
-    }
+) -> AuditEntry:
+    return AuditEntry(
+        record_id=record_id or str(uuid.uuid4()),
+        time=(time or utcnow()).isoformat(),
+        actor_org=actor_org,
+        actor_client=actor_client,
+        action=action.value,
+        subject_pseudonym=subject_pseudonym,
+        event_id=event_id,
+        recipient_org=recipient_org,
+        outcome=outcome,
+        legal_ground=legal_ground,
+        purpose=purpose,
+        categories_shared=sorted(categories_shared or []),
+        categories_withheld=sorted(categories_withheld or []),
+        reasons=list(reasons or []),
+        policy_revision=policy_revision,
+        decision_id=decision_id,
+    )

@@ -15,6 +15,7 @@ from broker.audit.models import AuditRecord
 from broker.audit.records import record
 from broker.auth.deps import Auditor, StateDep
 from broker.infra.keys import pem
+from broker.records import AuditAction
 from broker.runtime.state import AppState
 from broker.subjects.input import subject_of
 from broker.web.cursors import decode_cursor, encode_cursor
@@ -23,14 +24,14 @@ from broker.web.openapi import PROBLEMS
 
 router = APIRouter(tags=["audit"])
 PAGE = 200
-EXTRACT_ACTIONS = ("decision", "feed.read", "child.read", "webhook.push", "emergency_access")
 ACTION_LABELS = {
-    "decision": "Mottog / Received",
-    "feed.read": "Läste (flöde) / Read (feed)",
-    "child.read": "Läste (barnvy) / Read (child view)",
-    "webhook.push": "Skickades (webhook) / Pushed (webhook)",
-    "emergency_access": "Nödöppning / Emergency access",
+    AuditAction.DECISION: "Mottog / Received",
+    AuditAction.FEED_READ: "Läste (flöde) / Read (feed)",
+    AuditAction.CHILD_READ: "Läste (barnvy) / Read (child view)",
+    AuditAction.WEBHOOK_PUSH: "Skickades (webhook) / Pushed (webhook)",
+    AuditAction.EMERGENCY_ACCESS: "Nödöppning / Emergency access",
 }
+EXTRACT_ACTIONS = tuple(ACTION_LABELS)
 
 
 class AuditRecordOut(BaseModel):
@@ -166,14 +167,14 @@ def _extract_rows(rows: list[AuditRecord]) -> list[dict[str, Any]]:
             "time": r.time.isoformat(),
             "action": r.action,
             "organisation": r.recipient_org,
-            "source": r.actor_org if r.action == "decision" else None,
+            "source": r.actor_org if r.action == AuditAction.DECISION else None,
             "legal_ground": r.legal_ground,
             "purpose": r.purpose,
             "categories": r.categories_shared,
             "event_id": r.event_id,
         }
         for r in rows
-        if r.action != "decision" or r.outcome == "allow"
+        if r.action != AuditAction.DECISION or r.outcome == "allow"
     ]
 
 
@@ -227,7 +228,7 @@ async def extract(
         )
     await state.emit_audit(
         record(
-            action="admin.audit.extract",
+            action=AuditAction.ADMIN_AUDIT_EXTRACT,
             outcome="ok",
             actor_org=caller.org,
             actor_client=caller.client_id,

@@ -1,5 +1,7 @@
 """Read ``audit.v1`` in order and seal each record into the chain (one writer per deployment).
 
+A record that does not decode as an :class:`~broker.records.AuditEntry` stops the sealer (it
+starts again from the committed offset): the chain never skips a record it cannot read.
 Idempotent: a record id already sealed is skipped, so re-reading the topic after a crash yields
 the same chain. Offsets are committed after the SQL commit. Every N records or T seconds the
 head is signed (a checkpoint).
@@ -12,6 +14,7 @@ import time
 from datetime import datetime
 from typing import Any
 
+import msgspec
 import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from prometheus_client import Gauge
@@ -21,12 +24,20 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from broker.audit.chain import GENESIS, record_hash, sign_checkpoint
 from broker.audit.models import AuditCheckpoint, AuditRecord
 from broker.config import Settings
-from broker.infra import kafka
+from broker.infra import kafka, positions
 from broker.infra.db import utcnow
-from broker.runtime.supervise import keep_running
+from broker.records import AuditEntry, decode_audit
+from broker.runtime.supervise import (
+    Progress,
+    Watch,
+    close_within,
+    deadline,
+    keep_running,
+)
 
 log = structlog.get_logger("samsyn.sealer")
 GROUP = "samsyn-sealer"
+TOPICS = (kafka.AUDIT,)
 CHAIN_LENGTH = Gauge("samsyn_audit_chain_length", "Records sealed into the audit chain")
 
 
@@ -43,32 +54,45 @@ class Sealer:
         self.key = key
         self.key_id = key_id
         self.stopping = asyncio.Event()
+        self.progress = Progress()
 
     async def run(self) -> None:
-        await keep_running(self._session, self.stopping, log, "sealer")
+        watch = Watch.group(self.progress, self.settings, GROUP, TOPICS)
+        await keep_running(self._session, self.stopping, log, "sealer", watch)
 
     async def _session(self) -> None:
-        consumer = kafka.consumer(self.settings, kafka.AUDIT, group_id=GROUP)
-        await consumer.start()
+        consumer = kafka.consumer(
+            self.settings, group_id=GROUP, instance=self.settings.worker_instance
+        )
+        positions.subscribe(consumer, self.sessions, self.settings, GROUP, *TOPICS)
         last_checkpoint = time.monotonic()
         try:
+            async with deadline(self.settings.kafka_deadline_s, "starting the consumer"):
+                await consumer.start()
             while not self.stopping.is_set():
                 batch = await consumer.getmany(timeout_ms=200, max_records=2000)
-                records = [r.value for rs in batch.values() for r in rs]
+                raw = [r for rs in batch.values() for r in rs]
+                records = [decode_audit(r.value) for r in raw]
+                self.progress.hold(bool(records))
                 due = time.monotonic() - last_checkpoint >= self.settings.audit_checkpoint_seconds
                 if not records and not due:
                     continue
                 async with self.sessions() as session, session.begin():
                     await self.seal(session, records)
+                    await positions.save(
+                        session, self.settings.topic(GROUP), positions.next_offsets(raw)
+                    )
                     if due:
                         await self.checkpoint(session)
                         last_checkpoint = time.monotonic()
                 if records:
-                    await consumer.commit()
+                    async with deadline(self.settings.kafka_deadline_s, "the offset commit"):
+                        await consumer.commit()
+                    self.progress.moved()
         finally:
-            await consumer.stop()
+            await close_within(consumer.stop(), log, "sealer consumer")
 
-    async def seal(self, session: AsyncSession, records: list[dict[str, Any]]) -> int:
+    async def seal(self, session: AsyncSession, records: list[AuditEntry]) -> int:
         if not records:
             return 0
         head = (
@@ -77,7 +101,7 @@ class Sealer:
             )
         ).first()
         seq, prev = (head[0], head[1]) if head else (0, GENESIS)
-        ids = [r["record_id"] for r in records]
+        ids = [r.record_id for r in records]
         known = set(
             (
                 await session.execute(
@@ -86,32 +110,17 @@ class Sealer:
             ).scalars()
         )
         rows: list[dict[str, Any]] = []
-        for raw in records:
-            if raw["record_id"] in known:
+        for entry in records:
+            if entry.record_id in known:
                 continue
-            known.add(raw["record_id"])
+            known.add(entry.record_id)
             seq += 1
-            rec = {**raw, "seq": seq}
+            rec = {**msgspec.structs.asdict(entry), "seq": seq}
             digest = record_hash(prev, rec)
             rows.append(
                 {
-                    "seq": seq,
-                    "record_id": raw["record_id"],
-                    "time": datetime.fromisoformat(raw["time"]),
-                    "actor_org": raw.get("actor_org"),
-                    "actor_client": raw.get("actor_client"),
-                    "action": raw["action"],
-                    "subject_pseudonym": raw.get("subject_pseudonym"),
-                    "event_id": raw.get("event_id"),
-                    "recipient_org": raw.get("recipient_org"),
-                    "outcome": raw["outcome"],
-                    "legal_ground": raw.get("legal_ground"),
-                    "purpose": raw.get("purpose"),
-                    "categories_shared": raw.get("categories_shared") or [],
-                    "categories_withheld": raw.get("categories_withheld") or [],
-                    "reasons": raw.get("reasons") or [],
-                    "policy_revision": raw.get("policy_revision"),
-                    "decision_id": raw.get("decision_id"),
+                    **rec,
+                    "time": datetime.fromisoformat(entry.time),
                     "prev_hash": prev,
                     "hash": digest,
                 }

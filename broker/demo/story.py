@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from broker.records import AuditAction
 from broker.subjects.personnummer import luhn_digit
 
 SCHOOL, STUDENT_HEALTH, SOCIAL = "amal-skola", "amal-elevhalsa", "amal-socialtjanst"
@@ -132,7 +133,7 @@ class Story:
             "/v1/audit/records",
             params={
                 "subject": subject_pseudonym_hint,
-                "action": "decision",
+                "action": AuditAction.DECISION,
                 "outcome": "deny",
                 "cursor": None,
                 "limit": 1000,

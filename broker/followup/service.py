@@ -37,6 +37,7 @@ from broker.followup.publish import (
     quartiles,
 )
 from broker.infra.db import utcnow
+from broker.records import AuditAction
 from broker.runtime.state import AppState
 from broker.web.errors import InvalidInput, NotFound
 
@@ -207,7 +208,7 @@ async def audit_read(
     """Every read of follow-up numbers, API or console, is in the audit trail (fail closed)."""
     await state.emit_audit(
         record(
-            action="followup.read",
+            action=AuditAction.FOLLOWUP_READ,
             outcome="ok",
             actor_org=org,
             actor_client=client,

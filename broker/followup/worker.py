@@ -1,26 +1,39 @@
 """The follow-up counter: reads accepted events (``events.v1``) and the audit trail
 (``audit.v1``: decisions, consents, nödöppningar) and adds them to the follow-up store.
 
-At least once: a batch is applied in one SQL transaction, then its offsets are committed. A
-batch applied but not committed is read again; each child's ledger remembers the facts it has
-counted, so the second reading counts nothing twice.
+A batch is applied in one SQL transaction together with its consumer positions (as the
+materializer keeps its own), then its offsets are committed to Kafka too. Should a batch be read
+again all the same, each child's ledger remembers the facts it has counted, so nothing counts
+twice.
 """
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
+import msgspec
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from broker.config import Settings
 from broker.followup import store
 from broker.followup.store import LedgerKeys
-from broker.infra import kafka
-from broker.runtime.supervise import keep_running
+from broker.infra import kafka, positions
+from broker.records import decode_audit, decode_ingested
+from broker.runtime.supervise import Progress, Watch, close_within, deadline, keep_running
 
 log = structlog.get_logger("samsyn.followup")
 GROUP = "samsyn-followup"
+TOPICS = (kafka.EVENTS, kafka.AUDIT)
+
+
+def decode(topic: str, raw: bytes | None) -> tuple[str, dict[str, Any]]:
+    """("event" | "audit", the record as plain data); raises ``msgspec.DecodeError`` for a
+    record that is not what its topic holds (the batch fails and is read again)."""
+    if topic.endswith(kafka.EVENTS):
+        return "event", msgspec.to_builtins(decode_ingested(raw or b""))
+    return "audit", msgspec.to_builtins(decode_audit(raw or b""))
 
 
 class FollowupCounter:
@@ -31,32 +44,37 @@ class FollowupCounter:
         self.sessions = sessions
         self.keys = keys
         self.stopping = asyncio.Event()
+        self.progress = Progress()
 
     async def run(self) -> None:
-        await keep_running(self._session, self.stopping, log, "followup")
+        watch = Watch.group(self.progress, self.settings, GROUP, TOPICS)
+        await keep_running(self._session, self.stopping, log, "followup", watch)
 
     async def _session(self) -> None:
-        consumer = kafka.consumer(self.settings, kafka.EVENTS, kafka.AUDIT, group_id=GROUP)
-        await consumer.start()
+        consumer = kafka.consumer(
+            self.settings, group_id=GROUP, instance=self.settings.worker_instance
+        )
+        positions.subscribe(consumer, self.sessions, self.settings, GROUP, *TOPICS)
         try:
+            async with deadline(self.settings.kafka_deadline_s, "starting the consumer"):
+                await consumer.start()
             while not self.stopping.is_set():
                 batch = await consumer.getmany(timeout_ms=500, max_records=1000)
                 records = sorted(
                     (r for rs in batch.values() for r in rs), key=lambda r: r.timestamp
                 )
+                self.progress.hold(bool(records))
                 if not records:
                     continue
+                decoded = [decode(r.topic, r.value) for r in records]
                 async with self.sessions() as session, session.begin():
-                    await store.apply(
-                        session,
-                        self.keys,
-                        [
-                            ("event" if r.topic.endswith(kafka.EVENTS) else "audit", r.value)
-                            for r in records
-                            if isinstance(r.value, dict)
-                        ],
-                    )
+                    await store.apply(session, self.keys, decoded)
                     await store.forget_expired(session)
-                await consumer.commit()
+                    await positions.save(
+                        session, self.settings.topic(GROUP), positions.next_offsets(records)
+                    )
+                async with deadline(self.settings.kafka_deadline_s, "the offset commit"):
+                    await consumer.commit()
+                self.progress.moved()
         finally:
-            await consumer.stop()
+            await close_within(consumer.stop(), log, "followup consumer")

@@ -1,51 +1,27 @@
 """Kafka clients built from settings (plaintext locally; TLS and SASL/SCRAM in production).
 
-Records are JSON. Topic names: ``events.v1`` (key: child pseudonym), ``registry.v1`` (key: child
+Records are the typed JSON of :mod:`broker.records`: producers take records and write their
+bytes; consumers hand out the bytes, which each reader decodes into the records its topic holds.
+Topic names: ``events.v1`` (key: child pseudonym), ``registry.v1`` (key: child
 pseudonym), ``deliveries.v1`` (key: recipient organisation), ``audit.v1`` (one partition, one
 ordered chain).
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.helpers import create_ssl_context
 
+from broker import records
 from broker.config import Settings
 
 EVENTS = "events.v1"
 REGISTRY = "registry.v1"
 DELIVERIES = "deliveries.v1"
 AUDIT = "audit.v1"
-
-
-def canonical_json(value: dict[str, Any]) -> bytes:
-    """Compact JSON with sorted keys by the standard library: what ingest hashes (the
-    idempotency ledger keeps these hashes, so their bytes must not change)."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True).encode()
-
-
-def encode(value: dict[str, Any]) -> bytes:
-    """A record's bytes: compact JSON with sorted keys (the same bytes as ``canonical_json`` for
-    what Samsyn writes) by orjson, about ten times faster; the standard library takes what
-    orjson refuses (an integer beyond 64 bits, a key that is not a string)."""
-    try:
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-    except TypeError:
-        return canonical_json(value)
-
-
-def decode(raw: bytes | None) -> Any:
-    if not raw:
-        return None
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return json.loads(raw)  # e.g. NaN, which the standard library wrote and reads
 
 
 def connection(settings: Settings) -> dict[str, Any]:
@@ -74,14 +50,31 @@ def producer(settings: Settings, **extra: Any) -> AIOKafkaProducer:
         acks="all",
         enable_idempotence=True,
         linger_ms=1,
-        value_serializer=encode,
+        value_serializer=records.encode,
         key_serializer=lambda k: k.encode() if isinstance(k, str) else k,
         **extra,
     )
 
 
-def consumer(settings: Settings, *topics: str, group_id: str, **extra: Any) -> AIOKafkaConsumer:
-    """A consumer that sees only committed transactions and commits offsets by hand."""
+class SenderDied(Exception):
+    """A producer's background sender has ended: the producer will never deliver again."""
+
+
+def sender_alive(producer: AIOKafkaProducer) -> bool:
+    """Whether the producer's background sender still runs. aiokafka ends it on an error it
+    does not retry (e.g. the transaction coordinator unreachable while Kafka restarts) and only
+    fails what was pending then; a later transaction would wait for it for ever. The task is
+    not public API (hence the look inside); a producer not yet started counts as alive."""
+    task = getattr(getattr(producer, "_sender", None), "sender_task", None)
+    return task is None or not task.done()
+
+
+def consumer(
+    settings: Settings, *topics: str, group_id: str, instance: str | None = None, **extra: Any
+) -> AIOKafkaConsumer:
+    """A consumer that sees only committed transactions and commits offsets by hand. With an
+    ``instance`` it is a static member of its group (KIP-345): restarted under the same name it
+    gets its partitions back at once, without waiting for the group to notice its absence."""
     return AIOKafkaConsumer(
         *(settings.topic(t) for t in topics),
         **connection(settings),
@@ -89,7 +82,7 @@ def consumer(settings: Settings, *topics: str, group_id: str, **extra: Any) -> A
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         isolation_level="read_committed",
-        value_deserializer=decode,
+        group_instance_id=instance,
         **extra,
     )
 

@@ -1,20 +1,30 @@
 """The API's Kafka producer, started in the background so the process comes up (and reports
-``/readyz`` 503) while Kafka is away; until it is connected every write answers 503."""
+``/readyz`` 503) while Kafka is away; until it is connected every write answers 503.
+
+A producer that can never deliver again is replaced: one whose background sender has ended
+(aiokafka ends it on errors it does not retry, e.g. while Kafka restarts), and one whose
+idempotence state no longer matches the broker's (a batch failed while Kafka restarted, so
+every later sequence number is out of order; aiokafka does not reset its producer id as the
+Java client does). The write that finds it so answers 503; a new producer is connected."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import InvalidProducerEpoch, OutOfOrderSequenceNumber, ProducerFenced
 
 from broker.config import Settings
 from broker.infra import kafka
+from broker.records import Record
+from broker.runtime.supervise import close_within
 from broker.web.errors import Unavailable
 
 log = structlog.get_logger("samsyn.kafka")
+# Errors after which this producer's sequence numbers or epoch are wrong for good.
+POISONED = (OutOfOrderSequenceNumber, InvalidProducerEpoch, ProducerFenced)
 
 
 class KafkaWriter:
@@ -22,6 +32,7 @@ class KafkaWriter:
         self.settings = settings
         self._producer: AIOKafkaProducer | None = None
         self._starter: asyncio.Task[None] | None = None
+        self._closing: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
         self._starter = asyncio.create_task(self._connect(), name="kafka-producer")
@@ -47,20 +58,41 @@ class KafkaWriter:
             self._starter.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._starter
-        if self._producer is not None:
-            await self._producer.stop()
+        producer = self._producer
+        if producer is not None:
+            await producer.stop()
+        await asyncio.gather(*self._closing, return_exceptions=True)
 
-    async def send(self, topic: str, *values: dict[str, Any], key: str | None = None) -> None:
+    def _replace_if_dead(self, producer: AIOKafkaProducer, error: Exception | None = None) -> None:
+        current = self._producer
+        if current is None or current is not producer:
+            return
+        if kafka.sender_alive(current) and not isinstance(error, POISONED):
+            return
+        log.warning(
+            "kafka producer cannot deliver again; connecting a new one",
+            error=type(error).__name__ if error else "sender ended",
+        )
+        self._producer = None
+        closing = asyncio.create_task(close_within(current.stop(), log, "kafka producer"))
+        self._closing.add(closing)
+        closing.add_done_callback(self._closing.discard)
+        self.start()
+
+    async def send(self, topic: str, *values: Record, key: str | None = None) -> None:
         """Send and wait for acks=all on every value, or raise :class:`Unavailable`."""
-        if self._producer is None:
+        producer = self._producer
+        if producer is not None:
+            self._replace_if_dead(producer)
+        producer = self._producer
+        if producer is None:
             raise Unavailable("Kafka is not reachable; nothing was written, try again")
         try:
-            futures = [
-                await self._producer.send(self.settings.topic(topic), v, key=key) for v in values
-            ]
+            futures = [await producer.send(self.settings.topic(topic), v, key=key) for v in values]
             for fut in futures:
                 await fut
         except Exception as err:
+            self._replace_if_dead(producer, err)
             raise Unavailable(
                 "Kafka did not acknowledge the write; nothing was accepted, try again"
             ) from err

@@ -12,7 +12,7 @@ from broker.infra import kafka
 PARTITIONS = {kafka.EVENTS: 3, kafka.REGISTRY: 1, kafka.DELIVERIES: 3, kafka.AUDIT: 1}
 
 
-async def ensure_topics(settings: Settings, replication: int = 1) -> list[str]:
+async def ensure_topics(settings: Settings, replication: int) -> list[str]:
     admin = AIOKafkaAdminClient(**kafka.connection(settings))
     await admin.start()
     try:

@@ -12,8 +12,9 @@ from sqlalchemy.exc import IntegrityError
 
 from broker.auth.tokens import Caller
 from broker.infra.db import transaction, utcnow
-from broker.infra.kafka import EVENTS, canonical_json
+from broker.infra.kafka import EVENTS
 from broker.ingest.models import AcceptedEvent
+from broker.records import IngestedEvent
 from broker.runtime.metrics import EVENTS_ACCEPTED
 from broker.runtime.state import AppState
 from broker.subjects.input import subject_of
@@ -27,7 +28,10 @@ class Accepted:
 
 
 def body_hash(envelope: dict[str, Any]) -> str:
-    return hashlib.sha256(canonical_json(envelope)).hexdigest()
+    """SHA-256 of the envelope as compact JSON with sorted keys by the standard library. The
+    idempotency ledger keeps these hashes, so their bytes must not change."""
+    canonical = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def parse_json(raw: bytes) -> Any:
@@ -73,14 +77,14 @@ async def accept(state: AppState, caller: Caller, body: Any, *, attempt: int = 1
 
     pseudonym = state.keys.pseudonymiser.pseudonym(subject)
     digest = body_hash(envelope)
-    record = {
-        "source_org": org.id,
-        "source_kind": org.kind,
-        "report_municipality": report_municipality,
-        "subject_pseudonym": pseudonym,
-        "accepted_at": utcnow().isoformat(),
-        "envelope": envelope,
-    }
+    record = IngestedEvent(
+        source_org=org.id,
+        source_kind=org.kind,
+        report_municipality=report_municipality,
+        subject_pseudonym=pseudonym,
+        accepted_at=utcnow().isoformat(),
+        envelope=envelope,
+    )
     if attempt > 1:
         async with state.sessions() as session:
             existing = await session.get(AcceptedEvent, (org.id, envelope["id"]))

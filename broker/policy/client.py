@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import structlog
 from opa_client.opa_async import AsyncOpaClient
 from prometheus_client import Histogram
 
@@ -94,10 +95,14 @@ class PolicyClient:
             # The policy could not answer (broken input, batch or data), which is not a refusal:
             # hold the batch as for an outage instead of recording a final denial.
             raise PolicyUnavailable(f"the policy reports a fault: {', '.join(faults)}")
+        decision_id = answer.get("decision_id")
+        # The log lines that follow name the decision (OPA's decision log has the same id).
+        # Bound in the caller's task, a request's or a router batch's, until its next decision.
+        structlog.contextvars.bind_contextvars(opa_decision_id=decision_id)
         return PolicyAnswer(
             decisions=answer["result"],
             revision=_revision(answer.get("provenance")),
-            decision_id=answer.get("decision_id"),
+            decision_id=decision_id,
             seconds=elapsed,
         )
 

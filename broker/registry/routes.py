@@ -12,6 +12,14 @@ from broker.auth.deps import Admin, ConsentWriter, RelationshipWriter, StateDep
 from broker.auth.tokens import Caller
 from broker.infra.db import transaction
 from broker.infra.kafka import REGISTRY
+from broker.records import (
+    AuditAction,
+    ConsentCreated,
+    ConsentWithdrawn,
+    RegistryRecord,
+    RelationshipCreated,
+    RelationshipEnded,
+)
 from broker.registry import service
 from broker.registry.schemas import (
     ClientIn,
@@ -52,9 +60,9 @@ async def _record_change(
     session: AsyncSession,
     caller: Caller,
     *,
-    action: str,
+    action: AuditAction,
     pseudonym: str | None = None,
-    change: dict[str, Any] | None = None,
+    change: RegistryRecord | None = None,
     **audit: Any,
 ) -> None:
     """Put a change in ``registry.v1`` (keyed by the child, so the router sees it in order with
@@ -62,9 +70,7 @@ async def _record_change(
     all of it."""
     await session.flush()
     if change is not None and pseudonym is not None:
-        await state.kafka_writer.send(
-            REGISTRY, {"org": caller.org, "client": caller.client_id, **change}, key=pseudonym
-        )
+        await state.kafka_writer.send(REGISTRY, change, key=pseudonym)
     await state.emit_audit(
         record(
             action=action,
@@ -88,7 +94,11 @@ async def create_organisation(body: OrganisationIn, caller: Admin, state: StateD
     async with transaction(state.sessions) as session:
         org = await service.create_organisation(session, body=body)
         await _record_change(
-            state, session, caller, action="admin.organisation.create", recipient_org=org.id
+            state,
+            session,
+            caller,
+            action=AuditAction.ADMIN_ORGANISATION_CREATE,
+            recipient_org=org.id,
         )
         return OrganisationOut(
             id=org.id,
@@ -126,7 +136,7 @@ async def create_client(body: ClientIn, caller: Admin, state: StateDep) -> Any:
             state,
             session,
             caller,
-            action="admin.client.create",
+            action=AuditAction.ADMIN_CLIENT_CREATE,
             recipient_org=client.org_id,
             reasons=[f"client:{client.client_id}", *client.scopes],
         )
@@ -149,7 +159,7 @@ async def disable_client(client_id: str, caller: Admin, state: StateDep) -> Any:
             state,
             session,
             caller,
-            action="admin.client.disable",
+            action=AuditAction.ADMIN_CLIENT_DISABLE,
             recipient_org=client.org_id,
             reasons=[f"client:{client_id}"],
         )
@@ -175,9 +185,9 @@ async def create_consent(body: ConsentIn, caller: ConsentWriter, state: StateDep
             state,
             session,
             caller,
-            action="consent.create",
+            action=AuditAction.CONSENT_CREATE,
             pseudonym=pseudonym,
-            change={"kind": "consent.created", "consent_id": consent.id},
+            change=ConsentCreated(org=caller.org, client=caller.client_id, consent_id=consent.id),
             categories_shared=list(body.scope.categories),
             reasons=[f"consent:{consent.id}", *consent.given_by],
         )
@@ -198,9 +208,9 @@ async def withdraw_consent(consent_id: str, caller: ConsentWriter, state: StateD
             state,
             session,
             caller,
-            action="consent.withdraw",
+            action=AuditAction.CONSENT_WITHDRAW,
             pseudonym=consent.subject_pseudonym,
-            change={"kind": "consent.withdrawn", "consent_id": consent.id},
+            change=ConsentWithdrawn(org=caller.org, client=caller.client_id, consent_id=consent.id),
             reasons=[f"consent:{consent.id}"],
         )
     return Ended(id=consent_id, status="withdrawn")
@@ -232,14 +242,15 @@ async def create_relationship(
             state,
             session,
             caller,
-            action="relationship.create",
+            action=AuditAction.RELATIONSHIP_CREATE,
             pseudonym=pseudonym,
-            change={
-                "kind": "relationship.created",
-                "relationship_id": rel.id,
-                "role": rel.role,
-                "for_org": rel.org_id,
-            },
+            change=RelationshipCreated(
+                org=caller.org,
+                client=caller.client_id,
+                relationship_id=rel.id,
+                role=rel.role,
+                for_org=rel.org_id,
+            ),
             recipient_org=rel.org_id,
             reasons=[f"role:{rel.role}"],
         )
@@ -260,9 +271,11 @@ async def end_relationship(rel_id: str, caller: RelationshipWriter, state: State
             state,
             session,
             caller,
-            action="relationship.end",
+            action=AuditAction.RELATIONSHIP_END,
             pseudonym=rel.subject_pseudonym,
-            change={"kind": "relationship.ended", "relationship_id": rel.id},
+            change=RelationshipEnded(
+                org=caller.org, client=caller.client_id, relationship_id=rel.id
+            ),
             recipient_org=rel.org_id,
             reasons=[f"role:{rel.role}"],
         )

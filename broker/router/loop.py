@@ -6,6 +6,9 @@ summaries and audit records and commit the input offsets in one Kafka transactio
 batch is decided while one is committed. Any failure tears the clients down and starts again
 from the committed offsets, so a batch is either wholly routed or not at all; deterministic
 delivery ids let the read model drop the copies that a zombie instance might still commit.
+A transaction that does not finish within ``SAMSYN_KAFKA_DEADLINE_S`` is such a failure,
+and the progress watchdog (``broker.runtime.supervise``) tears down a session that holds events
+without committing any.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
@@ -30,12 +34,21 @@ from broker.infra import kafka
 from broker.infra.db import utcnow
 from broker.policy.client import PolicyClient, PolicyTimeout, PolicyUnavailable
 from broker.policy.input import Pending, build_input
+from broker.records import AuditAction, AuditEntry, RoutingSummary, decode_ingested
 from broker.registry.models import Consent
 from broker.router.outputs import Output, outputs
-from broker.runtime.supervise import keep_running, pause
+from broker.runtime.supervise import (
+    Progress,
+    Watch,
+    close_within,
+    deadline,
+    keep_running,
+    pause,
+)
 
 log = structlog.get_logger("samsyn.router")
 GROUP = "samsyn-router"
+TOPICS = (kafka.EVENTS,)
 
 DECISIONS = Counter("samsyn_decisions_total", "Sharing decisions", ["outcome", "legal_ground"])
 ROUTED = Counter("samsyn_events_routed_total", "Events routed")
@@ -115,20 +128,23 @@ class Router:
         self.contracts = contracts
         self.policy = policy
         self.stopping = asyncio.Event()
+        self.progress = Progress()
         # Events per OPA query: the whole batch, halved while OPA times out on a query that
         # large, grown back after each batch decided without a timeout.
         self._query_max = settings.router_batch_max
 
     async def run(self) -> None:
         """Route until stopped; restart the Kafka clients after any failure."""
-        await keep_running(self._session, self.stopping, log, "router")
+        watch = Watch.group(self.progress, self.settings, GROUP, TOPICS)
+        await keep_running(self._session, self.stopping, log, "router", watch)
 
     async def _session(self) -> None:
         s = self.settings
         consumer = kafka.consumer(
             s,
-            kafka.EVENTS,
+            *TOPICS,
             group_id=GROUP,
+            instance=s.router_instance,
             # A batch may wait for OPA for a long time; staying in the group meanwhile keeps the
             # partitions here instead of handing them to a router that would wait as well.
             max_poll_interval_ms=3_600_000,
@@ -143,15 +159,16 @@ class Router:
             # backoff (100 ms) that retry was the largest share of the routing delay.
             retry_backoff_ms=20,
         )
-        await producer.start()
         try:
-            await consumer.start()
+            async with deadline(s.kafka_deadline_s, "starting the router's clients"):
+                await producer.start()
+                await consumer.start()
             try:
                 await self._pipeline(consumer, producer)
             finally:
-                await consumer.stop()
+                await close_within(consumer.stop(), log, "router consumer")
         finally:
-            await producer.stop()
+            await close_within(producer.stop(), log, "router producer")
 
     async def _pipeline(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer) -> None:
         """Decide batch k+1 while batch k is committed: OPA (another process) evaluates while
@@ -166,6 +183,7 @@ class Router:
                 timeout_ms=0 if ready else 200, max_records=s.router_batch_max
             )
             records = [r for rs in batch.values() for r in rs]
+            self.progress.hold(bool(records) or ready is not None)
             _observe_ages("fetched", records)
             offsets = {tp: rs[-1].offset + 1 for tp, rs in batch.items() if rs}
             deciding = asyncio.create_task(self._decide(records, offsets)) if records else None
@@ -175,7 +193,7 @@ class Router:
                         return  # stopping while OPA was away: nothing committed
                     ready = None
                 if deciding is not None:
-                    ready = await deciding
+                    ready = await self.progress.meanwhile(deciding)
                     if ready is None:
                         return
             finally:
@@ -190,15 +208,25 @@ class Router:
         s = self.settings
         while await self._withdrawn(decided.relied_on):
             # A consent was withdrawn while deciding: decide the batch again.
-            again = await self._decide(decided.records, decided.offsets)
+            again = await self.progress.meanwhile(self._decide(decided.records, decided.offsets))
             if again is None:
                 return False
             decided = again
+        if not kafka.sender_alive(producer):
+            raise kafka.SenderDied("the producer's sender task has ended; new clients needed")
         started = time.perf_counter()
-        async with producer.transaction():
+        # Every await of the transaction within one deadline: a sender that died or waits for a
+        # coordinator that is gone raises here instead of hanging. Not producer.transaction(): its
+        # abort on an error waits for that same coordinator. The session is torn down instead;
+        # the next producer with this transactional id fences this one, and Kafka aborts its
+        # open transaction.
+        async with deadline(s.kafka_deadline_s, "the routing transaction"):
+            await producer.begin_transaction()
             for out in decided.produced:
                 await producer.send(s.topic(out.topic), out.value, key=out.key)
             await producer.send_offsets_to_transaction(decided.offsets, s.topic(GROUP))
+            await producer.commit_transaction()
+        self.progress.moved()
         STAGE_SECONDS.labels("commit").observe(time.perf_counter() - started)
         BATCH_EVENTS.observe(len(decided.records))
         _observe_ages("committed", decided.records)
@@ -280,23 +308,26 @@ class Router:
             return rows.first() is not None
 
     @staticmethod
-    def _pending(value: Any) -> Pending | None:
+    def _pending(raw: bytes | None) -> Pending | None:
         try:
-            return Pending(
-                source_org=value["source_org"],
-                source_kind=value["source_kind"],
-                report_municipality=value.get("report_municipality"),
-                pseudonym=value["subject_pseudonym"],
-                envelope=value["envelope"],
-            )
-        except (KeyError, TypeError):
-            log.error("unreadable record in events topic; skipped", value=str(value)[:200])
+            event = decode_ingested(raw or b"")
+        except msgspec.DecodeError as err:  # ValidationError too: nothing is routed half-read
+            # The error names the field, never its value: the record may hold personal data.
+            log.error("unreadable record in events topic; skipped", error=str(err))
             return None
+        return Pending(
+            source_org=event.source_org,
+            source_kind=event.source_kind,
+            report_municipality=event.report_municipality,
+            pseudonym=event.subject_pseudonym,
+            envelope=event.envelope,
+        )
 
     @staticmethod
     def _count(produced: list[Output]) -> None:
         for out in produced:
-            if out.topic == kafka.AUDIT and out.value["action"] == "decision":
-                DECISIONS.labels(out.value["outcome"], out.value["legal_ground"] or "-").inc()
-            elif out.value.get("kind") == "routed":
+            value = out.value
+            if isinstance(value, AuditEntry) and value.action == AuditAction.DECISION:
+                DECISIONS.labels(value.outcome, value.legal_ground or "-").inc()
+            elif isinstance(value, RoutingSummary):
                 ROUTED.inc()

@@ -13,6 +13,7 @@ from broker.infra.kafka import AUDIT, DELIVERIES
 from broker.policy.client import PolicyAnswer
 from broker.policy.input import Pending
 from broker.policy.projector import project
+from broker.records import AuditAction, Delivery, Record, RoutedRecipient, RoutingSummary
 
 DELIVERY_NAMESPACE = uuid.UUID("2f1c7d3e-93a4-4b0c-8d55-1e6f0b9a7c21")
 DENIED: dict[str, Any] = {"allow": False, "categories": [], "reasons": ["no_decision"]}
@@ -27,7 +28,7 @@ def delivery_id(source_org: str, event_id: str, recipient: str) -> str:
 class Output:
     topic: str
     key: str | None
-    value: dict[str, Any]
+    value: Record
 
 
 def outputs(
@@ -41,7 +42,7 @@ def outputs(
         event_type = contracts.events[ev.envelope["type"]]
         data = ev.envelope["data"]
         present = sorted({event_type.categories[f] for f in data if f in event_type.categories})
-        recipients: list[dict[str, Any]] = []
+        recipients: list[RoutedRecipient] = []
         for cand in ev.candidates:
             org = cand["org"]
             found = per_org.get(org)
@@ -53,40 +54,40 @@ def outputs(
                 allow, decision = False, {**decision, "reasons": ["nothing_necessary"]}
             shared = sorted(decision.get("categories") or []) if allow else []
             ground = decision.get("legal_ground")
-            entry: dict[str, Any] = {
-                "org": org,
-                "shared": allow,
-                "legal_ground": ground if allow else None,
-                "categories": shared,
-            }
-            recipients.append(entry)
-            if allow:
-                did = delivery_id(ev.source_org, ev.event_id, org)
-                entry["delivery_id"] = did
+            did = delivery_id(ev.source_org, ev.event_id, org) if allow else None
+            recipients.append(
+                RoutedRecipient(
+                    org=org,
+                    shared=allow,
+                    legal_ground=ground if allow else None,
+                    categories=shared,
+                    delivery_id=did,
+                )
+            )
+            if did is not None:
                 if ground == "consent" and ev.consent_id:
                     relied_on.add(ev.consent_id)
                 out.append(
                     Output(
                         DELIVERIES,
                         org,
-                        {
-                            "kind": "delivery",
-                            "delivery_id": did,
-                            "org": org,
-                            "event_id": ev.event_id,
-                            "type": ev.envelope["type"],
-                            "subject": ev.envelope["subject"],
-                            "subject_pseudonym": ev.pseudonym,
-                            "time": ev.envelope.get("time") or now.isoformat(),
-                            "source_org": ev.source_org,
-                            "source_kind": ev.source_kind,
-                            "purpose": ev.envelope["purpose"],
-                            "legal_ground": ground,
-                            "consent_id": ev.consent_id if ground == "consent" else None,
-                            "categories": shared,
-                            "data": sliced,
-                            "obligations": decision.get("obligations") or [],
-                        },
+                        Delivery(
+                            delivery_id=did,
+                            org=org,
+                            event_id=ev.event_id,
+                            type=ev.envelope["type"],
+                            subject=ev.envelope["subject"],
+                            subject_pseudonym=ev.pseudonym,
+                            time=ev.envelope.get("time") or now.isoformat(),
+                            source_org=ev.source_org,
+                            source_kind=ev.source_kind,
+                            purpose=ev.envelope["purpose"],
+                            legal_ground=ground,
+                            consent_id=ev.consent_id if ground == "consent" else None,
+                            categories=shared,
+                            data=sliced,
+                            obligations=decision.get("obligations") or [],
+                        ),
                     )
                 )
             out.append(
@@ -95,7 +96,7 @@ def outputs(
                     None,
                     record(
                         record_id=decision_record_id(ev.source_org, ev.event_id, org),
-                        action="decision",
+                        action=AuditAction.DECISION,
                         outcome="allow" if allow else "deny",
                         actor_org=ev.source_org,
                         subject_pseudonym=ev.pseudonym,
@@ -120,7 +121,7 @@ def outputs(
                     None,
                     record(
                         record_id=decision_record_id(ev.source_org, ev.event_id, None),
-                        action="decision",
+                        action=AuditAction.DECISION,
                         outcome="deny",
                         actor_org=ev.source_org,
                         subject_pseudonym=ev.pseudonym,
@@ -139,12 +140,9 @@ def outputs(
             Output(
                 DELIVERIES,
                 ev.source_org,
-                {
-                    "kind": "routed",
-                    "source_org": ev.source_org,
-                    "event_id": ev.event_id,
-                    "recipients": recipients,
-                },
+                RoutingSummary(
+                    source_org=ev.source_org, event_id=ev.event_id, recipients=recipients
+                ),
             )
         )
     return out, relied_on

@@ -1,15 +1,17 @@
 """``/readyz`` for every process: the API and a worker-only process answer the same shape.
 
 Kafka metadata, OPA with an activated bundle and a database round trip are checked at once,
-each within a few seconds; the workers a process runs add their own check (a stalled worker is
-not ready). 200 ``{status, checks}`` when all are ok, else 503 problem+json naming what is down.
+each within a few seconds; the Kafka workers a process runs add one check each (``router``,
+``materializer``, ``sealer``): down from a failed or stalled session until it makes progress
+again (``broker.runtime.supervise``). 200 ``{status, checks}`` when all are ok, else 503
+problem+json naming what is down.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, Protocol, runtime_checkable
 
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
@@ -19,6 +21,7 @@ from broker.config import Settings
 from broker.infra import kafka
 from broker.policy.client import PolicyClient
 from broker.runtime.metrics import DEPENDENCY_UP
+from broker.runtime.supervise import Progress
 from broker.web.errors import PROBLEM_JSON, TYPE_BASE
 
 Check = Callable[[], Awaitable[bool]]
@@ -40,6 +43,25 @@ def dependency_checks(
         "opa": policy.healthy,
         "database": database,
     }
+
+
+@runtime_checkable
+class Watched(Protocol):
+    """A worker whose Kafka session is watched for progress."""
+
+    progress: Progress
+
+
+def worker_checks(workers: Iterable[object]) -> dict[str, Check]:
+    """One check per watched worker, named after it (``router``, ``materializer``, ``sealer``)."""
+
+    def check(progress: Progress) -> Check:
+        async def ready() -> bool:
+            return progress.ready
+
+        return ready
+
+    return {type(w).__name__.lower(): check(w.progress) for w in workers if isinstance(w, Watched)}
 
 
 async def readiness(checks: Mapping[str, Check]) -> Any:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from fastapi import Request
 from joserfc.jwk import KeySet
@@ -16,6 +16,7 @@ from broker.infra.kafka import AUDIT
 from broker.infra.kafka_writer import KafkaWriter
 from broker.infra.keys import Keys
 from broker.policy.client import PolicyClient
+from broker.records import AuditEntry
 from broker.registry.models import ApiClient, Organisation
 from broker.web.ratelimit import RateLimiter
 
@@ -43,6 +44,8 @@ class AppState:
     policy: PolicyClient
     local_keyset: KeySet
     oidc_keyset: KeySet | None = None
+    # /readyz checks of the workers this process runs (broker.runtime.readiness.worker_checks).
+    worker_checks: dict[str, Callable[[], Awaitable[bool]]] = field(default_factory=dict)
     token_limiter: RateLimiter = field(init=False)
     publish_limiter: RateLimiter = field(init=False)
     _client_seen: dict[str, float] = field(default_factory=dict)
@@ -83,7 +86,7 @@ class AppState:
     def forget_client(self, client_id: str) -> None:
         self._client_seen.pop(client_id, None)
 
-    async def emit_audit(self, *records: dict[str, Any]) -> None:
+    async def emit_audit(self, *records: AuditEntry) -> None:
         """Put audit records durably in ``audit.v1`` before the caller answers (fail closed)."""
         await self.kafka_writer.send(AUDIT, *records)
 

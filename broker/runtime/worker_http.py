@@ -16,10 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from broker.config import Settings
 from broker.policy.client import PolicyClient
-from broker.runtime.readiness import dependency_checks, readiness
+from broker.runtime.readiness import Check, dependency_checks, readiness
 
 
-def worker_app(settings: Settings, engine: AsyncEngine, policy: PolicyClient) -> FastAPI:
+def worker_app(
+    settings: Settings, engine: AsyncEngine, policy: PolicyClient, workers: dict[str, Check]
+) -> FastAPI:
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
 
     @app.get("/healthz")
@@ -30,8 +32,9 @@ def worker_app(settings: Settings, engine: AsyncEngine, policy: PolicyClient) ->
     @app.get("/readyz")
     async def readyz() -> Any:
         """Kafka metadata, OPA with an activated bundle, and a database round trip: what a router
-        needs to route. 503 names what is down (a router then holds its events: fail closed)."""
-        return await readiness(dependency_checks(settings, engine, policy))
+        needs to route; and each worker's session making progress. 503 names what is down (a
+        router then holds its events: fail closed)."""
+        return await readiness({**dependency_checks(settings, engine, policy), **workers})
 
     @app.get("/metrics")
     async def metrics() -> Response:
@@ -40,11 +43,13 @@ def worker_app(settings: Settings, engine: AsyncEngine, policy: PolicyClient) ->
     return app
 
 
-def server(settings: Settings, engine: AsyncEngine, policy: PolicyClient) -> uvicorn.Server:
+def server(
+    settings: Settings, engine: AsyncEngine, policy: PolicyClient, workers: dict[str, Check]
+) -> uvicorn.Server:
     """The server; run ``await server.serve()``, stop it with ``server.should_exit = True``."""
     assert settings.metrics_port is not None
     config = uvicorn.Config(
-        worker_app(settings, engine, policy),
+        worker_app(settings, engine, policy, workers),
         host=settings.metrics_host,
         port=settings.metrics_port,
         log_level="warning",

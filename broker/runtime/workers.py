@@ -23,6 +23,7 @@ from broker.router.loop import Router
 from broker.runtime import worker_http
 from broker.runtime.lag import LagMonitor
 from broker.runtime.logging import configure_logging
+from broker.runtime.readiness import worker_checks
 from consumers.feed.materializer import Materializer
 from consumers.webhooks.sender import WebhookSender
 
@@ -80,7 +81,11 @@ async def run_workers(settings: Settings) -> None:
         workers = build_workers(settings, sessions, Contracts(), policy, keys)
         tasks = [asyncio.create_task(w.run(), name=type(w).__name__) for w in workers]
         # /healthz, /readyz and /metrics for probes and scrapes, when a port is set.
-        http = worker_http.server(settings, engine, policy) if settings.metrics_port else None
+        http = (
+            worker_http.server(settings, engine, policy, worker_checks(workers))
+            if settings.metrics_port
+            else None
+        )
         serving = asyncio.create_task(http.serve(), name="http") if http else None
         log.info("workers started", workers=settings.workers, http_port=settings.metrics_port)
         await stop.wait()

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from broker.auth.deps import FeedReader, StateDep
 from broker.infra.db import transaction
+from broker.records import AuditAction
 from broker.registry.models import Consent
 from broker.subjects.input import subject_of
 from broker.web.errors import NotFound
@@ -80,7 +81,7 @@ async def child_view(subject: str, caller: FeedReader, state: StateDep) -> Any:
             items,
             reader_org=caller.org,
             reader_client=caller.client_id,
-            action="child.read",
+            action=AuditAction.CHILD_READ,
         )
     return {"subject": pn.digits, "slices": [item_view(i) for i in items]}
 

@@ -17,6 +17,7 @@ from broker.ingest.models import AcceptedEvent
 from broker.policy.client import PolicyUnavailable
 from broker.policy.input import Pending, build_input
 from broker.policy.projector import project
+from broker.records import AuditAction, AuditEntry
 from broker.registry.models import Organisation
 from broker.runtime.state import AppState
 from broker.subjects.personnummer import Personnummer
@@ -42,7 +43,7 @@ async def emergency_access(
     async def refuse(reason: str, problem: Problem) -> NoReturn:
         await state.emit_audit(
             record(
-                action="emergency_access",
+                action=AuditAction.EMERGENCY_ACCESS,
                 outcome="refused",
                 actor_org=caller_org_id,
                 actor_client=caller_client,
@@ -105,7 +106,7 @@ async def emergency_access(
         except PolicyUnavailable as err:
             raise Unavailable("no policy decision can be had right now") from err
         slices: list[dict[str, Any]] = []
-        audits: list[dict[str, Any]] = []
+        audits: list[AuditEntry] = []
         notices: list[FeedItem] = []
         for ref, ev in enumerate(events):
             decision = answer.decisions.get(str(ref), {}).get(caller_org_id) or {}
@@ -115,7 +116,7 @@ async def emergency_access(
             allowed = allowed and bool(data)
             audits.append(
                 record(
-                    action="emergency_access",
+                    action=AuditAction.EMERGENCY_ACCESS,
                     outcome="ok" if allowed else "refused",
                     actor_org=caller_org_id,
                     actor_client=caller_client,

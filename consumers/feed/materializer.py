@@ -4,6 +4,8 @@ One consumer reads the deliveries and the registry changes, serially, so the two
 paths cannot miss each other: a delivery under an already-withdrawn consent is named in a notice
 when it is stored, and a withdrawal names every delivery stored before it. Inserts are idempotent
 on the delivery id; offsets are committed after the SQL commit (at least once in, once out).
+A record that does not decode as what its topic holds fails the batch, which is read again: the
+materializer stops there rather than skip a delivery or a withdrawal.
 """
 
 from __future__ import annotations
@@ -12,26 +14,46 @@ import asyncio
 import time
 from collections import defaultdict
 from datetime import datetime
-from typing import Any
 
+import msgspec
 import structlog
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from broker.config import Settings
-from broker.infra import kafka
+from broker.infra import kafka, positions
 from broker.infra.db import utcnow
 from broker.ingest.models import EventRoute
+from broker.records import (
+    ConsentWithdrawn,
+    DeliveriesRecord,
+    Delivery,
+    RegistryRecord,
+    RoutingSummary,
+    decode_deliveries,
+    decode_registry,
+)
 from broker.registry.models import Consent
 from broker.runtime.metrics import DELIVERIES_MATERIALISED
-from broker.runtime.supervise import keep_running
+from broker.runtime.supervise import (
+    Progress,
+    Watch,
+    close_within,
+    deadline,
+    keep_running,
+)
 from consumers.models import FeedItem, lock_feed
 from consumers.notices import CONSENT_WITHDRAWN, notice
 
 log = structlog.get_logger("samsyn.materializer")
 GROUP = "samsyn-materializer"
+TOPICS = (kafka.DELIVERIES, kafka.REGISTRY)
 # How long a withdrawal record may precede the commit that makes it true (then it was rolled back).
 WITHDRAWAL_VISIBLE_WITHIN_MS = 30_000
+
+
+# What the materializer reads: deliveries.v1 and registry.v1, with the Kafka timestamp (ms).
+Timed = tuple[DeliveriesRecord | RegistryRecord, int]
 
 
 class WithdrawalNotCommitted(Exception):
@@ -44,76 +66,92 @@ def _time(raw: str | None) -> datetime:
     return datetime.fromisoformat(raw.replace("Z", "+00:00"))
 
 
+def decode(topic: str, raw: bytes | None) -> DeliveriesRecord | RegistryRecord:
+    """A record of either topic; raises ``msgspec.DecodeError`` for one that is not."""
+    if topic.endswith(kafka.REGISTRY):
+        return decode_registry(raw or b"")
+    return decode_deliveries(raw or b"")
+
+
 class Materializer:
     def __init__(self, settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.settings = settings
         self.sessions = sessions
         self.stopping = asyncio.Event()
+        self.progress = Progress()
         self._stored = 0  # deliveries stored by the current batch, counted once it commits
 
     async def run(self) -> None:
-        await keep_running(self._session, self.stopping, log, "materializer")
+        watch = Watch.group(self.progress, self.settings, GROUP, TOPICS)
+        await keep_running(self._session, self.stopping, log, "materializer", watch)
 
     async def _session(self) -> None:
-        consumer = kafka.consumer(self.settings, kafka.DELIVERIES, kafka.REGISTRY, group_id=GROUP)
-        await consumer.start()
+        consumer = kafka.consumer(
+            self.settings, group_id=GROUP, instance=self.settings.worker_instance
+        )
+        positions.subscribe(consumer, self.sessions, self.settings, GROUP, *TOPICS)
         try:
+            async with deadline(self.settings.kafka_deadline_s, "starting the consumer"):
+                await consumer.start()
             while not self.stopping.is_set():
                 batch = await consumer.getmany(timeout_ms=200, max_records=1000)
                 records = sorted(
                     (r for rs in batch.values() for r in rs), key=lambda r: r.timestamp
                 )
+                self.progress.hold(bool(records))
                 if not records:
                     continue
                 self._stored = 0
                 async with self.sessions() as session, session.begin():
                     await lock_feed(session)
                     await self.apply_all(
-                        session, [(r.topic, r.value, r.timestamp) for r in records]
+                        session, [(decode(r.topic, r.value), r.timestamp) for r in records]
+                    )
+                    await positions.save(
+                        session, self.settings.topic(GROUP), positions.next_offsets(records)
                     )
                 DELIVERIES_MATERIALISED.inc(self._stored)
-                await consumer.commit()
+                async with deadline(self.settings.kafka_deadline_s, "the offset commit"):
+                    await consumer.commit()
+                self.progress.moved()
         finally:
-            await consumer.stop()
+            await close_within(consumer.stop(), log, "materializer consumer")
 
     async def apply(
-        self, session: AsyncSession, topic: str, value: dict[str, Any], timestamp_ms: int
+        self, session: AsyncSession, record: DeliveriesRecord | RegistryRecord, timestamp_ms: int
     ) -> None:
-        await self.apply_all(session, [(topic, value, timestamp_ms)])
+        await self.apply_all(session, [(record, timestamp_ms)])
 
-    async def apply_all(
-        self, session: AsyncSession, records: list[tuple[str, dict[str, Any], int]]
-    ) -> None:
+    async def apply_all(self, session: AsyncSession, records: list[Timed]) -> None:
         """Apply records in their order. A run of deliveries and routing summaries between two
         registry records is stored with a few statements (one lookup, one bulk insert) instead
         of a round trip per record; registry records are applied where they stand."""
-        run: list[dict[str, Any]] = []
-        for topic, value, timestamp_ms in records:
-            if not topic.endswith(kafka.REGISTRY):
+        run: list[DeliveriesRecord] = []
+        for value, timestamp_ms in records:
+            if isinstance(value, Delivery | RoutingSummary):
                 run.append(value)
                 continue
             await self._store(session, run)
             run = []
-            if value.get("kind") == "consent.withdrawn":
-                await self._withdrawn(session, value["consent_id"], timestamp_ms)
+            if isinstance(value, ConsentWithdrawn):
+                await self._withdrawn(session, value.consent_id, timestamp_ms)
         await self._store(session, run)
 
-    async def _store(self, session: AsyncSession, values: list[dict[str, Any]]) -> None:
-        deliveries: dict[str, dict[str, Any]] = {}
-        routes: dict[tuple[str, str], dict[str, Any]] = {}
+    async def _store(self, session: AsyncSession, values: list[DeliveriesRecord]) -> None:
+        deliveries: dict[str, Delivery] = {}
+        routes: dict[tuple[str, str], RoutingSummary] = {}
         for v in values:
-            kind = v.get("kind")
-            if kind == "delivery":
-                deliveries.setdefault(v["delivery_id"], v)  # the first copy stays
-            elif kind == "routed":
-                routes.setdefault((v["source_org"], v["event_id"]), v)
+            if isinstance(v, Delivery):
+                deliveries.setdefault(v.delivery_id, v)  # the first copy stays
+            else:
+                routes.setdefault((v.source_org, v.event_id), v)
         if deliveries:
             await self._deliveries(session, list(deliveries.values()))
         if routes:
             await self._routes(session, routes)
 
     async def _routes(
-        self, session: AsyncSession, routes: dict[tuple[str, str], dict[str, Any]]
+        self, session: AsyncSession, routes: dict[tuple[str, str], RoutingSummary]
     ) -> None:
         """Record where the events went; a copy routed again (a retried publish) changes nothing.
 
@@ -126,46 +164,50 @@ class Materializer:
         )
         known = {(row[0], row[1]) for row in found}
         new = [
-            {"source_org": key[0], "event_id": key[1], "recipients": r["recipients"]}
+            {
+                "source_org": key[0],
+                "event_id": key[1],
+                "recipients": msgspec.to_builtins(r.recipients),
+            }
             for key, r in routes.items()
             if key not in known
         ]
         if new:
             await session.execute(insert(EventRoute), new)
 
-    async def _deliveries(self, session: AsyncSession, ds: list[dict[str, Any]]) -> None:
+    async def _deliveries(self, session: AsyncSession, ds: list[Delivery]) -> None:
         """Store the deliveries not stored before (idempotent on the delivery id), in order."""
         found = await session.execute(
-            select(FeedItem.item_id).where(FeedItem.item_id.in_([d["delivery_id"] for d in ds]))
+            select(FeedItem.item_id).where(FeedItem.item_id.in_([d.delivery_id for d in ds]))
         )
         known = set(found.scalars())
-        new = [d for d in ds if d["delivery_id"] not in known]
+        new = [d for d in ds if d.delivery_id not in known]
         if not new:
             return
         await session.execute(
             insert(FeedItem),
             [
                 {
-                    "item_id": d["delivery_id"],
-                    "org_id": d["org"],
-                    "type": d["type"],
-                    "event_id": d["event_id"],
-                    "source_org": d["source_org"],
-                    "source_kind": d["source_kind"],
-                    "subject": d["subject"],
-                    "subject_pseudonym": d["subject_pseudonym"],
-                    "time": _time(d.get("time")),
-                    "purpose": d["purpose"],
-                    "legal_ground": d["legal_ground"],
-                    "consent_id": d.get("consent_id"),
-                    "categories": d["categories"],
-                    "data": d["data"],
+                    "item_id": d.delivery_id,
+                    "org_id": d.org,
+                    "type": d.type,
+                    "event_id": d.event_id,
+                    "source_org": d.source_org,
+                    "source_kind": d.source_kind,
+                    "subject": d.subject,
+                    "subject_pseudonym": d.subject_pseudonym,
+                    "time": _time(d.time),
+                    "purpose": d.purpose,
+                    "legal_ground": d.legal_ground,
+                    "consent_id": d.consent_id,
+                    "categories": d.categories,
+                    "data": d.data,
                 }
                 for d in new
             ],
         )
         self._stored += len(new)
-        consent_ids = {d["consent_id"] for d in new if d.get("consent_id")}
+        consent_ids = {d.consent_id for d in new if d.consent_id}
         if not consent_ids:
             return
         withdrawn = await session.execute(
@@ -176,9 +218,7 @@ class Materializer:
             stored = await session.execute(
                 select(FeedItem)
                 .where(
-                    FeedItem.item_id.in_(
-                        [d["delivery_id"] for d in new if d.get("consent_id") == consent_id]
-                    )
+                    FeedItem.item_id.in_([d.delivery_id for d in new if d.consent_id == consent_id])
                 )
                 .order_by(FeedItem.seq)
             )

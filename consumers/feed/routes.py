@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from broker.auth.deps import FeedReader, StateDep
 from broker.infra.db import transaction
+from broker.records import AuditAction
 from broker.web.cursors import decode_cursor, encode_cursor
 from broker.web.openapi import PROBLEMS
 from consumers.models import FeedItem
@@ -60,7 +61,7 @@ async def feed(
             items,
             reader_org=caller.org,
             reader_client=caller.client_id,
-            action="feed.read",
+            action=AuditAction.FEED_READ,
         )
     next_cursor = encode_cursor(items[-1].seq) if items else after
     return {"items": [item_view(i) for i in items], "next": next_cursor}

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from broker.audit.records import record
 from broker.auth.deps import FeedReader, StateDep
 from broker.infra.db import transaction
+from broker.records import AuditAction
 from broker.web.openapi import PROBLEMS
 from consumers.webhooks import service
 
@@ -48,7 +49,7 @@ async def put_webhook(
         done = await service.register(session, org=caller.org, url=url)
         await state.emit_audit(
             record(
-                action="webhook.register",
+                action=AuditAction.WEBHOOK_REGISTER,
                 outcome="ok",
                 actor_org=caller.org,
                 actor_client=caller.client_id,
@@ -80,7 +81,7 @@ async def delete_webhook(caller: FeedReader, state: StateDep) -> Response:
         hook = await service.remove(session, org=caller.org)
         await state.emit_audit(
             record(
-                action="webhook.remove",
+                action=AuditAction.WEBHOOK_REMOVE,
                 outcome="ok",
                 actor_org=caller.org,
                 actor_client=caller.client_id,

@@ -37,6 +37,7 @@ from broker.config import Settings
 from broker.infra.db import transaction, utcnow
 from broker.infra.kafka import AUDIT
 from broker.infra.kafka_writer import KafkaWriter
+from broker.records import AuditAction
 from consumers.models import FeedItem
 from consumers.reads import AuditSink, item_view, record_reads
 from consumers.webhooks.models import Webhook, WebhookAttempt
@@ -171,7 +172,7 @@ class WebhookSender:
                 [item],
                 reader_org=hook.org_id,
                 reader_client=None,
-                action="webhook.push",
+                action=AuditAction.WEBHOOK_PUSH,
             )
             url, secret, number = hook.url, hook.secret, attempt.attempts + 1
         body = json.dumps(item_view(item), separators=(",", ":"), ensure_ascii=False).encode()

@@ -3,10 +3,13 @@
 #   kafka     Kafka's jars resolved from Maven Central with Maven into $SAMSYN_CACHE/kafka-<v>/libs,
 #             plus the small Admin helper (SamsynKafkaAdmin.java) compiled beside them
 #   opa       OPA built with `go install` into $SAMSYN_CACHE/opa-<v>/opa
+#   regal     the Rego linter, built the same way into $SAMSYN_CACHE/regal-<v>/regal (for
+#             `make lint` only; not part of the default set)
 #   postgres  PostgreSQL server binaries from Debian's packages (apt) when initdb is missing
 #
 # usage: deploy/local/install.sh [-q] [kafka] [opa] [postgres]     (default: all three)
 #        deploy/local/install.sh opa-path      install OPA if needed, print the binary's path
+#        deploy/local/install.sh regal-path    the same for Regal
 #   -q  say nothing when everything is already in place
 # Each step is skipped when its result is already in place, so a second run takes well under a
 # second.
@@ -95,6 +98,29 @@ install_opa() {
     die "opa at $OPA_BIN does not report version $OPA_VERSION"
 }
 
+install_regal() {
+  if [[ -x $REGAL_BIN ]]; then
+    cached "regal $REGAL_VERSION: cached at $REGAL_BIN"
+    return 0
+  fi
+  command -v go >/dev/null || die "go is missing: Regal is built with Go"
+  log "regal $REGAL_VERSION: building github.com/open-policy-agent/regal@$REGAL_VERSION"
+  # A throwaway module that requires Regal, built with -mod=mod, rather than `go install
+  # regal@v`: that one also reads the module's version list (for deprecation notices), which the
+  # Go module proxy refuses for Regal. Built in a fresh directory and renamed into place when
+  # complete, so a build cut short never leaves a binary the check above takes for finished.
+  # (Installs hold the cache's lock, so no other build is under way in a .tmp directory.)
+  local tmp
+  tmp="$(dirname "$REGAL_BIN").tmp.$$"
+  rm -rf "$(dirname "$REGAL_BIN")".tmp.*
+  mkdir -p "$tmp/module"
+  printf 'module samsyn.local/regal-build\n\ngo 1.25\n\nrequire github.com/open-policy-agent/regal %s\n' \
+    "$REGAL_VERSION" >"$tmp/module/go.mod"
+  (cd "$tmp/module" && go build -mod=mod -o "$tmp/regal" github.com/open-policy-agent/regal) >&2
+  rm -rf "$tmp/module" "$(dirname "$REGAL_BIN")"
+  mv "$tmp" "$(dirname "$REGAL_BIN")"
+}
+
 install_postgres() {
   local bindir
   if bindir=$(postgres_bindir); then
@@ -117,12 +143,18 @@ main() {
     printf '%s\n' "$OPA_BIN"
     return 0
   fi
+  if [[ ${components[*]} == regal-path ]]; then
+    QUIET=1 install_regal
+    printf '%s\n' "$REGAL_BIN"
+    return 0
+  fi
   for c in "${components[@]}"; do
     case $c in
       kafka) install_kafka ;;
       opa) install_opa ;;
       postgres) install_postgres ;;
-      *) die "unknown component '$c' (kafka, opa, postgres)" ;;
+      regal) install_regal ;;
+      *) die "unknown component '$c' (kafka, opa, postgres, regal)" ;;
     esac
   done
 }

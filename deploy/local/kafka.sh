@@ -94,31 +94,8 @@ admin_tool() {
   return "$rc"
 }
 
-# probe PORT: a real Kafka round trip (ApiVersions request) on 127.0.0.1:PORT, ~50 ms.
-probe() {
-  python3 - "$1" <<'PY'
-import socket, struct, sys
-client = b"samsyn-probe"
-# header v1: api_key=18 (ApiVersions), api_version=0, correlation_id, client_id; empty v0 body
-req = struct.pack(">hhih", 18, 0, 4242, len(client)) + client
-try:
-    with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=2) as s:
-        s.sendall(struct.pack(">i", len(req)) + req)
-        buf = b""
-        while len(buf) < 10:
-            chunk = s.recv(4096)
-            if not chunk:
-                sys.exit(1)
-            buf += chunk
-except OSError:
-    sys.exit(1)
-size, corr, err = struct.unpack(">iih", buf[:10])
-sys.exit(0 if corr == 4242 and err == 0 else 1)
-PY
-}
-
 healthy() {
-  pid_alive "$PIDFILE" "$MARKER" && [[ -s $PORTS ]] && probe "$(broker_port)"
+  pid_alive "$PIDFILE" "$MARKER" && [[ -s $PORTS ]] && kafka_probe "$(broker_port)"
 }
 
 write_props() {
@@ -196,7 +173,7 @@ cmd_start() {
   if pid_alive "$PIDFILE" "$MARKER"; then
     # Started but not answering yet (another start in progress) or hung: wait, then give up.
     log "pid $(<"$PIDFILE") runs but does not answer yet; waiting"
-    wait_for "$START_TIMEOUT" kafka "$PIDFILE" "$MARKER" -- probe "$(broker_port)" ||
+    wait_for "$START_TIMEOUT" kafka "$PIDFILE" "$MARKER" -- kafka_probe "$(broker_port)" ||
       die "pid $(<"$PIDFILE") does not answer; see $LOGFILE, or run '$0 stop'"
   else
     local t0 bport cport
@@ -219,22 +196,10 @@ cmd_start() {
     if [[ ${cds[0]:-} == -XX:ArchiveClassesAtExit=* ]]; then echo "$$" >"$CDS_PENDING"; fi
     log "starting on $(bootstrap) (controller 127.0.0.1:$cport), log $LOGFILE"
     # shellcheck disable=SC2086  # HEAP holds several JVM options
-    (cd "$DIR" && exec {LOCK_FD}>&- && exec nohup java $HEAP "${cds[@]}" -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
-      -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent \
-      -Djava.awt.headless=true \
-      -Dorg.slf4j.simpleLogger.logFile=System.out \
-      -Dorg.slf4j.simpleLogger.showDateTime=true \
-      "-Dorg.slf4j.simpleLogger.dateTimeFormat=yyyy-MM-dd'T'HH:mm:ss.SSS" \
-      -Dorg.slf4j.simpleLogger.defaultLogLevel=info \
-      -Dorg.slf4j.simpleLogger.log.state.change.logger=warn \
-      -Dorg.slf4j.simpleLogger.log.kafka.coordinator=warn \
-      -Dorg.slf4j.simpleLogger.log.org.apache.kafka.clients=warn \
-      -Dorg.slf4j.simpleLogger.log.kafka.cluster.Partition=warn \
-      -Dorg.slf4j.simpleLogger.log.kafka.log.LogManager=warn \
-      -Dorg.slf4j.simpleLogger.log.org.apache.kafka.storage.internals.log=warn \
-      -cp "$KAFKA_LIBS/*" kafka.Kafka "$PROPS" >"$LOGFILE" 2>&1 </dev/null) &
+    (cd "$DIR" && exec {LOCK_FD}>&- && exec nohup java $HEAP "${cds[@]}" \
+      "${KAFKA_SERVER_OPTS[@]}" -cp "$KAFKA_LIBS/*" kafka.Kafka "$PROPS" >"$LOGFILE" 2>&1 </dev/null) &
     printf '%s\n' "$!" >"$PIDFILE"
-    if ! wait_for "$START_TIMEOUT" kafka "$PIDFILE" "$MARKER" -- probe "$bport"; then
+    if ! wait_for "$START_TIMEOUT" kafka "$PIDFILE" "$MARKER" -- kafka_probe "$bport"; then
       tail -n 30 "$LOGFILE" >&2 || true
       die "did not start; see $LOGFILE"
     fi

@@ -14,6 +14,8 @@ KAFKA_VERSION="${KAFKA_VERSION:-4.1.1}"
 # (slf4j-simple 2.x would be ignored by a 1.7 API and Kafka would log nothing).
 SLF4J_VERSION="${SLF4J_VERSION:-1.7.36}"
 OPA_VERSION="${OPA_VERSION:-v1.22.3}"
+# Regal, the Rego linter of `make lint` (a development tool: never on the servers).
+REGAL_VERSION="${REGAL_VERSION:-v0.38.1}"
 
 # ---- locations ------------------------------------------------------------------------------
 SAMSYN_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -54,6 +56,7 @@ KAFKA_LIBS_MARKER="$KAFKA_LIBS/.complete"
 KAFKA_TOOLS_DIR="$KAFKA_HOME/samsyn-tools-$KAFKA_POM_HASH"
 KAFKA_ADMIN_JAR="$KAFKA_TOOLS_DIR/samsyn-kafka-admin.jar"
 OPA_BIN="$SAMSYN_CACHE/opa-$OPA_VERSION/opa"
+REGAL_BIN="$SAMSYN_CACHE/regal-$REGAL_VERSION/regal"
 POLICIES_DIR="${SAMSYN_POLICIES:-$SAMSYN_ROOT/policies}"
 
 export SAMSYN_ROOT SAMSYN_CACHE SAMSYN_VAR STACK_DIR
@@ -77,6 +80,45 @@ for _ in range(int(sys.argv[1])):
     s.bind(("127.0.0.1", 0))
     socks.append(s)
 print("\n".join(str(s.getsockname()[1]) for s in socks))
+PY
+}
+
+# JVM options of a Kafka server (kafka.sh, kafka-cluster.sh): G1 with short pauses, and a log
+# that says what matters (slf4j-simple on stdout, chatty loggers at warn).
+KAFKA_SERVER_OPTS=(-server -XX:+UseG1GC -XX:MaxGCPauseMillis=20
+  -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent
+  -Djava.awt.headless=true
+  -Dorg.slf4j.simpleLogger.logFile=System.out
+  -Dorg.slf4j.simpleLogger.showDateTime=true
+  "-Dorg.slf4j.simpleLogger.dateTimeFormat=yyyy-MM-dd'T'HH:mm:ss.SSS"
+  -Dorg.slf4j.simpleLogger.defaultLogLevel=info
+  -Dorg.slf4j.simpleLogger.log.state.change.logger=warn
+  -Dorg.slf4j.simpleLogger.log.kafka.coordinator=warn
+  -Dorg.slf4j.simpleLogger.log.org.apache.kafka.clients=warn
+  -Dorg.slf4j.simpleLogger.log.kafka.cluster.Partition=warn
+  -Dorg.slf4j.simpleLogger.log.kafka.log.LogManager=warn
+  -Dorg.slf4j.simpleLogger.log.org.apache.kafka.storage.internals.log=warn)
+
+# kafka_probe PORT: a real Kafka round trip (ApiVersions request) on 127.0.0.1:PORT, ~50 ms.
+kafka_probe() {
+  python3 - "$1" <<'PY'
+import socket, struct, sys
+client = b"samsyn-probe"
+# header v1: api_key=18 (ApiVersions), api_version=0, correlation_id, client_id; empty v0 body
+req = struct.pack(">hhih", 18, 0, 4242, len(client)) + client
+try:
+    with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=2) as s:
+        s.sendall(struct.pack(">i", len(req)) + req)
+        buf = b""
+        while len(buf) < 10:
+            chunk = s.recv(4096)
+            if not chunk:
+                sys.exit(1)
+            buf += chunk
+except OSError:
+    sys.exit(1)
+size, corr, err = struct.unpack(">iih", buf[:10])
+sys.exit(0 if corr == 4242 and err == 0 else 1)
 PY
 }
 

@@ -50,7 +50,9 @@ healthy() {
 
 # served_revision: the revision OPA reports for the bundle (empty when none).
 served_revision() {
-  curl -s -m 2 "$(url)/v1/data/__samsyn_probe?provenance=true" |
+  # A generous timeout: on a loaded machine a 2 s answer read as "no revision" made every
+  # parallel test session reload the bundle.
+  curl -s -m 10 "$(url)/v1/data/__samsyn_probe?provenance=true" |
     python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["provenance"]["bundles"]["'"$BUNDLE_NAME"'"]["revision"])' \
       2>/dev/null
 }
@@ -132,7 +134,7 @@ cmd_start() {
 }
 
 cmd_reload() {
-  healthy || die "not running; start it first"
+  pid_alive "$PIDFILE" "$MARKER" || die "not running; start it first"
   local rev
   rev=$(build_bundle)
   wait_for 15 "opa reload" "$PIDFILE" "$MARKER" -- serves_revision "$rev" ||

@@ -48,6 +48,6 @@ band_label(bands, value) := band.label if {
 	_below_max(value, band.max)
 }
 
-_below_max(_, max) if max == null
+_below_max(_, null)
 
-_below_max(value, max) if value < max
+_below_max(value, limit) if value < limit

@@ -33,7 +33,7 @@ test_health_gets_bands if {
 # Social services and police get bands too.
 test_social_services_and_police_get_bands if {
 	every kind in ["social_services", "police"] {
-		e := fx.replace(attendance, {"purpose": "crime_prevention", "legal_basis": "crime_prevention_u21", "consent": null})
+		e := fx.with_keys(attendance, {"purpose": "crime_prevention", "legal_basis": "crime_prevention_u21", "consent": null})
 		d := fx.only(e, fx.candidate("rcp", kind, ["case_open"]))
 		fx.allowed(d)
 		d.transforms == [band_transform("absence_percent"), band_transform("unexcused_percent")]
@@ -51,7 +51,7 @@ test_exempt_kinds_get_exact_figures if {
 
 # Only the banded fields that the event carries are named.
 test_only_present_fields_are_banded if {
-	e := fx.replace(attendance, {"fields": {"period_start": "attendance", "unexcused_percent": "attendance"}})
+	e := fx.with_keys(attendance, {"fields": {"period_start": "attendance", "unexcused_percent": "attendance"}})
 	d := fx.decision(e, "vc")
 	d.transforms == [band_transform("unexcused_percent")]
 }

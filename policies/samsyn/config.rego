@@ -7,6 +7,7 @@
 package samsyn.config
 
 # METADATA
+# entrypoint: true
 # title: Legal grounds by name
 # description: One record per ground, from policies/data/grounds/<name>/data.json.
 grounds := data.data.grounds
@@ -19,15 +20,24 @@ matrix := data.data.matrix
 # METADATA
 # title: Known categories
 # description: The category vocabulary; a category outside it never leaves the broker.
-known_categories := {cat | some cat in data.data.vocabulary.categories; is_string(cat)}
+known_categories contains cat if {
+	some cat in data.data.vocabulary.categories
+	is_string(cat)
+}
 
 # METADATA
 # title: Known organisation kinds
-known_kinds := {kind | some kind in data.data.vocabulary.kinds; is_string(kind)}
+known_kinds contains kind if {
+	some kind in data.data.vocabulary.kinds
+	is_string(kind)
+}
 
 # METADATA
 # title: Known purposes
-known_purposes := {purpose | some purpose in data.data.vocabulary.purposes; is_string(purpose)}
+known_purposes contains purpose if {
+	some purpose in data.data.vocabulary.purposes
+	is_string(purpose)
+}
 
 # METADATA
 # title: Close-circle roles
@@ -63,6 +73,7 @@ is_string_array(xs) if {
 }
 
 # METADATA
+# scope: document
 # title: Policy data well formed
 # description: |
 #   The data that every decision relies on has the shape the rules expect. When it does not,
@@ -161,15 +172,15 @@ _ties_recipient_to_child(g) if g.requires_relationship == true
 
 _ties_recipient_to_child(g) if g.recipient_in_report_municipality == true
 
-_null_or_strings(xs) if xs == null
+_null_or_strings(null)
 
 _null_or_strings(xs) if is_string_array(xs)
 
-_null_or_number(x) if x == null
+_null_or_number(null)
 
 _null_or_number(x) if is_number(x)
 
-_null_or_pairs(pairs) if pairs == null
+_null_or_pairs(null)
 
 _null_or_pairs(pairs) if {
 	is_array(pairs)

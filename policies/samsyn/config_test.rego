@@ -53,19 +53,19 @@ test_missing_ground_field_is_malformed if {
 # Wrong types are malformed.
 test_mistyped_ground_fields_are_malformed if {
 	g := config.ground("crime_prevention_u21")
-	not config.well_formed_ground(fx.replace(g, {"age_below": "21"}))
-	not config.well_formed_ground(fx.replace(g, {"purposes": "crime_prevention"}))
-	not config.well_formed_ground(fx.replace(g, {"recipient_kinds": null}))
-	not config.well_formed_ground(fx.replace(g, {"requires_consent": "false"}))
-	not config.well_formed_ground(fx.replace(g, {"kind_pairs": [["school", "police", "health"]]}))
-	not config.well_formed_ground(fx.replace(g, {"kind_pairs": "school-police"}))
+	not config.well_formed_ground(fx.with_keys(g, {"age_below": "21"}))
+	not config.well_formed_ground(fx.with_keys(g, {"purposes": "crime_prevention"}))
+	not config.well_formed_ground(fx.with_keys(g, {"recipient_kinds": null}))
+	not config.well_formed_ground(fx.with_keys(g, {"requires_consent": "false"}))
+	not config.well_formed_ground(fx.with_keys(g, {"kind_pairs": [["school", "police", "health"]]}))
+	not config.well_formed_ground(fx.with_keys(g, {"kind_pairs": "school-police"}))
 }
 
 # A ground must tie the recipient to the child: by a relationship or the report municipality.
 test_ground_must_tie_recipient_to_child if {
 	g := config.ground("mandatory_report")
-	not config.well_formed_ground(fx.replace(g, {"recipient_in_report_municipality": false}))
-	config.well_formed_ground(fx.replace(g, {"requires_relationship": true}))
+	not config.well_formed_ground(fx.with_keys(g, {"recipient_in_report_municipality": false}))
+	config.well_formed_ground(fx.with_keys(g, {"requires_relationship": true}))
 }
 
 # Broken policy data is noticed.
@@ -137,8 +137,8 @@ test_ceiling_mandatory_report if {
 
 test_ceiling_crime_prevention_u21 if {
 	g := config.ground("crime_prevention_u21")
-	sspf := {"school", "social_services", "police"}
 	_set(g.purposes) - {"crime_prevention"} == set()
+	sspf := {"school", "social_services", "police"}
 	_set(g.source_kinds) - sspf == set()
 	_set(g.recipient_kinds) - sspf == set()
 	{"student_health", "health"} - _set(g.excluded_source_kinds) == set()
@@ -192,7 +192,7 @@ _contract_giver(age) := "guardian" if age < 15
 
 _contract_giver(age) := "child" if age >= 15
 
-_below_or_open(_, limit) if limit == null
+_below_or_open(_, null)
 
 _below_or_open(age, limit) if age < limit
 

@@ -46,6 +46,7 @@ recipient_failures(e, c, g) := set() if {
 } else := {"consent_recipient_out_of_scope" | not recipient_in_scope(e, c)}
 
 # METADATA
+# scope: document
 # title: Consent within scope for a category
 # description: Under a ground that needs consent, a category goes only if the scope names it.
 within_scope(_, g, _) if g.requires_consent == false
@@ -78,12 +79,14 @@ unexpired(e) if now_ns < time.parse_rfc3339_ns(e.consent.valid_until)
 same_subject(e) if e.consent.subject_matches == true
 
 # METADATA
+# scope: document
 # title: The scope names the disclosing organisation or its kind
 source_in_scope(e) if e.source.kind in e.consent.scope.from_kinds
 
 source_in_scope(e) if e.source.org in e.consent.scope.from_orgs
 
 # METADATA
+# scope: document
 # title: The scope names the recipient organisation or its kind
 recipient_in_scope(e, c) if c.kind in e.consent.scope.to_kinds
 
@@ -121,6 +124,6 @@ _applies(rule, age) if {
 	_below(age, rule.below_age)
 }
 
-_below(_, limit) if limit == null
+_below(_, null)
 
 _below(age, limit) if age < limit

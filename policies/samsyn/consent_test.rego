@@ -9,7 +9,7 @@ with_consent(overrides) := fx.decision(fx.event({"consent": fx.consent(overrides
 
 # The same, for a child of the given age whose consent was given by the given roles.
 given(age, roles) := fx.decision(
-	fx.event({"age": age, "consent": fx.replace(fx.consent({}), {"given_by": roles})}),
+	fx.event({"age": age, "consent": fx.with_keys(fx.consent({}), {"given_by": roles})}),
 	"vc",
 )
 
@@ -88,7 +88,7 @@ test_source_org_in_scope_allows if {
 test_source_orgs_only_allows if {
 	c := fx.consent({"scope": {"from_orgs": ["skola"]}})
 	scope := object.remove(c.scope, ["from_kinds"])
-	d := fx.decision(fx.event({"consent": fx.replace(c, {"scope": scope})}), "vc")
+	d := fx.decision(fx.event({"consent": fx.with_keys(c, {"scope": scope})}), "vc")
 	fx.allowed(d)
 }
 
@@ -144,7 +144,7 @@ test_scope_cutting_everything_denies if {
 test_scope_without_categories_denies if {
 	c := fx.consent({})
 	scope := object.remove(c.scope, ["categories"])
-	d := fx.decision(fx.event({"consent": fx.replace(c, {"scope": scope})}), "vc")
+	d := fx.decision(fx.event({"consent": fx.with_keys(c, {"scope": scope})}), "vc")
 	fx.denied(d, "nothing_necessary")
 }
 

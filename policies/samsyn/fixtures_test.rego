@@ -45,11 +45,11 @@ consent(overrides) := object.union(
 candidate(org, kind, roles) := {"org": org, "kind": kind, "municipality": "1492", "roles": roles}
 
 # obj with the top-level keys of overrides replaced (object.union would merge nested objects).
-replace(obj, overrides) := object.union(object.remove(obj, object.keys(overrides)), overrides)
+with_keys(obj, overrides) := object.union(object.remove(obj, object.keys(overrides)), overrides)
 
 # A concern raised by a school, shared under the guardian's consent with the health centre,
 # a member of the child's barnteam. Allowed as it stands. Top-level keys of overrides replace.
-event(overrides) := replace(
+event(overrides) := with_keys(
 	{
 		"ref": "e1",
 		"type": "concern.raised",
@@ -69,7 +69,7 @@ event(overrides) := replace(
 # One synthetic field per category, so that fields and categories agree.
 fields_for(cats) := {sprintf("f_%s", [cat]): cat | some cat in cats}
 
-with_categories(e, cats) := replace(e, {"categories": cats, "fields": fields_for(cats)})
+with_categories(e, cats) := with_keys(e, {"categories": cats, "fields": fields_for(cats)})
 
 # The router's query for a batch of events.
 decide_batch(events) := out if {
@@ -80,7 +80,7 @@ decide_batch(events) := out if {
 decision(e, org) := decide_batch([e])[e.ref][org]
 
 # The decision for an event with a single candidate.
-only(e, c) := decision(replace(e, {"candidates": [c]}), c.org)
+only(e, c) := decision(with_keys(e, {"candidates": [c]}), c.org)
 
 allowed(d) if {
 	d.allow == true

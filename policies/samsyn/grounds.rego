@@ -52,6 +52,7 @@ recipient_failures(e, c, g) := union({
 known(e) if config.ground(e.legal_basis)
 
 # METADATA
+# scope: document
 # title: Relevant
 # description: The recipient has an active relationship (a role), unless the ground waives it.
 relevant(_, g) if g.requires_relationship == false
@@ -59,6 +60,7 @@ relevant(_, g) if g.requires_relationship == false
 relevant(c, _) if count(c.roles) > 0
 
 # METADATA
+# scope: document
 # title: Recipient in the report municipality
 # description: Where the ground asks for it, the recipient sits in report_municipality.
 in_report_municipality(_, _, g) if g.recipient_in_report_municipality == false
@@ -69,6 +71,7 @@ in_report_municipality(e, c, _) if {
 }
 
 # METADATA
+# scope: document
 # title: Purpose allowed by the ground
 purpose_allowed(_, g) if g.purposes == null
 
@@ -89,6 +92,7 @@ source_kind_allowed(e, g) if {
 recipient_kind_allowed(c, g) if c.kind in g.recipient_kinds
 
 # METADATA
+# scope: document
 # title: (source kind, recipient kind) pair allowed by the ground
 # description: kind_pairs null means any pair of allowed kinds.
 kind_pair_allowed(_, _, g) if g.kind_pairs == null
@@ -96,6 +100,7 @@ kind_pair_allowed(_, _, g) if g.kind_pairs == null
 kind_pair_allowed(e, c, g) if [e.source.kind, c.kind] in g.kind_pairs
 
 # METADATA
+# scope: document
 # title: Recipient holds a role the ground asks for
 # description: recipient_roles_any null means no particular role.
 recipient_role_present(_, g) if g.recipient_roles_any == null
@@ -106,6 +111,7 @@ recipient_role_present(c, g) if {
 }
 
 # METADATA
+# scope: document
 # title: Child under the ground's age limit
 # description: age_below null means no limit; with a limit, an unknown age fails.
 age_within_limit(_, g) if g.age_below == null
@@ -115,6 +121,6 @@ age_within_limit(e, g) if {
 	e.age < g.age_below
 }
 
-_listed_or_any(_, allowed) if allowed == null
+_listed_or_any(_, null)
 
 _listed_or_any(x, allowed) if x in allowed

@@ -57,7 +57,7 @@ test_mandatory_report_denies_other_municipality if {
 
 # Without a report municipality no one can receive the report.
 test_mandatory_report_denies_without_report_municipality if {
-	e := fx.replace(report, {"report_municipality": null})
+	e := fx.with_keys(report, {"report_municipality": null})
 	fx.denied(fx.only(e, local_soc), "not_report_municipality")
 }
 
@@ -69,7 +69,7 @@ test_mandatory_report_denies_other_kinds if {
 
 # The ground carries reports only, not early support.
 test_mandatory_report_denies_other_purpose if {
-	e := fx.replace(report, {"purpose": "early_support"})
+	e := fx.with_keys(report, {"purpose": "early_support"})
 	fx.denied(fx.only(e, local_soc), "purpose_not_allowed_for_ground")
 }
 
@@ -101,17 +101,17 @@ test_crime_prevention_allows_police_to_school if {
 
 # 20 is under 21.
 test_crime_prevention_allows_age_20 if {
-	fx.allowed(fx.only(fx.replace(observation, {"age": 20}), school))
+	fx.allowed(fx.only(fx.with_keys(observation, {"age": 20}), school))
 }
 
 # 21 is not under 21.
 test_crime_prevention_denies_age_21 if {
-	fx.denied(fx.only(fx.replace(observation, {"age": 21}), school), "age_limit_exceeded")
+	fx.denied(fx.only(fx.with_keys(observation, {"age": 21}), school), "age_limit_exceeded")
 }
 
 # An unknown age cannot be shown to be under 21.
 test_crime_prevention_denies_unknown_age if {
-	fx.denied(fx.only(fx.replace(observation, {"age": null}), school), "age_limit_exceeded")
+	fx.denied(fx.only(fx.with_keys(observation, {"age": null}), school), "age_limit_exceeded")
 }
 
 # Health care is outside the circle of school, social services and police.
@@ -124,7 +124,7 @@ test_crime_prevention_denies_health_recipient if {
 test_crime_prevention_denies_health_sources if {
 	every kind in ["health", "student_health"] {
 		e := fx.with_categories(
-			fx.replace(observation, {"source": {"org": "src", "kind": kind}}),
+			fx.with_keys(observation, {"source": {"org": "src", "kind": kind}}),
 			["concern"],
 		)
 		fx.denied(fx.only(e, school), "source_kind_not_allowed")
@@ -133,7 +133,7 @@ test_crime_prevention_denies_health_sources if {
 
 # The ground is for preventing crime, not for early support.
 test_crime_prevention_denies_other_purpose if {
-	e := fx.replace(observation, {"purpose": "early_support"})
+	e := fx.with_keys(observation, {"purpose": "early_support"})
 	fx.denied(fx.only(e, school), "purpose_not_allowed_for_ground")
 }
 
@@ -141,7 +141,7 @@ test_crime_prevention_denies_other_purpose if {
 # widened the matrix by mistake.
 test_crime_prevention_cuts_excluded_categories if {
 	e := fx.with_categories(
-		fx.replace(observation, {"source": {"org": "soc", "kind": "social_services"}}),
+		fx.with_keys(observation, {"source": {"org": "soc", "kind": "social_services"}}),
 		["social", "social_detail", "health", "health_detail"],
 	)
 	c := fx.candidate("polis", "police", ["case_open", "barnteam_member"])
@@ -211,7 +211,7 @@ test_care_support_allows_health_to_social_services if {
 # The other way: social services to the health centre in the barnteam.
 test_care_support_allows_social_services_to_health if {
 	e := fx.with_categories(
-		fx.replace(care, {"source": {"org": "soc", "kind": "social_services"}, "purpose": "early_support"}),
+		fx.with_keys(care, {"source": {"org": "soc", "kind": "social_services"}, "purpose": "early_support"}),
 		["concern", "concern_detail", "social"],
 	)
 	d := fx.only(e, fx.candidate("vc", "health", ["listed", "barnteam_member"]))
@@ -222,17 +222,17 @@ test_care_support_allows_social_services_to_health if {
 
 # 17 is under 18.
 test_care_support_allows_age_17 if {
-	fx.allowed(fx.only(fx.replace(care, {"age": 17}), soc_case))
+	fx.allowed(fx.only(fx.with_keys(care, {"age": 17}), soc_case))
 }
 
 # 18 is not under 18.
 test_care_support_denies_age_18 if {
-	fx.denied(fx.only(fx.replace(care, {"age": 18}), soc_case), "age_limit_exceeded")
+	fx.denied(fx.only(fx.with_keys(care, {"age": 18}), soc_case), "age_limit_exceeded")
 }
 
 # Between health care and social services only: not school to social services.
 test_care_support_denies_school_source if {
-	e := fx.with_categories(fx.replace(care, {"source": {"org": "skola", "kind": "school"}}), ["concern"])
+	e := fx.with_categories(fx.with_keys(care, {"source": {"org": "skola", "kind": "school"}}), ["concern"])
 	d := fx.only(e, soc_case)
 	fx.denied(d, "source_kind_not_allowed")
 	fx.denied(d, "kind_pair_not_allowed")
@@ -246,7 +246,7 @@ test_care_support_denies_health_to_health if {
 
 # Care and support, not crime prevention.
 test_care_support_denies_other_purpose if {
-	e := fx.replace(care, {"purpose": "crime_prevention"})
+	e := fx.with_keys(care, {"purpose": "crime_prevention"})
 	fx.denied(fx.only(e, soc_case), "purpose_not_allowed_for_ground")
 }
 
@@ -285,7 +285,7 @@ test_emergency_denies_without_relationship if {
 
 # The emergency ground carries the emergency purpose only.
 test_emergency_denies_other_purpose if {
-	e := fx.replace(acute, {"purpose": "early_support"})
+	e := fx.with_keys(acute, {"purpose": "early_support"})
 	fx.denied(fx.only(e, fx.candidate("vc", "health", ["listed"])), "purpose_not_allowed_for_ground")
 }
 
@@ -359,7 +359,7 @@ test_tightened_ground_denies if {
 
 # source_kinds null means any source kind; excluded_source_kinds still apply.
 test_source_kinds_null_means_any if {
-	g := fx.replace(police_duty, {"source_kinds": null, "excluded_source_kinds": ["health"]})
+	g := fx.with_keys(police_duty, {"source_kinds": null, "excluded_source_kinds": ["health"]})
 	grounds.source_kind_allowed({"source": {"kind": "preschool"}}, g)
 	not grounds.source_kind_allowed({"source": {"kind": "health"}}, g)
 	not grounds.source_kind_allowed({"source": {}}, g)

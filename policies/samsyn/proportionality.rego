@@ -9,6 +9,7 @@ package samsyn.proportionality
 import data.samsyn.config
 
 # METADATA
+# scope: document
 # title: Category proportionate for the recipient
 # description: |
 #   A ground that does not say proportionality false gets the rule. The detail marker is the

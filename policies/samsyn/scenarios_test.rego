@@ -95,7 +95,7 @@ s02 := {
 	"age": 9,
 	"categories": ["wellbeing"],
 	"fields": {"ratings": "wellbeing"},
-	"consent": fx.replace(
+	"consent": fx.with_keys(
 		guardian_consent(scope(["school"], ["health"], ["wellbeing"], ["early_support"])),
 		{"valid_from": "2026-12-03T10:00:00Z", "valid_until": "2027-02-24T10:00:00Z"},
 	),
@@ -236,7 +236,7 @@ s06_e1 := {
 	"candidates": [org("vc", "health", null, ["listed", "barnteam_member"])],
 }
 
-s06_e2 := fx.replace(s06_e1, {
+s06_e2 := fx.with_keys(s06_e1, {
 	"ref": "e2",
 	"type": "concern.raised",
 	"categories": ["concern", "concern_detail"],
@@ -244,7 +244,7 @@ s06_e2 := fx.replace(s06_e1, {
 		"areas": "concern", "level": "concern",
 		"raised_by_role": "concern", "description": "concern_detail",
 	},
-	"consent": fx.replace(s06_consent, {"withdrawn": true}),
+	"consent": fx.with_keys(s06_consent, {"withdrawn": true}),
 })
 
 test_s06_before_withdrawal_shared if {
@@ -318,7 +318,7 @@ test_s08_genuine_event_shared if {
 # Had the spoofed event (source vc) reached the policy, vc would be its own source and the
 # school's consent would not name a health source.
 test_s08_spoofed_source_would_share_nothing if {
-	spoofed := fx.replace(s08, {"ref": "e1", "source": {"org": "vc", "kind": "health"}})
+	spoofed := fx.with_keys(s08, {"ref": "e1", "source": {"org": "vc", "kind": "health"}})
 	d := fx.decision(spoofed, "vc")
 	fx.denied(d, "recipient_is_source")
 	fx.denied(d, "consent_source_out_of_scope")

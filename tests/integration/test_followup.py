@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from broker.demo.story import iso
 from broker.followup.catalogue import AGE_BANDS, LEVELS, school_year
 from broker.infra.db import make_engine
-from tests.support import Org, Samsyn, audit_for, child, eventually, iso
+from tests.support import Org, Samsyn, audit_for, child, eventually
 
 pytestmark = pytest.mark.integration
 

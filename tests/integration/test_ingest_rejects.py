@@ -290,15 +290,17 @@ def test_openapi_describes_every_endpoint(samsyn: Samsyn) -> None:
 
 @pytest.fixture(scope="module")
 def limited(stack: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Samsyn]:
-    """A Samsyn with tight rate limits, so the tests reach them in a few calls."""
+    """A Samsyn with tight rate limits, so the tests reach them in a few calls. The buckets
+    refill in minutes, not seconds: on a loaded machine a few slow calls (Argon2) must not
+    earn a token back before the limit is reached."""
     db = tmp_path_factory.mktemp("rate") / "rate.db"
     server = start_samsyn(
         stack,
         f"sqlite+aiosqlite:///{db}",
         extra_env={
-            "SAMSYN_RATE_PUBLISH_PER_S": "0.2",
+            "SAMSYN_RATE_PUBLISH_PER_S": "0.01",
             "SAMSYN_RATE_PUBLISH_BURST": "3",
-            "SAMSYN_RATE_TOKEN_PER_S": "0.1",
+            "SAMSYN_RATE_TOKEN_PER_S": "0.01",
             "SAMSYN_RATE_TOKEN_BURST": "4",
         },
     )

@@ -7,7 +7,6 @@ import uuid
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import OffsetAndMetadata, TopicPartition
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
@@ -17,6 +16,7 @@ from broker.infra import kafka
 from broker.infra.topics import ensure_topics
 from broker.router.loop import GROUP
 from broker.runtime.lag import LagMonitor
+from broker.runtime.offsets import LagProbe
 from tests.support import Samsyn, child
 
 pytestmark = pytest.mark.integration
@@ -82,7 +82,7 @@ async def test_lag_is_end_offset_minus_committed(stack: dict[str, str]) -> None:
     settings = Settings(
         kafka_bootstrap=stack["SAMSYN_KAFKA_BOOTSTRAP"], topic_prefix=f"lag{uuid.uuid4().hex[:8]}."
     )
-    await ensure_topics(settings)
+    await ensure_topics(settings, replication=settings.kafka_replication)
     topic = settings.topic(kafka.EVENTS)
     producer = AIOKafkaProducer(**kafka.connection(settings))
     await producer.start()
@@ -102,15 +102,8 @@ async def test_lag_is_end_offset_minus_committed(stack: dict[str, str]) -> None:
         await consumer.stop()
 
     monitor = LagMonitor(settings)
-    admin = AIOKafkaAdminClient(**kafka.connection(settings))
-    probe = AIOKafkaConsumer(**kafka.connection(settings), group_id=None)
-    await admin.start()
-    await probe.start()
-    try:
-        totals = await monitor.sample(admin, probe)
-    finally:
-        await probe.stop()
-        await admin.close()
+    async with LagProbe(settings) as probe:
+        totals = await monitor.sample(probe)
     # partition 0: 6 records, committed 4 -> 2; partition 1: 4 records, never committed -> 4.
     assert totals["router"] == 6
     labels = {"group": "router", "topic": "events.v1", "partition": "0"}

@@ -5,11 +5,13 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import msgspec
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from broker.audit.chain import GENESIS, record_hash, sign_checkpoint, verify
 from broker.audit.records import record
+from broker.records import AuditAction
 
 KEY = Ed25519PrivateKey.generate()
 KEYS = {"k1": KEY.public_key()}
@@ -18,13 +20,15 @@ KEYS = {"k1": KEY.public_key()}
 def chain(n: int, checkpoint_every: int = 4) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     records, checkpoints, prev = [], [], GENESIS
     for seq in range(1, n + 1):
-        rec = {
-            **record(
-                action="decision",
-                outcome="allow" if seq % 2 else "deny",
-                actor_org="skola",
-                recipient_org="vc",
-                reasons=[f"r{seq}"],
+        rec: dict[str, Any] = {
+            **msgspec.structs.asdict(
+                record(
+                    action=AuditAction.DECISION,
+                    outcome="allow" if seq % 2 else "deny",
+                    actor_org="skola",
+                    recipient_org="vc",
+                    reasons=[f"r{seq}"],
+                )
             ),
             "seq": seq,
         }

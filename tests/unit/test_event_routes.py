@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
+import msgspec
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -20,17 +20,16 @@ import broker.audit.models  # the imports register every table on Base.metadata
 import broker.registry.models  # noqa: F401
 import consumers.models  # noqa: F401
 from broker.config import Settings
-from broker.infra import kafka
 from broker.infra.db import Base, make_engine, make_sessionmaker
 from broker.ingest.models import AcceptedEvent, EventRoute
+from broker.records import RoutedRecipient, RoutingSummary
 from consumers.feed.materializer import Materializer
 
-SUMMARY: dict[str, Any] = {
-    "kind": "routed",
-    "source_org": "school-a",
-    "event_id": "e-1",
-    "recipients": [{"org": "eh-a", "shared": True, "legal_ground": "consent", "categories": []}],
-}
+SUMMARY = RoutingSummary(
+    source_org="school-a",
+    event_id="e-1",
+    recipients=[RoutedRecipient(org="eh-a", shared=True, legal_ground="consent", categories=[])],
+)
 
 
 @pytest.fixture
@@ -42,10 +41,10 @@ async def sessions(tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSess
     await engine.dispose()
 
 
-async def _apply(sessions: async_sessionmaker[AsyncSession], value: dict[str, Any]) -> None:
+async def _apply(sessions: async_sessionmaker[AsyncSession], value: RoutingSummary) -> None:
     materializer = Materializer(Settings(), sessions)
     async with sessions() as session, session.begin():
-        await materializer.apply(session, kafka.DELIVERIES, dict(value), 0)
+        await materializer.apply(session, value, 0)
 
 
 async def test_summary_before_the_accepted_row_is_kept(
@@ -67,7 +66,9 @@ async def test_summary_before_the_accepted_row_is_kept(
     async with sessions() as session:
         route = await session.get(EventRoute, ("school-a", "e-1"))
     assert route is not None
-    assert route.recipients == SUMMARY["recipients"]
+    assert route.recipients == [
+        {"org": "eh-a", "shared": True, "legal_ground": "consent", "categories": []}
+    ]
 
 
 async def test_a_second_summary_of_the_same_event_changes_nothing(
@@ -76,7 +77,7 @@ async def test_a_second_summary_of_the_same_event_changes_nothing(
     """A copy routed again (a publish retried after a crash) leaves the first summary, as the
     feed keeps the first delivery."""
     await _apply(sessions, SUMMARY)
-    await _apply(sessions, {**SUMMARY, "recipients": []})
+    await _apply(sessions, msgspec.structs.replace(SUMMARY, recipients=[]))
     async with sessions() as session:
         rows = list((await session.execute(select(EventRoute))).scalars())
-    assert [r.recipients for r in rows] == [SUMMARY["recipients"]]
+    assert [r.recipients for r in rows] == [msgspec.to_builtins(SUMMARY.recipients)]

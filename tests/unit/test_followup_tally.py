@@ -14,7 +14,7 @@ from tests.unit.test_followup_disclosure import START, event, fictional
 
 
 def run(*events: dict[str, Any]) -> tuple[dict[StoreKey, list[int]], Ledger]:
-    ledger, deltas = Ledger(), {}
+    ledger, deltas = Ledger(), dict[StoreKey, list[int]]()
     for ev in events:
         add(deltas, from_event(ev, ledger, START), ledger)
     return deltas, ledger
@@ -58,7 +58,7 @@ def test_an_attendance_flag_is_followed_by_support_within_30_days_only() -> None
 
 
 def test_decisions_count_by_ground_and_outcome_in_the_sources_municipality() -> None:
-    ledger, deltas = Ledger(), {}
+    ledger, deltas = Ledger(), dict[StoreKey, list[int]]()
     rec = {
         "record_id": "r1",
         "time": "2025-09-02T10:00:00+00:00",

@@ -9,7 +9,6 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -18,8 +17,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 import broker.audit.models  # the imports register every table on Base.metadata
 import broker.ingest.models  # noqa: F401
 from broker.config import Settings
-from broker.infra import kafka
 from broker.infra.db import Base, make_engine, make_sessionmaker, utcnow
+from broker.records import (
+    ConsentWithdrawn,
+    DeliveriesRecord,
+    Delivery,
+    RegistryRecord,
+    RoutedRecipient,
+    RoutingSummary,
+)
 from broker.registry.models import Consent, Organisation
 from consumers.feed.materializer import Materializer
 from consumers.models import FeedItem
@@ -52,42 +58,44 @@ async def sessions(tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSess
     await engine.dispose()
 
 
-def delivery(org: str, consent: str | None = CONSENT) -> dict[str, Any]:
-    return {
-        "kind": "delivery",
-        "delivery_id": str(uuid.uuid4()),
-        "org": org,
-        "event_id": str(uuid.uuid4()),
-        "type": "se.backabarnet.attendance.flagged.v1",
-        "subject": "201601019802",
-        "subject_pseudonym": "k1:p",
-        "time": "2026-11-26T10:00:00Z",
-        "source_org": "school-a",
-        "source_kind": "school",
-        "purpose": "early_support",
-        "legal_ground": "consent" if consent else "mandatory_report",
-        "consent_id": consent,
-        "categories": ["attendance", "identity"],
-        "data": {"absence_percent": "20-50"},
-        "obligations": [],
-    }
+def delivery(org: str, consent: str | None = CONSENT) -> Delivery:
+    return Delivery(
+        delivery_id=str(uuid.uuid4()),
+        org=org,
+        event_id=str(uuid.uuid4()),
+        type="se.backabarnet.attendance.flagged.v1",
+        subject="201601019802",
+        subject_pseudonym="k1:p",
+        time="2026-11-26T10:00:00Z",
+        source_org="school-a",
+        source_kind="school",
+        purpose="early_support",
+        legal_ground="consent" if consent else "mandatory_report",
+        consent_id=consent,
+        categories=["attendance", "identity"],
+        data={"absence_percent": "20-50"},
+        obligations=[],
+    )
 
 
-def summary(d: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "kind": "routed",
-        "source_org": d["source_org"],
-        "event_id": d["event_id"],
-        "recipients": [{"org": d["org"], "shared": True, "delivery_id": d["delivery_id"]}],
-    }
+def summary(d: Delivery) -> RoutingSummary:
+    recipient = RoutedRecipient(
+        org=d.org,
+        shared=True,
+        legal_ground=d.legal_ground,
+        categories=d.categories,
+        delivery_id=d.delivery_id,
+    )
+    return RoutingSummary(source_org=d.source_org, event_id=d.event_id, recipients=[recipient])
 
 
 async def _apply(
-    sessions: async_sessionmaker[AsyncSession], records: list[tuple[str, dict[str, Any]]]
+    sessions: async_sessionmaker[AsyncSession],
+    records: list[DeliveriesRecord | RegistryRecord],
 ) -> int:
     materializer = Materializer(Settings(), sessions)
     async with sessions() as session, session.begin():
-        await materializer.apply_all(session, [(t, v, 0) for t, v in records])
+        await materializer.apply_all(session, [(r, 0) for r in records])
     return materializer._stored
 
 
@@ -107,13 +115,11 @@ async def test_each_delivery_once_in_the_order_of_the_records(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     first, second, third = delivery("eh-a"), delivery("soc-a"), delivery("vc")
-    records = [(kafka.DELIVERIES, d) for d in (first, second, first, third)]
-    records.append((kafka.DELIVERIES, summary(first)))
-    assert await _apply(sessions, records) == 3
-    assert await _apply(sessions, [(kafka.DELIVERIES, second), (kafka.DELIVERIES, third)]) == 0
+    assert await _apply(sessions, [first, second, first, third, summary(first)]) == 3
+    assert await _apply(sessions, [second, third]) == 0
     feed = await _feed(sessions)
-    assert [i.item_id for i in feed] == [d["delivery_id"] for d in (first, second, third)]
-    assert [i.data for i in feed] == [first["data"]] * 3
+    assert [i.item_id for i in feed] == [d.delivery_id for d in (first, second, third)]
+    assert [i.data for i in feed] == [first.data] * 3
     assert not any(i.withdrawal_notified for i in feed)
 
 
@@ -125,19 +131,13 @@ async def test_a_withdrawal_in_the_batch_applies_where_it_stands(
     under no consent is left alone."""
     before, after, unrelated = delivery("eh-a"), delivery("eh-a"), delivery("soc-a", None)
     await _withdraw(sessions)
-    withdrawal = {"kind": "consent.withdrawn", "consent_id": CONSENT}
-    records = [
-        (kafka.DELIVERIES, before),
-        (kafka.REGISTRY, withdrawal),
-        (kafka.DELIVERIES, after),
-        (kafka.DELIVERIES, unrelated),
-    ]
-    assert await _apply(sessions, records) == 3
+    withdrawal = ConsentWithdrawn(org="school-a", client="school-a-app", consent_id=CONSENT)
+    assert await _apply(sessions, [before, withdrawal, after, unrelated]) == 3
     feed = await _feed(sessions)
     notices = [i for i in feed if i.type == CONSENT_WITHDRAWN]
     named = [i.data["delivery_ids"] for i in notices]
-    assert named == [[before["delivery_id"]], [after["delivery_id"]]]
+    assert named == [[before.delivery_id], [after.delivery_id]]
     stored = {i.item_id: i for i in feed}
-    assert stored[before["delivery_id"]].withdrawal_notified
-    assert stored[after["delivery_id"]].withdrawal_notified
-    assert not stored[unrelated["delivery_id"]].withdrawal_notified
+    assert stored[before.delivery_id].withdrawal_notified
+    assert stored[after.delivery_id].withdrawal_notified
+    assert not stored[unrelated.delivery_id].withdrawal_notified

@@ -19,8 +19,8 @@ import consumers.models  # noqa: F401
 from broker.config import Settings
 from broker.contracts import Contracts
 from broker.infra.db import Base, make_engine, make_sessionmaker, utcnow
-from broker.infra.kafka import AUDIT, DELIVERIES
 from broker.policy.client import PolicyAnswer, PolicyTimeout, PolicyUnavailable
+from broker.records import AuditAction, AuditEntry, Delivery, IngestedEvent, RoutingSummary, encode
 from broker.registry.models import Organisation, Relationship
 from broker.router.loop import Router
 from tests.support import child
@@ -99,14 +99,15 @@ async def _world(sessions: async_sessionmaker[AsyncSession], children: int) -> l
                 "legalbasis": "consent",
                 "data": {"period_start": "2026-09-01", "absence_percent": 31.0},
             }
-            value = {
-                "source_org": "school-a",
-                "source_kind": "school",
-                "report_municipality": "1438",
-                "subject_pseudonym": pseudonym,
-                "envelope": envelope,
-            }
-            records.append(SimpleNamespace(value=value, offset=i))
+            value = IngestedEvent(
+                source_org="school-a",
+                source_kind="school",
+                report_municipality="1438",
+                subject_pseudonym=pseudonym,
+                accepted_at=utcnow().isoformat(),
+                envelope=envelope,
+            )
+            records.append(SimpleNamespace(value=encode(value), offset=i, event_id=envelope["id"]))
     return records
 
 
@@ -115,11 +116,11 @@ def _router(sessions: async_sessionmaker[AsyncSession], opa: FakeOpa, batch_max:
     return Router(settings, sessions, Contracts(), opa)  # type: ignore[arg-type]
 
 
-def _decisions(produced: list[Any]) -> dict[tuple[str, str], dict[str, Any]]:
+def _decisions(produced: list[Any]) -> dict[tuple[str | None, str | None], AuditEntry]:
     return {
-        (o.value["event_id"], o.value["recipient_org"]): o.value
+        (o.value.event_id, o.value.recipient_org): o.value
         for o in produced
-        if o.topic == AUDIT and o.value["action"] == "decision"
+        if isinstance(o.value, AuditEntry) and o.value.action == AuditAction.DECISION
     }
 
 
@@ -133,11 +134,9 @@ async def test_every_pair_is_decided_by_one_query(
     assert opa.queries == [10]
     decisions = _decisions(decided.produced)
     assert len(decisions) == 10 * len(CANDIDATES)
-    assert {d["decision_id"] for d in decisions.values()} != {None}
-    deliveries = [
-        o for o in decided.produced if o.topic == DELIVERIES and o.value["kind"] == "delivery"
-    ]
-    assert sorted({o.value["org"] for o in deliveries}) == ["eh-a", "soc-a"]
+    assert {d.decision_id for d in decisions.values()} != {None}
+    deliveries = [o.value for o in decided.produced if isinstance(o.value, Delivery)]
+    assert sorted({d.org for d in deliveries}) == ["eh-a", "soc-a"]
 
 
 async def test_a_timeout_splits_the_queries_and_every_pair_is_still_decided(
@@ -156,10 +155,10 @@ async def test_a_timeout_splits_the_queries_and_every_pair_is_still_decided(
     assert max(opa.queries[opa.queries.index(answered[0]) :]) <= 3
     decisions = _decisions(decided.produced)
     assert len(decisions) == 10 * len(CANDIDATES)
-    assert all(d["outcome"] == "deny" for (_, org), d in decisions.items() if org == "police")
-    assert len({d["decision_id"] for d in decisions.values()}) == len(answered)
-    routed = [o.value["event_id"] for o in decided.produced if o.value.get("kind") == "routed"]
-    assert routed == [r.value["envelope"]["id"] for r in records]  # in order, each once
+    assert all(d.outcome == "deny" for (_, org), d in decisions.items() if org == "police")
+    assert len({d.decision_id for d in decisions.values()}) == len(answered)
+    routed = [o.value.event_id for o in decided.produced if isinstance(o.value, RoutingSummary)]
+    assert routed == [r.event_id for r in records]  # in order, each once
     # The next batch starts small and grows back after a batch without a timeout.
     opa.limit = None
     await router._decide(records, {})

@@ -42,6 +42,7 @@ from broker.audit.models import AuditRecord
 from broker.audit.records import record
 from broker.audit.service import RECORD_FIELDS
 from broker.auth.deps import StateDep
+from broker.records import AuditAction
 from broker.registry.models import Organisation
 from broker.runtime.state import AppState
 from broker.subjects.input import subject_of
@@ -54,16 +55,7 @@ router = APIRouter(prefix="/audit", include_in_schema=False)
 PAGE = 100
 EXPORT_BATCH = 2000
 OUTCOMES = ("allow", "deny", "ok", "refused")
-ACTIONS = (
-    "decision",
-    "feed.read",
-    "child.read",
-    "emergency_access",
-    "consent.create",
-    "consent.withdraw",
-    "relationship.create",
-    "relationship.end",
-)
+ACTIONS = tuple(a.value for a in AuditAction)  # the search form's suggestions
 HEADERS = {
     "Cache-Control": "no-store",
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
@@ -187,7 +179,7 @@ def _to_login() -> RedirectResponse:
 async def _audit(
     state: AppState,
     user: ConsoleUser | None,
-    action: str,
+    action: AuditAction,
     *,
     outcome: str = "ok",
     actor: str | None = None,
@@ -231,7 +223,9 @@ async def login(
     async with state.sessions() as db:
         account = await authenticate(db, name, password)
     if account is None:
-        await _audit(state, None, "admin.audit.login", outcome="refused", actor=f"local:{name}")
+        await _audit(
+            state, None, AuditAction.ADMIN_AUDIT_LOGIN, outcome="refused", actor=f"local:{name}"
+        )
         return _page(
             request,
             "login.html",
@@ -239,7 +233,7 @@ async def login(
             status=401,
         )
     user = ConsoleUser(name=account.name, org=account.org_id, via="local")
-    await _audit(state, user, "admin.audit.login")
+    await _audit(state, user, AuditAction.ADMIN_AUDIT_LOGIN)
     response = RedirectResponse("/audit/", status_code=303, headers=HEADERS)
     save_session(request, response, logged_in(user))
     return response
@@ -293,15 +287,17 @@ async def oidc_callback(
         )
     except (Problem, httpx.HTTPError, KeyError, ValueError) as err:
         log.warning("oidc login failed", error=f"{type(err).__name__}: {err}")
-        await _audit(state, None, "admin.audit.login", outcome="refused", actor="oidc")
+        await _audit(state, None, AuditAction.ADMIN_AUDIT_LOGIN, outcome="refused", actor="oidc")
         return _page(request, "login.html", failed, status=401)
     async with state.sessions() as db:
         organisation = await db.get(Organisation, org)
     user = ConsoleUser(name=subject, org=org, via="oidc")
     if organisation is None or organisation.kind != "oversight":
-        await _audit(state, user, "admin.audit.login", outcome="refused", reasons=["not oversight"])
+        await _audit(
+            state, user, AuditAction.ADMIN_AUDIT_LOGIN, outcome="refused", reasons=["not oversight"]
+        )
         return _page(request, "login.html", failed, status=403)
-    await _audit(state, user, "admin.audit.login")
+    await _audit(state, user, AuditAction.ADMIN_AUDIT_LOGIN)
     response = RedirectResponse("/audit/", status_code=303, headers=HEADERS)
     save_session(request, response, logged_in(user))
     return response
@@ -347,7 +343,7 @@ async def search(
     await _audit(
         state,
         user,
-        "admin.audit.search",
+        AuditAction.ADMIN_AUDIT_SEARCH,
         subject_pseudonym=pseudonyms[0] if pseudonyms else None,
         reasons=filters.described(),
     )
@@ -381,7 +377,7 @@ async def view_record(
     await _audit(
         state,
         user,
-        "admin.audit.view",
+        AuditAction.ADMIN_AUDIT_VIEW,
         subject_pseudonym=rec.subject_pseudonym,
         event_id=rec.event_id,
         reasons=[f"seq={seq}"],
@@ -406,7 +402,7 @@ async def verify(
     await _audit(
         state,
         user,
-        "admin.audit.verify",
+        AuditAction.ADMIN_AUDIT_VERIFY,
         reasons=[f"ok={verdict.ok}", f"records={verdict.records}"],
     )
     context = {
@@ -459,7 +455,7 @@ async def export(request: Request, state: StateDep, user: Viewer, filters: Searc
     await _audit(
         state,
         user,
-        "admin.audit.export",
+        AuditAction.ADMIN_AUDIT_EXPORT,
         subject_pseudonym=pseudonyms[0] if pseudonyms else None,
         reasons=filters.described(),
     )

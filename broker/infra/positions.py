@@ -1,0 +1,104 @@
+"""Where each read-side consumer stands, kept in the database beside what it wrote.
+
+The materializer and the sealer write their rows and their next offsets in one SQL transaction,
+and start from these offsets when partitions are assigned to them. Kafka's committed offsets are
+still committed after each batch (consumer lag is measured from them), but the database is the
+truth: a database restored from a backup starts each consumer where that backup's rows end, so
+the read model and the audit chain catch up from Kafka by themselves (their inserts are
+idempotent, so what was already there is not written twice).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
+from aiokafka.structs import TopicPartition
+from sqlalchemy import BigInteger, String, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Mapped, mapped_column
+
+from broker.config import Settings
+from broker.infra.db import Base
+
+
+class ConsumerPosition(Base):
+    __tablename__ = "consumer_positions"
+
+    group_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(255), primary_key=True)
+    partition: Mapped[int] = mapped_column(primary_key=True)
+    next_offset: Mapped[int] = mapped_column(BigInteger)
+
+
+def next_offsets(records: Iterable[Any]) -> dict[TopicPartition, int]:
+    """The offset after the last of ``records`` (Kafka ConsumerRecords) per partition."""
+    found: dict[TopicPartition, int] = {}
+    for r in records:
+        tp = TopicPartition(r.topic, r.partition)
+        found[tp] = max(found.get(tp, 0), r.offset + 1)
+    return found
+
+
+async def save(session: AsyncSession, group_id: str, offsets: dict[TopicPartition, int]) -> None:
+    """Record the positions inside the caller's transaction (one upsert)."""
+    if not offsets:
+        return
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    rows = [
+        {"group_id": group_id, "topic": tp.topic, "partition": tp.partition, "next_offset": o}
+        for tp, o in offsets.items()
+    ]
+    stmt = dialect.insert(ConsumerPosition).values(rows)
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["group_id", "topic", "partition"],
+            set_={"next_offset": stmt.excluded.next_offset},
+        )
+    )
+
+
+def subscribe(
+    consumer: AIOKafkaConsumer,
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    group: str,
+    *topics: str,
+) -> None:
+    """Subscribe ``consumer`` (made without topics) so that it starts where the database says."""
+    consumer.subscribe(
+        [settings.topic(t) for t in topics],
+        listener=SeekToStored(consumer, sessions, settings.topic(group)),
+    )
+
+
+class SeekToStored(ConsumerRebalanceListener):  # type: ignore[misc]
+    """On every assignment, move the consumer to the positions the database holds; partitions
+    the database knows nothing of start from Kafka's committed offset as usual."""
+
+    def __init__(
+        self, consumer: AIOKafkaConsumer, sessions: async_sessionmaker[AsyncSession], group: str
+    ) -> None:
+        self.consumer = consumer
+        self.sessions = sessions
+        self.group = group
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        return None
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        if not assigned:
+            return
+        async with self.sessions() as session:
+            rows = await session.execute(
+                select(ConsumerPosition).where(
+                    ConsumerPosition.group_id == self.group,
+                    ConsumerPosition.topic.in_({tp.topic for tp in assigned}),
+                )
+            )
+            stored = {TopicPartition(p.topic, p.partition): p.next_offset for p in rows.scalars()}
+        for tp in assigned:
+            if tp in stored:
+                self.consumer.seek(tp, stored[tp])
