@@ -14,8 +14,13 @@ from typing import Any
 import aiohttp
 import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from bench.scenario import World
+from broker.config import Settings
+from broker.infra.db import make_engine, make_sessionmaker
+from broker.infra.keys import load_keys, subject_keys_of
+from broker.privacy.payloads import Personal, event_ad, join_envelope, open_personal, seal_personal
 from broker.records import IngestedEvent, decode_ingested, encode
 from broker.web.cursors import encode_cursor
 
@@ -222,8 +227,45 @@ class FeedWatcher:
 
 
 # ------------------------------------------------------------------------------- Kafka
-async def read_templates(bootstrap: str, topic: str) -> list[IngestedEvent]:
-    """Every record now in ``topic`` (the warm-up events as ingest wrote them)."""
+@dataclass(frozen=True)
+class Template:
+    """A warm-up event as ingest wrote it, with its sealed part opened and the child's key, so
+    that copies under new ids can be sealed as ingest would seal them."""
+
+    record: IngestedEvent
+    personal: Personal
+    key: AESGCM
+
+    @property
+    def envelope(self) -> dict[str, Any]:
+        return join_envelope(self.record.envelope, self.personal)
+
+
+async def read_templates(bootstrap: str, topic: str, database_url: str) -> list[Template]:
+    """Every record now in ``topic`` (the warm-up events as ingest wrote them), opened with the
+    deployment's keys (generated in its database, as in development)."""
+    records = await _read_records(bootstrap, topic)
+    engine = make_engine(database_url)
+    try:
+        sessions = make_sessionmaker(engine)
+        settings = Settings(database_url=database_url, env="test")
+        subject_keys = subject_keys_of(settings, sessions, await load_keys(settings, sessions))
+        keys = await subject_keys.for_reading({r.subject_pseudonym for r in records})
+    finally:
+        await engine.dispose()
+    return [
+        Template(
+            r,
+            open_personal(
+                keys[r.subject_pseudonym], r.sealed, event_ad(r.source_org, r.envelope["id"])
+            ),
+            keys[r.subject_pseudonym],
+        )
+        for r in records
+    ]
+
+
+async def _read_records(bootstrap: str, topic: str) -> list[IngestedEvent]:
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
@@ -247,15 +289,22 @@ async def read_templates(bootstrap: str, topic: str) -> list[IngestedEvent]:
         await consumer.stop()
 
 
-def _fresh(template: IngestedEvent) -> IngestedEvent:
-    """An ``events.v1`` record as ingest wrote ``template``, under a new event id."""
+def _fresh(template: Template) -> IngestedEvent:
+    """An ``events.v1`` record as ingest wrote ``template``, under a new event id (sealed anew:
+    the event id is part of the ciphertext's associated data)."""
+    event_id = str(uuid.uuid4())
+    record = template.record
     return msgspec.structs.replace(
-        template, envelope={**template.envelope, "id": str(uuid.uuid4())}
+        record,
+        envelope={**record.envelope, "id": event_id},
+        sealed=seal_personal(
+            template.key, template.personal, event_ad(record.source_org, event_id)
+        ),
     )
 
 
 async def produce_open(
-    bootstrap: str, topic: str, templates: list[IngestedEvent], rate: float, seconds: float
+    bootstrap: str, topic: str, templates: list[Template], rate: float, seconds: float
 ) -> Published:
     """The open loop of :func:`publish_open`, straight into ``topic`` (ingest left out): record
     i, a template with a fresh event id, is sent at start + i/rate; its latency counts from
@@ -288,9 +337,7 @@ async def produce_open(
     return out
 
 
-async def produce_direct(
-    bootstrap: str, topic: str, templates: list[IngestedEvent], n: int
-) -> float:
+async def produce_direct(bootstrap: str, topic: str, templates: list[Template], n: int) -> float:
     """``n`` records into ``topic`` as ingest writes them (same JSON, same key, idempotent
     acks=all producer), each a template with a fresh event id. Returns the seconds it took."""
     producer = AIOKafkaProducer(

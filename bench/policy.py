@@ -18,11 +18,11 @@ from typing import Any
 
 import httpx
 
+from bench.load import Template
 from broker.contracts import Contracts
 from broker.infra.db import make_engine, make_sessionmaker, utcnow
 from broker.policy.client import PolicyClient
 from broker.policy.input import Pending, build_input
-from broker.records import IngestedEvent
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -33,7 +33,7 @@ def quantile(values: list[float], q: float) -> float:
 
 
 async def policy_inputs(
-    database_url: str, templates: list[IngestedEvent], sizes: list[int]
+    database_url: str, templates: list[Template], sizes: list[int]
 ) -> dict[int, dict[str, Any]]:
     """One policy input per batch size, as the router builds it."""
     engine = make_engine(database_url)
@@ -45,10 +45,10 @@ async def policy_inputs(
             picked = [templates[i % len(templates)] for i in range(size)]
             events = [
                 Pending(
-                    source_org=t.source_org,
-                    source_kind=t.source_kind,
-                    report_municipality=t.report_municipality,
-                    pseudonym=t.subject_pseudonym,
+                    source_org=t.record.source_org,
+                    source_kind=t.record.source_kind,
+                    report_municipality=t.record.report_municipality,
+                    pseudonym=t.record.subject_pseudonym,
                     envelope=t.envelope,
                 )
                 for t in picked

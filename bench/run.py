@@ -44,7 +44,6 @@ from bench import load, policy, procs, report
 from bench.procs import VAR, Deployment, PrivateOpa, Sampler, total
 from bench.profile import PySpy, summary
 from bench.scenario import EXPECTED_SHARED, World, build
-from broker.records import IngestedEvent
 from tests.support import REPO, stack_env
 
 AGE = "samsyn_router_event_age_seconds"
@@ -219,7 +218,7 @@ def pipeline_phase(
     n: int,
     mode: str,
     world: World,
-    templates: list[IngestedEvent],
+    templates: list[load.Template],
     concurrency: int,
     profile: bool = False,
 ) -> dict[str, Any]:
@@ -358,7 +357,7 @@ def latency_phase(
     rate: float,
     seconds: float,
     via: str = "db",
-    templates: list[IngestedEvent] | None = None,
+    templates: list[load.Template] | None = None,
 ) -> dict[str, Any]:
     """Open loop through the API (or, given ``templates``, straight into ``events.v1``: the
     enforced pipeline without ingest); per event the time from its due moment until it was
@@ -497,7 +496,9 @@ def run_size(cfg: Config, stack: dict[str, str], opa: PrivateOpa, n: int) -> dic
         log(f"  {cfg.children} children, {len(world.recipients) + 1} recipient organisations")
         warm = warm_up(dep, world, cfg.concurrency)
         templates = asyncio.run(
-            load.read_templates(dep.stack["SAMSYN_KAFKA_BOOTSTRAP"], dep.prefix + "events.v1")
+            load.read_templates(
+                dep.stack["SAMSYN_KAFKA_BOOTSTRAP"], dep.prefix + "events.v1", database_url
+            )
         )
         out: dict[str, Any] = {"size": n, "warm_up": warm}
         out["direct"] = pipeline_phase(

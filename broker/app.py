@@ -25,9 +25,10 @@ from broker.contracts import Contracts
 from broker.followup.routes import router as followup_router
 from broker.infra.db import make_engine, make_sessionmaker
 from broker.infra.kafka_writer import KafkaWriter
-from broker.infra.keys import load_keys, verification_keys
+from broker.infra.keys import load_keys, subject_keys_of, verification_keys
 from broker.ingest.routes import router as ingest_router
 from broker.policy.client import PolicyClient
+from broker.privacy.routes import router as privacy_router
 from broker.registry.bootstrap import ensure_admin_client
 from broker.registry.routes import router as registry_router
 from broker.runtime.logging import configure_logging
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             resources.push_async_callback(engine.dispose)
             sessions = make_sessionmaker(engine)
             keys = await load_keys(settings, sessions)
+            subject_keys = subject_keys_of(settings, sessions, keys)
             await ensure_admin_client(settings, sessions)
             kafka_writer = KafkaWriter(settings)
             kafka_writer.start()
@@ -80,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 engine=engine,
                 sessions=sessions,
                 keys=keys,
+                subject_keys=subject_keys,
                 contracts=contracts,
                 kafka_writer=kafka_writer,
                 policy=policy,
@@ -87,7 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 oidc_keyset=await _oidc_keyset(settings),
             )
             app.state.samsyn = state
-            workers = build_workers(settings, sessions, contracts, policy, keys)
+            workers = build_workers(settings, sessions, contracts, policy, keys, subject_keys)
             state.worker_checks = worker_checks(workers)
             tasks = [asyncio.create_task(w.run(), name=type(w).__name__) for w in workers]
             resources.push_async_callback(stop_workers, workers, tasks)
@@ -115,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         auth_router,
         ingest_router,
         registry_router,
+        privacy_router,
         feed_router,
         children_router,
         webhook_router,

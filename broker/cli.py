@@ -92,6 +92,71 @@ def _admin_client(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rotate_kek(_: argparse.Namespace) -> int:
+    """Re-wrap every child's data key under the current KEK (SAMSYN_KEK_CURRENT_KID)."""
+    from broker.config import get_settings
+    from broker.infra.db import make_engine, make_sessionmaker
+    from broker.infra.keys import load_keys
+    from broker.infra.migrate import upgrade
+    from broker.privacy.keyring import SubjectKeys
+
+    settings = get_settings()
+    upgrade(settings.database_url)
+
+    async def run() -> int:
+        engine = make_engine(settings.database_url)
+        try:
+            sessions = make_sessionmaker(engine)
+            keys = await load_keys(settings, sessions)
+            return await SubjectKeys(sessions, keys.keks).rewrap()
+        finally:
+            await engine.dispose()
+
+    rewrapped = asyncio.run(run())
+    print(json.dumps({"rewrapped": rewrapped}))
+    return 0
+
+
+def _gallring(args: argparse.Namespace) -> int:
+    """One gallring run now (or, with --dry-run, what it would remove), as JSON."""
+    from functools import partial
+
+    from broker.config import get_settings
+    from broker.infra.db import make_engine, make_sessionmaker
+    from broker.infra.kafka import AUDIT
+    from broker.infra.kafka_writer import KafkaWriter
+    from broker.infra.keys import load_keys, subject_keys_of
+    from broker.infra.migrate import upgrade
+    from broker.privacy.gallring import run_gallring
+
+    settings = get_settings()
+    upgrade(settings.database_url)
+
+    async def run() -> dict[str, object]:
+        engine = make_engine(settings.database_url)
+        kafka_writer = KafkaWriter(settings)
+        try:
+            sessions = make_sessionmaker(engine)
+            subject_keys = subject_keys_of(settings, sessions, await load_keys(settings, sessions))
+            if not args.dry_run:
+                kafka_writer.start()
+                await kafka_writer.connected(timeout_s=30)
+            done = await run_gallring(
+                sessions,
+                subject_keys,
+                settings,
+                partial(kafka_writer.send, AUDIT),
+                dry_run=args.dry_run,
+            )
+            return {"dry_run": args.dry_run, **done.counts(), "pseudonyms": done.keys_destroyed}
+        finally:
+            await kafka_writer.stop()
+            await engine.dispose()
+
+    print(json.dumps(asyncio.run(run())))
+    return 0
+
+
 def _auditor(args: argparse.Namespace) -> int:
     """Create (or reset the password of) a local auditor of the console, or disable one."""
     from broker.audit.console.service import disable_auditor, upsert_auditor
@@ -168,6 +233,12 @@ def main(argv: list[str] | None = None) -> int:
     admin.add_argument("client_id")
     admin.add_argument("--scope", action="append", help="repeat; default: admin")
     admin.set_defaults(func=_admin_client)
+    sub.add_parser(
+        "rotate-kek", help="re-wrap every child's data key under the current KEK"
+    ).set_defaults(func=_rotate_kek)
+    gallring = sub.add_parser("gallring", help="remove what has outlived its retention now")
+    gallring.add_argument("--dry-run", action="store_true", help="print it, change nothing")
+    gallring.set_defaults(func=_gallring)
     auditor = sub.add_parser("auditor", help="create or disable a local auditor of /audit/")
     auditor.add_argument("action", choices=["create", "disable"])
     auditor.add_argument("name")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from datetime import timedelta
 from functools import lru_cache
 from typing import Literal, get_args
 
@@ -17,7 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["development", "test", "production"]
 # The background workers a process may run (broker/runtime/workers.py); all of them by default.
-WorkerName = Literal["router", "materializer", "sealer", "webhooks", "followup"]
+WorkerName = Literal["router", "materializer", "sealer", "webhooks", "gallring", "followup"]
 
 
 # Random secrets Samsyn checks (the console's session key, the first admin client's secret):
@@ -152,6 +153,30 @@ class Settings(BaseSettings):
     audit_signing_kid: str = "audit-1"
     audit_previous_public_keys: dict[str, str] = Field(default_factory=dict)
 
+    # Key-encryption keys (KEKs) by id, base64 of 32 bytes each: they wrap every child's data
+    # key (broker/privacy, docs/privacy.md). Several ids during a rotation: new data keys are
+    # wrapped with kek_current_kid (default: the last id in sort order), `samsyn rotate-kek`
+    # re-wraps the others, then the old id can go.
+    kek_keys: dict[str, SecretStr] = Field(default_factory=dict)
+    kek_current_kid: str | None = None
+    # Unwrapped data keys kept in memory per process (least recently used go first), and for how
+    # long: a key shredded by another process stays usable here at most this long.
+    subject_key_cache_size: int = Field(default=10_000, ge=1)
+    subject_key_cache_ttl_s: float = Field(default=60.0, gt=0)
+
+    # Gallring: how long each kind of information stays in the read model (docs/privacy.md).
+    # ISO 8601 durations ("P30D", "PT12H"). A delivery goes at the first of its deadlines.
+    gallring_after_read: timedelta = timedelta(days=30)  # since its first read (feed or push)
+    gallring_unread: timedelta = timedelta(days=365)  # since delivery, read or not
+    gallring_after_consent: timedelta = timedelta(days=30)  # since its consent ended
+    gallring_report_after_read: timedelta = timedelta(days=7)  # a mandatory report, once read
+    gallring_notice: timedelta = timedelta(days=90)  # notices, since made
+    gallring_accepted_event: timedelta = timedelta(days=365)  # the ledger's envelope and route
+    # A data key made this recently is kept even with nothing live yet: ingest makes the key
+    # just before it commits the event that uses it.
+    gallring_key_grace: timedelta = timedelta(hours=1)
+    gallring_interval_s: float = Field(default=3600.0, gt=0)
+
     audit_checkpoint_every: int = 100
     audit_checkpoint_seconds: float = 5.0
     # Years a sealed record stays in the live chain; an older, checkpointed segment may then be
@@ -190,6 +215,7 @@ class Settings(BaseSettings):
             for name, value in (
                 ("SAMSYN_JWT_PRIVATE_KEY", self.jwt_private_key),
                 ("SAMSYN_PSEUDONYM_KEYS", self.pseudonym_keys or None),
+                ("SAMSYN_KEK_KEYS", self.kek_keys or None),
                 ("SAMSYN_AUDIT_SIGNING_KEY", self.audit_signing_key),
                 ("SAMSYN_FOLLOWUP_KEY", self.followup_key),
                 ("SAMSYN_CONSOLE_SESSION_SECRET", self.console_session_secret),
@@ -240,6 +266,10 @@ class Settings(BaseSettings):
         found += [
             (f"SAMSYN_PSEUDONYM_KEYS[{kid!r}]", key.get_secret_value(), 0)
             for kid, key in sorted(self.pseudonym_keys.items())
+        ]
+        found += [
+            (f"SAMSYN_KEK_KEYS[{kid!r}]", key.get_secret_value(), 0)
+            for kid, key in sorted(self.kek_keys.items())
         ]
         return found
 

@@ -48,6 +48,9 @@ class AuditAction(StrEnum):
     ADMIN_AUDIT_VERIFY = "admin.audit.verify"
     ADMIN_AUDIT_EXPORT = "admin.audit.export"
     FOLLOWUP_READ = "followup.read"
+    SUBJECT_SHRED = "subject.shred"
+    SUBJECT_KEY_DESTROYED = "subject_key.destroyed"
+    GALLRING = "gallring"
 
 
 class Record(msgspec.Struct, kw_only=True, frozen=True):
@@ -58,8 +61,9 @@ class Record(msgspec.Struct, kw_only=True, frozen=True):
 
 # ----------------------------------------------------------------------------- events.v1
 class IngestedEvent(Record, frozen=True):
-    """An accepted event as ingest writes it: the validated envelope (subject normalised to its
-    twelve digits) with what the router needs of its source."""
+    """An accepted event as ingest writes it, with what the router needs of its source: the
+    clear part of the validated envelope, and ``sealed``, its subject (normalised to twelve
+    digits) and ``data`` under the child's key (``broker/privacy/payloads.py``)."""
 
     source_org: str
     source_kind: str
@@ -67,17 +71,18 @@ class IngestedEvent(Record, frozen=True):
     subject_pseudonym: str
     accepted_at: str
     envelope: dict[str, Any]
+    sealed: str
 
 
 # ----------------------------------------------------------------------------- deliveries.v1
 class Delivery(Record, frozen=True, tag_field="kind", tag="delivery"):
-    """The slice of one event that one recipient may see."""
+    """The slice of one event that one recipient may see; the child's number and the slice's
+    ``data`` only in ``sealed``, under the child's key with the feed item's associated data."""
 
     delivery_id: str
     org: str
     event_id: str
     type: str
-    subject: str
     subject_pseudonym: str
     time: str
     source_org: str
@@ -86,7 +91,7 @@ class Delivery(Record, frozen=True, tag_field="kind", tag="delivery"):
     legal_ground: str | None
     consent_id: str | None
     categories: list[str]
-    data: dict[str, Any]
+    sealed: str
     obligations: list[Any]
 
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Index, Integer, String, text
+from sqlalchemy import Index, Integer, String, Text, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -15,8 +14,9 @@ from broker.infra.db import Base, utcnow
 class FeedItem(Base):
     """A delivery (an allowed slice of one event) or a notice, as its recipient sees it.
 
-    ``seq`` orders an organisation's feed and backs its cursor. The subject is in clear here:
-    this table is the access-controlled read model that serves each organisation its own items.
+    ``seq`` orders an organisation's feed and backs its cursor. The child's number and the
+    item's ``data`` are only in ``sealed``, under the child's key (``broker/privacy/payloads.py``);
+    None where there is nothing to read (a payload emptied by migration 0008).
     """
 
     __tablename__ = "feed_items"
@@ -32,14 +32,13 @@ class FeedItem(Base):
     event_id: Mapped[str | None] = mapped_column(String(128))
     source_org: Mapped[str | None] = mapped_column(String(63))
     source_kind: Mapped[str | None] = mapped_column(String(32))
-    subject: Mapped[str | None] = mapped_column(String(12))
     subject_pseudonym: Mapped[str | None] = mapped_column(String(100))
     time: Mapped[datetime]
     purpose: Mapped[str | None] = mapped_column(String(40))
     legal_ground: Mapped[str | None] = mapped_column(String(40))
     consent_id: Mapped[str | None] = mapped_column(String(36), index=True)
     categories: Mapped[list[str]]
-    data: Mapped[dict[str, Any]]
+    sealed: Mapped[str | None] = mapped_column(Text)
     withdrawal_notified: Mapped[bool] = mapped_column(default=False)
     first_read_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -7,7 +7,10 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
 from broker.infra.db import utcnow
+from broker.privacy.payloads import Personal, feed_ad, seal_personal
 from consumers.models import FeedItem
 
 CONSENT_WITHDRAWN = "se.backabarnet.consent.withdrawn.v1"
@@ -19,24 +22,26 @@ OWNER_NOTICE_PREFIXES = ("health", "social", "police")
 
 def notice(
     *,
+    key: AESGCM,
     org: str,
     type: str,
     data: dict[str, Any],
+    subject: str | None,
+    subject_pseudonym: str,
     event_id: str | None = None,
-    subject: str | None = None,
-    subject_pseudonym: str | None = None,
     time: datetime | None = None,
 ) -> FeedItem:
+    """A notice about one child: its number and ``data`` sealed under the child's ``key``."""
+    item_id = str(uuid.uuid4())
     return FeedItem(
-        item_id=str(uuid.uuid4()),
+        item_id=item_id,
         org_id=org,
         type=type,
         event_id=event_id,
-        subject=subject,
         subject_pseudonym=subject_pseudonym,
         time=time or utcnow(),
         categories=[],
-        data=data,
+        sealed=seal_personal(key, Personal(subject=subject, data=data), feed_ad(item_id)),
     )
 
 

@@ -9,13 +9,18 @@ notice in the source organisation's feed.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker.audit.records import record
 from broker.infra.db import utcnow
+from broker.privacy.aead import Unreadable
+from broker.privacy.keyring import SubjectKeys
+from broker.privacy.payloads import Personal, feed_ad, open_personal
 from broker.records import AuditAction
 from consumers.models import FeedItem, lock_feed
 from consumers.notices import ACCESS_NOTICE, needs_owner_notice, notice
@@ -24,32 +29,58 @@ from consumers.notices import ACCESS_NOTICE, needs_owner_notice, notice
 AuditSink = Callable[..., Awaitable[None]]
 
 
-def item_view(item: FeedItem) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Opened:
+    """A feed item with its sealed part opened, and the key that opened it."""
+
+    item: FeedItem
+    personal: Personal
+    key: AESGCM
+
+
+async def opened(keys: SubjectKeys, items: list[FeedItem]) -> list[Opened]:
+    """The items whose sealed part opens, in order. The others (their child erased, its key
+    destroyed) are left out: nothing of an erased child is shown, pushed or counted as read."""
+    found = await keys.for_reading({i.subject_pseudonym for i in items if i.subject_pseudonym})
+    out = []
+    for item in items:
+        key = found.get(item.subject_pseudonym or "")
+        try:
+            personal = open_personal(key, item.sealed, feed_ad(item.item_id))
+        except Unreadable:
+            continue
+        assert key is not None  # it opened
+        out.append(Opened(item, personal, key))
+    return out
+
+
+def item_view(shown: Opened) -> dict[str, Any]:
     """A feed item as its recipient gets it (contract section 7), in the feed and in pushes."""
+    item = shown.item
     return {
         "delivery_id": item.item_id,
         "event_id": item.event_id,
         "type": item.type,
-        "subject": item.subject,
+        "subject": shown.personal.subject,
         "time": item.time.isoformat().replace("+00:00", "Z"),
         "source_kind": item.source_kind,
         "purpose": item.purpose,
         "legal_ground": item.legal_ground,
-        "data": item.data,
+        "data": shown.personal.data,
     }
 
 
 async def record_reads(
     emit_audit: AuditSink,
     session: AsyncSession,
-    items: list[FeedItem],
+    shown: list[Opened],
     *,
     reader_org: str,
     reader_client: str | None,
     action: AuditAction,
 ) -> None:
-    """Audit the reads of the deliveries among ``items`` and tell their sources of the first."""
-    deliveries = [i for i in items if i.source_org is not None]
+    """Audit the reads of the deliveries among ``shown`` and tell their sources of the first."""
+    deliveries = [s for s in shown if s.item.source_org is not None]
     if not deliveries:
         return
     await emit_audit(
@@ -59,28 +90,28 @@ async def record_reads(
                 outcome="ok",
                 actor_org=reader_org,
                 actor_client=reader_client,
-                subject_pseudonym=i.subject_pseudonym,
-                event_id=i.event_id,
+                subject_pseudonym=s.item.subject_pseudonym,
+                event_id=s.item.event_id,
                 recipient_org=reader_org,
-                legal_ground=i.legal_ground,
-                purpose=i.purpose,
-                categories_shared=i.categories,
-                reasons=[f"delivery:{i.item_id}"],
+                legal_ground=s.item.legal_ground,
+                purpose=s.item.purpose,
+                categories_shared=s.item.categories,
+                reasons=[f"delivery:{s.item.item_id}"],
             )
-            for i in deliveries
+            for s in deliveries
         )
     )
-    unread = [i for i in deliveries if i.first_read_at is None]
+    unread = [s for s in deliveries if s.item.first_read_at is None]
     if not unread:
         return
-    if any(needs_owner_notice(i.categories) for i in unread):
+    if any(needs_owner_notice(s.item.categories) for s in unread):
         # Before the row locks below: the materializer takes the two in this order too.
         await lock_feed(session)
     now = utcnow()
     # Whoever sets first_read_at tells the source, so concurrent first reads notify once.
     first = await session.execute(
         update(FeedItem)
-        .where(FeedItem.seq.in_([i.seq for i in unread]), FeedItem.first_read_at.is_(None))
+        .where(FeedItem.seq.in_([s.item.seq for s in unread]), FeedItem.first_read_at.is_(None))
         .values(first_read_at=now)
         .returning(FeedItem.seq)
         .execution_options(synchronize_session=False)
@@ -88,21 +119,23 @@ async def record_reads(
     first_seqs = set(first.scalars())
     session.add_all(
         notice(
-            org=item.source_org,
+            key=s.key,
+            org=s.item.source_org,
             type=ACCESS_NOTICE,
-            event_id=item.event_id,
-            subject=item.subject,
-            subject_pseudonym=item.subject_pseudonym,
+            event_id=s.item.event_id,
+            subject=s.personal.subject,
+            subject_pseudonym=s.item.subject_pseudonym,
             data={
-                "delivery_id": item.item_id,
-                "event_id": item.event_id,
+                "delivery_id": s.item.item_id,
+                "event_id": s.item.event_id,
                 "reader_org": reader_org,
-                "categories": item.categories,
+                "categories": s.item.categories,
                 "read_at": now.isoformat().replace("+00:00", "Z"),
             },
         )
-        for item in unread
-        if item.seq in first_seqs
-        and item.source_org is not None
-        and needs_owner_notice(item.categories)
+        for s in unread
+        if s.item.seq in first_seqs
+        and s.item.source_org is not None
+        and s.item.subject_pseudonym is not None
+        and needs_owner_notice(s.item.categories)
     )

@@ -30,6 +30,8 @@ ACTION_LABELS = {
     AuditAction.CHILD_READ: "Läste (barnvy) / Read (child view)",
     AuditAction.WEBHOOK_PUSH: "Skickades (webhook) / Pushed (webhook)",
     AuditAction.EMERGENCY_ACCESS: "Nödöppning / Emergency access",
+    AuditAction.SUBJECT_SHRED: "Raderades på begäran / Erased on request",
+    AuditAction.SUBJECT_KEY_DESTROYED: "Gallrades / Erased at the end of retention",
 }
 EXTRACT_ACTIONS = tuple(ACTION_LABELS)
 

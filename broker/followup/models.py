@@ -26,7 +26,8 @@ class FollowupCount(Base):
 
 
 class FollowupLedger(Base):
-    """One child's milestones and counted cells (``tally.Ledger``), AES-GCM encrypted.
+    """One child's milestones and counted cells (``tally.Ledger``), sealed under the child's own
+    data key (AES-256-GCM): destroyed when the key is shredded.
 
     Keyed by ``token``: an HMAC of the pseudonym under the follow-up's own key, so the row can be
     found from an incoming record but never joined to the pseudonym elsewhere. Deleted at

@@ -2,15 +2,15 @@
 
 Per child, the ledger is opened, the record's hits are worked out against it, the counts are
 added up and the ledger is sealed again, all in the caller's transaction. The ledger is sealed
-with AES-GCM under the follow-up key, bound to its row (the token is the associated data), so a
-copy of the table shows nothing about any child and a row cannot be swapped for another.
+under the child's own data key (``broker/privacy``), bound to its row (the token is in the
+associated data): a copy of the table shows nothing about any child, a row cannot be swapped
+for another, and shredding the child's key destroys its milestones with everything else.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
@@ -27,6 +27,8 @@ from broker.followup.models import FollowupCount, FollowupLedger
 from broker.followup.publish import CellKey
 from broker.followup.tally import Hit, Ledger, StoreKey, add, from_audit, from_event
 from broker.infra.db import utcnow
+from broker.privacy.aead import Unreadable, associated, seal, unseal
+from broker.privacy.payloads import event_ad, join_envelope, open_personal
 from broker.registry.models import Organisation
 
 # A ledger lives a year past the child's latest activity: long enough for a first concern to
@@ -34,23 +36,44 @@ from broker.registry.models import Organisation
 RETENTION = timedelta(days=365)
 
 
-class LedgerKeys:
-    """The follow-up key, split in two: one for the tokens, one for sealing the ledgers."""
+class LedgerTokens:
+    """The ledgers' row keys, made with the follow-up's own key."""
 
     def __init__(self, key: bytes) -> None:
         self._mac = hmac.new(key, b"samsyn followup token", hashlib.sha256).digest()
-        self._aead = AESGCM(hmac.new(key, b"samsyn followup seal", hashlib.sha256).digest())
 
     def token(self, pseudonym: str) -> str:
         """One-way and keyed: not the pseudonym, and not computable without the key."""
         return hmac.new(self._mac, pseudonym.encode(), hashlib.sha256).hexdigest()
 
-    def seal(self, token: str, ledger: Ledger) -> bytes:
-        nonce = os.urandom(12)
-        return nonce + self._aead.encrypt(nonce, ledger.dumps(), token.encode())
 
-    def open(self, token: str, sealed: bytes) -> Ledger:
-        return Ledger.loads(self._aead.decrypt(sealed[:12], sealed[12:], token.encode()))
+def _ad(token: str) -> bytes:
+    return associated("followup.ledger", token)
+
+
+def seal_ledger(key: AESGCM, token: str, ledger: Ledger) -> bytes:
+    return seal(key, ledger.dumps(), _ad(token)).encode("ascii")
+
+
+def open_ledger(key: AESGCM | None, token: str, sealed: bytes) -> Ledger:
+    """The child's ledger; a new one where the child's key was shredded (nothing remains)."""
+    try:
+        return Ledger.loads(unseal(key, sealed.decode("ascii"), _ad(token)))
+    except Unreadable:
+        return Ledger()
+
+
+def _opened(value: dict[str, Any], key: AESGCM | None) -> dict[str, Any] | None:
+    """An ``events.v1`` record with its sealed part (the child's number, the data) opened;
+    None when it does not open: the child was erased, and its events count no more."""
+    envelope = value["envelope"]
+    try:
+        personal = open_personal(
+            key, value["sealed"], event_ad(value["source_org"], envelope["id"])
+        )
+    except Unreadable:
+        return None
+    return {**value, "envelope": join_envelope(envelope, personal)}
 
 
 def _insert(session: AsyncSession) -> Any:
@@ -62,36 +85,48 @@ async def municipalities(session: AsyncSession) -> dict[str, str | None]:
     return dict(list(rows.tuples()))  # a TupleResult has keys(): dict() would index it
 
 
+def pseudonyms(records: Sequence[tuple[str, dict[str, Any]]]) -> set[str]:
+    """The children the records are about: whose data keys ``apply`` needs."""
+    return {p for _, value in records if (p := value.get("subject_pseudonym"))}
+
+
 async def apply(
     session: AsyncSession,
-    keys: LedgerKeys,
+    tokens: LedgerTokens,
+    child_keys: Mapping[str, AESGCM],
     records: Sequence[tuple[str, dict[str, Any]]],
     now: datetime | None = None,
 ) -> int:
-    """Apply (``"event"`` | ``"audit"``, record) pairs in order; the number of hits counted."""
+    """Apply (``"event"`` | ``"audit"``, record) pairs in order, with each child's data key
+    (``SubjectKeys.for_writing(pseudonyms(records))``); the number of hits counted."""
     now = now or utcnow()
     by_token: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
+    key_of: dict[str, AESGCM] = {}
     for kind, value in records:
         pseudonym = value.get("subject_pseudonym")
         if pseudonym:  # records about no child (admin actions) count nowhere
-            by_token[keys.token(pseudonym)].append((kind, value))
+            token = tokens.token(pseudonym)
+            by_token[token].append((kind, value))
+            key_of[token] = child_keys[pseudonym]
     if not by_token:
         return 0
     stored = await session.execute(
         select(FollowupLedger).where(FollowupLedger.token.in_(list(by_token)))
     )
-    ledgers = {row.token: keys.open(row.token, row.sealed) for row in stored.scalars()}
+    ledgers = {
+        row.token: open_ledger(key_of[row.token], row.token, row.sealed) for row in stored.scalars()
+    }
     orgs = await municipalities(session) if any(k == "audit" for k, _ in records) else {}
     deltas: dict[StoreKey, list[int]] = {}
     hits = 0
     for token, items in by_token.items():
         ledger = ledgers.setdefault(token, Ledger())
         for kind, value in items:
-            found: list[Hit] = (
-                from_event(value, ledger, now)
-                if kind == "event"
-                else from_audit(value, ledger, orgs.get(value.get("actor_org") or ""))
-            )
+            if kind == "event":
+                event = _opened(value, key_of[token])
+                found: list[Hit] = from_event(event, ledger, now) if event else []
+            else:
+                found = from_audit(value, ledger, orgs.get(value.get("actor_org") or ""))
             hits += len(found)
             add(deltas, found, ledger)
     if deltas:
@@ -99,7 +134,7 @@ async def apply(
     rows = [
         {
             "token": token,
-            "sealed": keys.seal(token, ledger),
+            "sealed": seal_ledger(key_of[token], token, ledger),
             "expires_at": (datetime.fromisoformat(ledger.last) if ledger.last else now) + RETENTION,
             "updated_at": now,
         }

@@ -18,8 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from broker.config import Settings
 from broker.followup import store
-from broker.followup.store import LedgerKeys
+from broker.followup.store import LedgerTokens
 from broker.infra import kafka, positions
+from broker.privacy.keyring import SubjectKeys
 from broker.records import decode_audit, decode_ingested
 from broker.runtime.supervise import Progress, Watch, close_within, deadline, keep_running
 
@@ -38,11 +39,16 @@ def decode(topic: str, raw: bytes | None) -> tuple[str, dict[str, Any]]:
 
 class FollowupCounter:
     def __init__(
-        self, settings: Settings, sessions: async_sessionmaker[AsyncSession], keys: LedgerKeys
+        self,
+        settings: Settings,
+        sessions: async_sessionmaker[AsyncSession],
+        tokens: LedgerTokens,
+        subject_keys: SubjectKeys,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
-        self.keys = keys
+        self.tokens = tokens
+        self.subject_keys = subject_keys
         self.stopping = asyncio.Event()
         self.progress = Progress()
 
@@ -67,8 +73,10 @@ class FollowupCounter:
                 if not records:
                     continue
                 decoded = [decode(r.topic, r.value) for r in records]
+                # Before the transaction: a key made for a child commits on its own.
+                keys = await self.subject_keys.for_writing(store.pseudonyms(decoded))
                 async with self.sessions() as session, session.begin():
-                    await store.apply(session, self.keys, decoded)
+                    await store.apply(session, self.tokens, keys, decoded)
                     await store.forget_expired(session)
                     await positions.save(
                         session, self.settings.topic(GROUP), positions.next_offsets(records)

@@ -61,8 +61,10 @@ def utcnow() -> datetime:
 def make_engine(url: str, pool_size: int = 5) -> AsyncEngine:
     """An engine for ``url``; processes that serve traffic pass ``database_pool_size``, one-off
     tools (migrations, tests) keep the small default."""
+    # hide_parameters: an error's message (logged, or in a 500's traceback) names the statement
+    # but not its values, which may be a child's data (ciphertext now, but ids of it too).
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -77,7 +79,9 @@ def make_engine(url: str, pool_size: int = 5) -> AsyncEngine:
     # No pre-ping: it costs a round trip on every checkout (a tenth of a publish's CPU). A
     # connection lost with a restarted server fails its request once with 503 (errors.py), and
     # SQLAlchemy then recycles every connection older than the failure.
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size)
+    return create_async_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, hide_parameters=True
+    )
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -53,6 +53,11 @@ class KafkaWriter:
             self._producer = producer
             return
 
+    async def connected(self, timeout_s: float) -> None:
+        """Wait until the producer is connected (a one-off command has nothing to do before)."""
+        if self._starter is not None:
+            await asyncio.wait_for(asyncio.shield(self._starter), timeout_s)
+
     async def stop(self) -> None:
         if self._starter is not None:
             self._starter.cancel()

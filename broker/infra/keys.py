@@ -1,9 +1,9 @@
 """Key material: from settings in production, generated once and kept in the database otherwise.
 
 Four keys: the RS256 key that signs access tokens, the HMAC keys behind child pseudonyms, the
-Ed25519 key that signs audit checkpoints and the follow-up's key. Every process of a deployment
-must use the same keys, so a generated key is stored (first writer wins) and read back by the
-others.
+Ed25519 key that signs audit checkpoints, the key-encryption keys (KEKs) that wrap each
+child's data key and the follow-up's token key. Every process of a deployment must use the
+same keys, so a generated key is stored (first writer wins) and read back by the others.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from broker.config import Settings
+from broker.privacy.kek import KEK_BYTES, LocalKeks
+from broker.privacy.keyring import SubjectKeys
 from broker.registry.models import KeyMaterial
 from broker.subjects.pseudonym import Pseudonymiser
 
@@ -33,7 +35,8 @@ class Keys:
     audit_kid: str
     # Checkpoint verification keys by key id: the current one and those rotated out.
     audit_public_keys: dict[str, Ed25519PublicKey]
-    followup: bytes  # seals the follow-up's per-child ledgers (broker/followup/store.py)
+    keks: LocalKeks
+    followup: bytes  # makes the follow-up's ledger tokens (broker/followup/store.py)
 
 
 async def _stored(
@@ -102,6 +105,19 @@ async def load_keys(settings: Settings, factory: async_sessionmaker[AsyncSession
         raise ValueError("SAMSYN_AUDIT_SIGNING_KEY must be an Ed25519 private key in PEM")
     public_keys = {kid: public_key(pem) for kid, pem in settings.audit_previous_public_keys.items()}
     public_keys[audit_kid] = audit_key.public_key()
+
+    if settings.kek_keys:
+        keks = LocalKeks.from_base64(
+            {kid: v.get_secret_value() for kid, v in settings.kek_keys.items()},
+            settings.kek_current_kid,
+        )
+    else:
+        # Development and test only: a KEK beside the keys it wraps protects nothing, which is
+        # why production must bring its own (settings, or a KMS behind KeyWrapper).
+        kid, material = await _stored(
+            factory, "kek", base64.b64encode(secrets.token_bytes(KEK_BYTES)).decode()
+        )
+        keks = LocalKeks.from_base64({kid: material}, kid)
     followup = await secret_key(settings.followup_key, factory, "followup")
     return Keys(
         jwt=jwt_key,
@@ -110,6 +126,19 @@ async def load_keys(settings: Settings, factory: async_sessionmaker[AsyncSession
         audit_kid=audit_kid,
         audit_public_keys=public_keys,
         followup=followup,
+        keks=keks,
+    )
+
+
+def subject_keys_of(
+    settings: Settings, factory: async_sessionmaker[AsyncSession], keys: Keys
+) -> SubjectKeys:
+    """The children's data keys of this process, wrapped by the deployment's KEKs."""
+    return SubjectKeys(
+        factory,
+        keys.keks,
+        cache_size=settings.subject_key_cache_size,
+        ttl_s=settings.subject_key_cache_ttl_s,
     )
 
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, String
+from sqlalchemy import JSON, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from broker.infra.db import Base, utcnow
 
 
 class AcceptedEvent(Base):
-    """One row per (source, id); the envelope is kept for emergency access (nödöppning)."""
+    """One row per (source, id); the envelope is kept for emergency access (nödöppning): its
+    clear part in ``envelope``, the child's number and ``data`` in ``sealed`` under the child's
+    key (the same ciphertext as in ``events.v1``; None for a payload emptied by migration 0008)."""
 
     __tablename__ = "accepted_events"
 
@@ -22,6 +24,7 @@ class AcceptedEvent(Base):
     subject_pseudonym: Mapped[str] = mapped_column(String(100), index=True)
     type: Mapped[str] = mapped_column(String(100))
     envelope: Mapped[dict[str, Any]]
+    sealed: Mapped[str | None] = mapped_column(Text)
     accepted_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

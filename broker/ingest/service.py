@@ -14,6 +14,7 @@ from broker.auth.tokens import Caller
 from broker.infra.db import transaction, utcnow
 from broker.infra.kafka import EVENTS
 from broker.ingest.models import AcceptedEvent
+from broker.privacy.payloads import event_ad, seal_personal, split_envelope
 from broker.records import IngestedEvent
 from broker.runtime.metrics import EVENTS_ACCEPTED
 from broker.runtime.state import AppState
@@ -77,13 +78,18 @@ async def accept(state: AppState, caller: Caller, body: Any, *, attempt: int = 1
 
     pseudonym = state.keys.pseudonymiser.pseudonym(subject)
     digest = body_hash(envelope)
+    key = (await state.subject_keys.for_writing([pseudonym]))[pseudonym]
+    clear, personal = split_envelope(envelope)
+    # One ciphertext for the Kafka record and the ledger row: the same associated data.
+    sealed = seal_personal(key, personal, event_ad(org.id, envelope["id"]))
     record = IngestedEvent(
         source_org=org.id,
         source_kind=org.kind,
         report_municipality=report_municipality,
         subject_pseudonym=pseudonym,
         accepted_at=utcnow().isoformat(),
-        envelope=envelope,
+        envelope=clear,
+        sealed=sealed,
     )
     if attempt > 1:
         async with state.sessions() as session:
@@ -107,7 +113,8 @@ async def accept(state: AppState, caller: Caller, body: Any, *, attempt: int = 1
                     body_hash=digest,
                     subject_pseudonym=pseudonym,
                     type=envelope["type"],
-                    envelope=envelope,
+                    envelope=clear,
+                    sealed=sealed,
                 )
             )
             await state.kafka_writer.send(EVENTS, record, key=pseudonym)

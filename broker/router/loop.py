@@ -24,6 +24,7 @@ import msgspec
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from prometheus_client import Counter, Histogram
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -34,9 +35,18 @@ from broker.infra import kafka
 from broker.infra.db import utcnow
 from broker.policy.client import PolicyClient, PolicyTimeout, PolicyUnavailable
 from broker.policy.input import Pending, build_input
-from broker.records import AuditAction, AuditEntry, RoutingSummary, decode_ingested
+from broker.privacy.aead import Unreadable
+from broker.privacy.keyring import SubjectKeys
+from broker.privacy.payloads import event_ad, join_envelope, open_personal
+from broker.records import (
+    AuditAction,
+    AuditEntry,
+    IngestedEvent,
+    RoutingSummary,
+    decode_ingested,
+)
 from broker.registry.models import Consent
-from broker.router.outputs import Output, outputs
+from broker.router.outputs import Output, erased_outputs, outputs
 from broker.runtime.supervise import (
     Progress,
     Watch,
@@ -122,8 +132,10 @@ class Router:
         sessions: async_sessionmaker[AsyncSession],
         contracts: Contracts,
         policy: PolicyClient,
+        keys: SubjectKeys,
     ) -> None:
         self.settings = settings
+        self.keys = keys
         self.sessions = sessions
         self.contracts = contracts
         self.policy = policy
@@ -238,8 +250,9 @@ class Router:
     ) -> Decided | None:
         """Decide every event of the batch with OPA and build its output records. None when
         stopping while OPA was away (nothing is decided then)."""
-        events = [e for e in (self._pending(r.value) for r in records) if e is not None]
-        produced: list[Output] = []
+        ingested = [e for e in (self._ingested(r.value) for r in records) if e is not None]
+        events, erased, keys = await self._open(ingested)
+        produced: list[Output] = erased_outputs(erased, utcnow())
         relied_on: set[str] = set()
         done = 0
         timed_out = False
@@ -285,7 +298,7 @@ class Router:
             if part:
                 POLICY_PER_EVENT.observe(answer.seconds / len(part))
             started = time.perf_counter()
-            out, relied = outputs(self.contracts, part, answer, now)
+            out, relied = outputs(self.contracts, part, answer, now, keys)
             STAGE_SECONDS.labels("outputs").observe(time.perf_counter() - started)
             produced += out
             relied_on |= relied
@@ -308,20 +321,39 @@ class Router:
             return rows.first() is not None
 
     @staticmethod
-    def _pending(raw: bytes | None) -> Pending | None:
+    def _ingested(raw: bytes | None) -> IngestedEvent | None:
         try:
-            event = decode_ingested(raw or b"")
+            return decode_ingested(raw or b"")
         except msgspec.DecodeError as err:  # ValidationError too: nothing is routed half-read
             # The error names the field, never its value: the record may hold personal data.
             log.error("unreadable record in events topic; skipped", error=str(err))
             return None
-        return Pending(
-            source_org=event.source_org,
-            source_kind=event.source_kind,
-            report_municipality=event.report_municipality,
-            pseudonym=event.subject_pseudonym,
-            envelope=event.envelope,
-        )
+
+    async def _open(
+        self, ingested: list[IngestedEvent]
+    ) -> tuple[list[Pending], list[IngestedEvent], dict[str, AESGCM]]:
+        """The events with their sealed part opened (the policy input needs the child's age,
+        the projection the data), those that do not open (their child erased), and the keys."""
+        keys = await self.keys.for_reading({e.subject_pseudonym for e in ingested})
+        events: list[Pending] = []
+        erased: list[IngestedEvent] = []
+        for e in ingested:
+            ad = event_ad(e.source_org, str(e.envelope["id"]))
+            try:
+                personal = open_personal(keys.get(e.subject_pseudonym), e.sealed, ad)
+            except Unreadable:
+                erased.append(e)
+                continue
+            events.append(
+                Pending(
+                    source_org=e.source_org,
+                    source_kind=e.source_kind,
+                    report_municipality=e.report_municipality,
+                    pseudonym=e.subject_pseudonym,
+                    envelope=join_envelope(e.envelope, personal),
+                )
+            )
+        return events, erased, keys
 
     @staticmethod
     def _count(produced: list[Output]) -> None:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from broker.audit.records import decision_record_id, record
 from broker.contracts import Contracts
@@ -13,7 +16,15 @@ from broker.infra.kafka import AUDIT, DELIVERIES
 from broker.policy.client import PolicyAnswer
 from broker.policy.input import Pending
 from broker.policy.projector import project
-from broker.records import AuditAction, Delivery, Record, RoutedRecipient, RoutingSummary
+from broker.privacy.payloads import Personal, feed_ad, seal_personal
+from broker.records import (
+    AuditAction,
+    Delivery,
+    IngestedEvent,
+    Record,
+    RoutedRecipient,
+    RoutingSummary,
+)
 
 DELIVERY_NAMESPACE = uuid.UUID("2f1c7d3e-93a4-4b0c-8d55-1e6f0b9a7c21")
 DENIED: dict[str, Any] = {"allow": False, "categories": [], "reasons": ["no_decision"]}
@@ -32,9 +43,14 @@ class Output:
 
 
 def outputs(
-    contracts: Contracts, events: list[Pending], answer: PolicyAnswer, now: datetime
+    contracts: Contracts,
+    events: list[Pending],
+    answer: PolicyAnswer,
+    now: datetime,
+    keys: Mapping[str, AESGCM],
 ) -> tuple[list[Output], set[str]]:
-    """Deliveries, routing summaries and audit records; plus consents the allows relied on."""
+    """Deliveries, routing summaries and audit records; plus consents the allows relied on.
+    Each delivery's number and slice are sealed under the child's key (``keys``)."""
     out: list[Output] = []
     relied_on: set[str] = set()
     for ref, ev in enumerate(events):
@@ -76,7 +92,6 @@ def outputs(
                             org=org,
                             event_id=ev.event_id,
                             type=ev.envelope["type"],
-                            subject=ev.envelope["subject"],
                             subject_pseudonym=ev.pseudonym,
                             time=ev.envelope.get("time") or now.isoformat(),
                             source_org=ev.source_org,
@@ -85,7 +100,11 @@ def outputs(
                             legal_ground=ground,
                             consent_id=ev.consent_id if ground == "consent" else None,
                             categories=shared,
-                            data=sliced,
+                            sealed=seal_personal(
+                                keys[ev.pseudonym],
+                                Personal(subject=ev.envelope["subject"], data=sliced),
+                                feed_ad(did),
+                            ),
                             obligations=decision.get("obligations") or [],
                         ),
                     )
@@ -146,3 +165,38 @@ def outputs(
             )
         )
     return out, relied_on
+
+
+def erased_outputs(erased: list[IngestedEvent], now: datetime) -> list[Output]:
+    """For events whose sealed part no longer opens (the child was erased while they waited):
+    a deny decision and an empty routing summary, so nothing waits for them and the trail says
+    why nothing went."""
+    out: list[Output] = []
+    for ev in erased:
+        event_id = str(ev.envelope["id"])
+        out.append(
+            Output(
+                AUDIT,
+                None,
+                record(
+                    record_id=decision_record_id(ev.source_org, event_id, None),
+                    action=AuditAction.DECISION,
+                    outcome="deny",
+                    actor_org=ev.source_org,
+                    subject_pseudonym=ev.subject_pseudonym,
+                    event_id=event_id,
+                    legal_ground=ev.envelope.get("legalbasis"),
+                    purpose=ev.envelope.get("purpose"),
+                    reasons=["subject_erased"],
+                    time=now,
+                ),
+            )
+        )
+        out.append(
+            Output(
+                DELIVERIES,
+                ev.source_org,
+                RoutingSummary(source_org=ev.source_org, event_id=event_id, recipients=[]),
+            )
+        )
+    return out

@@ -16,6 +16,7 @@ from broker.infra.kafka import AUDIT
 from broker.infra.kafka_writer import KafkaWriter
 from broker.infra.keys import Keys
 from broker.policy.client import PolicyClient
+from broker.privacy.keyring import SubjectKeys
 from broker.records import AuditEntry
 from broker.registry.models import ApiClient, Organisation
 from broker.web.ratelimit import RateLimiter
@@ -39,6 +40,7 @@ class AppState:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     keys: Keys
+    subject_keys: SubjectKeys
     contracts: Contracts
     kafka_writer: KafkaWriter
     policy: PolicyClient

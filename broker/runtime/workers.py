@@ -14,11 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from broker.audit.sealer import Sealer
 from broker.config import Settings
 from broker.contracts import Contracts
-from broker.followup.store import LedgerKeys
+from broker.followup.store import LedgerTokens
 from broker.followup.worker import FollowupCounter
 from broker.infra.db import make_engine, make_sessionmaker
-from broker.infra.keys import Keys, load_keys
+from broker.infra.keys import Keys, load_keys, subject_keys_of
 from broker.policy.client import PolicyClient
+from broker.privacy.gallring import GallringWorker
+from broker.privacy.keyring import SubjectKeys
 from broker.router.loop import Router
 from broker.runtime import worker_http
 from broker.runtime.lag import LagMonitor
@@ -42,19 +44,23 @@ def build_workers(
     contracts: Contracts,
     policy: PolicyClient,
     keys: Keys,
+    subject_keys: SubjectKeys,
 ) -> list[Worker]:
     workers: list[Worker] = []
     if "router" in settings.workers:
-        workers.append(Router(settings, sessions, contracts, policy))
+        workers.append(Router(settings, sessions, contracts, policy, subject_keys))
         workers.append(LagMonitor(settings))  # router lag is watched where routers run
     if "materializer" in settings.workers:
-        workers.append(Materializer(settings, sessions))
+        workers.append(Materializer(settings, sessions, subject_keys))
     if "sealer" in settings.workers:
         workers.append(Sealer(settings, sessions, keys.audit, keys.audit_kid))
     if "webhooks" in settings.workers:
-        workers.append(WebhookSender(settings, sessions))
+        workers.append(WebhookSender(settings, sessions, subject_keys))
+    if "gallring" in settings.workers:
+        workers.append(GallringWorker(settings, sessions, subject_keys))
     if "followup" in settings.workers:
-        workers.append(FollowupCounter(settings, sessions, LedgerKeys(keys.followup)))
+        tokens = LedgerTokens(keys.followup)
+        workers.append(FollowupCounter(settings, sessions, tokens, subject_keys))
     return workers
 
 
@@ -73,12 +79,13 @@ async def run_workers(settings: Settings) -> None:
     engine = make_engine(settings.database_url, settings.database_pool_size)
     sessions = make_sessionmaker(engine)
     keys = await load_keys(settings, sessions)
+    subject_keys = subject_keys_of(settings, sessions, keys)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     async with PolicyClient(settings.opa_url, settings.opa_timeout_s) as policy:
-        workers = build_workers(settings, sessions, Contracts(), policy, keys)
+        workers = build_workers(settings, sessions, Contracts(), policy, keys, subject_keys)
         tasks = [asyncio.create_task(w.run(), name=type(w).__name__) for w in workers]
         # /healthz, /readyz and /metrics for probes and scrapes, when a port is set.
         http = (

@@ -19,7 +19,7 @@ from consumers.children import service
 from consumers.children.service import NOTHING
 from consumers.feed.routes import FeedItemOut
 from consumers.models import FeedItem
-from consumers.reads import item_view, record_reads
+from consumers.reads import Opened, item_view, opened, record_reads
 
 router = APIRouter(tags=["children"])
 
@@ -69,12 +69,12 @@ async def child_view(subject: str, caller: FeedReader, state: StateDep) -> Any:
             )
             .order_by(FeedItem.seq.desc())
         )
-        latest: dict[str, FeedItem] = {}
-        for item in rows.scalars():
-            latest.setdefault(item.type, item)
+        latest: dict[str, Opened] = {}
+        for shown in await opened(state.subject_keys, list(rows.scalars())):
+            latest.setdefault(shown.item.type, shown)
         if not latest:
             raise NotFound(NOTHING)
-        items = sorted(latest.values(), key=lambda i: i.seq)
+        items = sorted(latest.values(), key=lambda s: s.item.seq)
         await record_reads(
             state.emit_audit,
             session,

@@ -17,6 +17,8 @@ from broker.ingest.models import AcceptedEvent
 from broker.policy.client import PolicyUnavailable
 from broker.policy.input import Pending, build_input
 from broker.policy.projector import project
+from broker.privacy.aead import Unreadable
+from broker.privacy.payloads import event_ad, join_envelope, open_personal
 from broker.records import AuditAction, AuditEntry
 from broker.registry.models import Organisation
 from broker.runtime.state import AppState
@@ -75,16 +77,23 @@ async def emergency_access(
             )
             .order_by(AcceptedEvent.accepted_at)
         )
-        events = [
-            Pending(
-                source_org=e.source_org,
-                source_kind=kind,
-                report_municipality=None,
-                pseudonym=pseudonym,
-                envelope={**e.envelope, "purpose": "emergency", "legalbasis": "emergency"},
+        key = (await state.subject_keys.for_reading([pseudonym])).get(pseudonym)
+        events = []
+        for e, kind in rows.all():
+            try:
+                personal = open_personal(key, e.sealed, event_ad(e.source_org, e.event_id))
+            except Unreadable:
+                continue  # the child was erased (its key destroyed): nothing to disclose
+            envelope = join_envelope(e.envelope, personal)
+            events.append(
+                Pending(
+                    source_org=e.source_org,
+                    source_kind=kind,
+                    report_municipality=None,
+                    pseudonym=pseudonym,
+                    envelope={**envelope, "purpose": "emergency", "legalbasis": "emergency"},
+                )
             )
-            for e, kind in rows.all()
-        ]
         if not events:
             await refuse("nothing_recorded", NotFound(NOTHING))
         policy_input = await build_input(
@@ -142,8 +151,10 @@ async def emergency_access(
                     "data": data,
                 }
             )
+            assert key is not None  # an event opened with it
             notices.append(
                 notice(
+                    key=key,
                     org=ev.source_org,
                     type=EMERGENCY_NOTICE,
                     event_id=ev.event_id,

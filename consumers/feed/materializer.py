@@ -24,6 +24,7 @@ from broker.config import Settings
 from broker.infra import kafka, positions
 from broker.infra.db import utcnow
 from broker.ingest.models import EventRoute
+from broker.privacy.keyring import SubjectKeys
 from broker.records import (
     ConsentWithdrawn,
     DeliveriesRecord,
@@ -44,6 +45,7 @@ from broker.runtime.supervise import (
 )
 from consumers.models import FeedItem, lock_feed
 from consumers.notices import CONSENT_WITHDRAWN, notice
+from consumers.reads import Opened, opened
 
 log = structlog.get_logger("samsyn.materializer")
 GROUP = "samsyn-materializer"
@@ -74,9 +76,12 @@ def decode(topic: str, raw: bytes | None) -> DeliveriesRecord | RegistryRecord:
 
 
 class Materializer:
-    def __init__(self, settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, settings: Settings, sessions: async_sessionmaker[AsyncSession], keys: SubjectKeys
+    ) -> None:
         self.settings = settings
         self.sessions = sessions
+        self.keys = keys  # only to open a delivery for its withdrawal notice
         self.stopping = asyncio.Event()
         self.progress = Progress()
         self._stored = 0  # deliveries stored by the current batch, counted once it commits
@@ -194,14 +199,14 @@ class Materializer:
                     "event_id": d.event_id,
                     "source_org": d.source_org,
                     "source_kind": d.source_kind,
-                    "subject": d.subject,
                     "subject_pseudonym": d.subject_pseudonym,
                     "time": _time(d.time),
                     "purpose": d.purpose,
                     "legal_ground": d.legal_ground,
                     "consent_id": d.consent_id,
                     "categories": d.categories,
-                    "data": d.data,
+                    # Stored as the router sealed it: the same associated data (the item id).
+                    "sealed": d.sealed,
                 }
                 for d in new
             ],
@@ -243,21 +248,31 @@ class Materializer:
         await self._notify(session, consent_id, list(rows.scalars()))
 
     async def _notify(self, session: AsyncSession, consent_id: str, items: list[FeedItem]) -> None:
-        by_org: dict[str, list[FeedItem]] = defaultdict(list)
-        for item in items:
-            by_org[item.org_id].append(item)
+        """A notice per recipient naming its deliveries under the consent. Deliveries that do
+        not open (their child erased) are marked but named in no notice: nothing of them is
+        left to tell about."""
+        by_org: dict[str, list[Opened]] = defaultdict(list)
+        for shown in await opened(self.keys, items):
+            by_org[shown.item.org_id].append(shown)
         for org, delivered in sorted(by_org.items()):
+            first = delivered[0]
+            assert first.item.subject_pseudonym is not None  # a delivery is about a child
             session.add(
                 notice(
+                    key=first.key,
                     org=org,
                     type=CONSENT_WITHDRAWN,
-                    data={"consent_id": consent_id, "delivery_ids": [i.item_id for i in delivered]},
-                    subject=delivered[0].subject,
-                    subject_pseudonym=delivered[0].subject_pseudonym,
+                    data={
+                        "consent_id": consent_id,
+                        "delivery_ids": [s.item.item_id for s in delivered],
+                    },
+                    subject=first.personal.subject,
+                    subject_pseudonym=first.item.subject_pseudonym,
                 )
             )
+        if items:
             await session.execute(
                 update(FeedItem)
-                .where(FeedItem.item_id.in_([i.item_id for i in delivered]))
+                .where(FeedItem.item_id.in_([i.item_id for i in items]))
                 .values(withdrawal_notified=True)
             )

@@ -14,7 +14,7 @@ from broker.records import AuditAction
 from broker.web.cursors import decode_cursor, encode_cursor
 from broker.web.openapi import PROBLEMS
 from consumers.models import FeedItem
-from consumers.reads import item_view, record_reads
+from consumers.reads import item_view, opened, record_reads
 
 router = APIRouter(tags=["feed"])
 
@@ -55,13 +55,15 @@ async def feed(
             .limit(limit)
         )
         items = list(rows.scalars())
+        shown = await opened(state.subject_keys, items)
         await record_reads(
             state.emit_audit,
             session,
-            items,
+            shown,
             reader_org=caller.org,
             reader_client=caller.client_id,
             action=AuditAction.FEED_READ,
         )
     next_cursor = encode_cursor(items[-1].seq) if items else after
-    return {"items": [item_view(i) for i in items], "next": next_cursor}
+    # The cursor passes items that did not open too: they never will.
+    return {"items": [item_view(s) for s in shown], "next": next_cursor}

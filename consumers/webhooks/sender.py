@@ -37,9 +37,10 @@ from broker.config import Settings
 from broker.infra.db import transaction, utcnow
 from broker.infra.kafka import AUDIT
 from broker.infra.kafka_writer import KafkaWriter
+from broker.privacy.keyring import SubjectKeys
 from broker.records import AuditAction
 from consumers.models import FeedItem
-from consumers.reads import AuditSink, item_view, record_reads
+from consumers.reads import AuditSink, item_view, opened, record_reads
 from consumers.webhooks.models import Webhook, WebhookAttempt
 from consumers.webhooks.service import DELIVERY_ID_HEADER, SIGNATURE_HEADER, sign
 
@@ -57,9 +58,12 @@ def retry_delay(attempts: int, *, min_s: float, max_s: float) -> float:
 
 
 class WebhookSender:
-    def __init__(self, settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, settings: Settings, sessions: async_sessionmaker[AsyncSession], keys: SubjectKeys
+    ) -> None:
         self.settings = settings
         self.sessions = sessions
+        self.keys = keys
         self.stopping = asyncio.Event()
 
     async def run(self) -> None:
@@ -166,16 +170,22 @@ class WebhookSender:
             item = await session.scalar(select(FeedItem).where(FeedItem.item_id == item_id))
             if attempt is None or hook is None or item is None:
                 return  # the webhook was removed meanwhile
+            shown = await opened(self.keys, [item])
+            if not shown:
+                # The child was erased (its key destroyed): there is nothing left to push.
+                attempt.failed_at, attempt.last_error = utcnow(), "erased"
+                PUSHES.labels("erased").inc()
+                return
             await record_reads(
                 emit_audit,
                 session,
-                [item],
+                shown,
                 reader_org=hook.org_id,
                 reader_client=None,
                 action=AuditAction.WEBHOOK_PUSH,
             )
             url, secret, number = hook.url, hook.secret, attempt.attempts + 1
-        body = json.dumps(item_view(item), separators=(",", ":"), ensure_ascii=False).encode()
+        body = json.dumps(item_view(shown[0]), separators=(",", ":"), ensure_ascii=False).encode()
         headers = {
             "Content-Type": "application/json",
             DELIVERY_ID_HEADER: item_id,

@@ -25,6 +25,7 @@ def _production(**overrides: Any) -> dict[str, Any]:
         "SAMSYN_PSEUDONYM_KEYS": json.dumps(
             {"k1": base64.b64encode(secrets.token_bytes(32)).decode()}
         ),
+        "SAMSYN_KEK_KEYS": json.dumps({"kek1": base64.b64encode(secrets.token_bytes(32)).decode()}),
         "SAMSYN_AUDIT_SIGNING_KEY": _pem(Ed25519PrivateKey.generate()),
         "SAMSYN_FOLLOWUP_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
         "SAMSYN_CONSOLE_SESSION_SECRET": secrets.token_urlsafe(32),
@@ -58,6 +59,7 @@ def test_production_with_real_secrets_starts(monkeypatch: pytest.MonkeyPatch) ->
         ("SAMSYN_KAFKA_SASL_PASSWORD", "REPLACE-ME", "a placeholder"),
         ("SAMSYN_CONSOLE_OIDC_CLIENT_SECRET", "password", "a placeholder"),
         ("SAMSYN_PSEUDONYM_KEYS", '{"k1": "REPLACE-ME"}', "a placeholder"),
+        ("SAMSYN_KEK_KEYS", '{"kek1": "REPLACE-ME"}', "a placeholder"),
         (
             "SAMSYN_PSEUDONYM_KEYS",
             json.dumps({"k1": base64.b64encode(b"sixteen byte key").decode()}),
@@ -81,6 +83,7 @@ def test_production_refuses_a_placeholder_or_a_short_secret(
     [
         "SAMSYN_JWT_PRIVATE_KEY",
         "SAMSYN_PSEUDONYM_KEYS",
+        "SAMSYN_KEK_KEYS",
         "SAMSYN_AUDIT_SIGNING_KEY",
         "SAMSYN_FOLLOWUP_KEY",
         "SAMSYN_CONSOLE_SESSION_SECRET",

@@ -22,6 +22,8 @@ import consumers.models  # noqa: F401
 from broker.config import Settings
 from broker.infra.db import Base, make_engine, make_sessionmaker
 from broker.ingest.models import AcceptedEvent, EventRoute
+from broker.privacy.kek import LocalKeks
+from broker.privacy.keyring import SubjectKeys
 from broker.records import RoutedRecipient, RoutingSummary
 from consumers.feed.materializer import Materializer
 
@@ -42,7 +44,9 @@ async def sessions(tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSess
 
 
 async def _apply(sessions: async_sessionmaker[AsyncSession], value: RoutingSummary) -> None:
-    materializer = Materializer(Settings(), sessions)
+    materializer = Materializer(
+        Settings(), sessions, SubjectKeys(sessions, LocalKeks({"k": bytes(32)}, "k"))
+    )
     async with sessions() as session, session.begin():
         await materializer.apply(session, value, 0)
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from broker.followup.catalogue import ALL, DAYS, TOTAL, age_band, school_year
-from broker.followup.store import LedgerKeys
+from broker.followup.store import LedgerTokens, open_ledger, seal_ledger
 from broker.followup.tally import Ledger, StoreKey, add, from_audit, from_event
+from broker.privacy.aead import new_data_key
 from tests.unit.test_followup_disclosure import START, event, fictional
 
 
@@ -89,13 +89,16 @@ def test_age_bands_and_school_years() -> None:
     assert fictional(3)[8:11] == "983"
 
 
-def test_a_sealed_ledger_opens_only_under_its_own_token() -> None:
-    keys = LedgerKeys(b"k" * 32)
+def test_a_ledger_opens_only_under_the_childs_key_and_its_own_token() -> None:
+    """Sealed under the child's data key and bound to its row: another row's token, another
+    child's key, or no key at all (shredded) give a new, empty ledger: nothing of the old."""
+    tokens = LedgerTokens(b"k" * 32)
+    child_key, other_key = AESGCM(new_data_key()), AESGCM(new_data_key())
     _, ledger = run(event(1, "1492", 3, "concern", 2, 0))
-    a, b = keys.token("pseudo-a"), keys.token("pseudo-b")
+    a, b = tokens.token("pseudo-a"), tokens.token("pseudo-b")
     assert a != b
     assert "pseudo" not in a
-    sealed = keys.seal(a, ledger)
-    assert keys.open(a, sealed).first == ledger.first
-    with pytest.raises(InvalidTag):
-        keys.open(b, sealed)
+    sealed = seal_ledger(child_key, a, ledger)
+    assert open_ledger(child_key, a, sealed).first == ledger.first
+    for key, token in ((child_key, b), (other_key, a), (None, a)):
+        assert open_ledger(key, token, sealed).first == {}

@@ -89,6 +89,7 @@ def test_compose_secrets_have_no_defaults() -> None:
         "KAFKA_KEYSTORE_PASSWORD",
         "SAMSYN_JWT_PRIVATE_KEY",
         "SAMSYN_PSEUDONYM_KEYS",
+        "SAMSYN_KEK_KEYS",
         "SAMSYN_AUDIT_SIGNING_KEY",
         "SAMSYN_FOLLOWUP_KEY",
         "SAMSYN_CONSOLE_SESSION_SECRET",

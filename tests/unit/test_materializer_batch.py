@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -18,6 +19,10 @@ import broker.audit.models  # the imports register every table on Base.metadata
 import broker.ingest.models  # noqa: F401
 from broker.config import Settings
 from broker.infra.db import Base, make_engine, make_sessionmaker, utcnow
+from broker.privacy.kek import LocalKeks
+from broker.privacy.keyring import SubjectKeys
+from broker.privacy.models import SubjectKey
+from broker.privacy.payloads import Personal, feed_ad, open_personal, seal_personal
 from broker.records import (
     ConsentWithdrawn,
     DeliveriesRecord,
@@ -32,6 +37,8 @@ from consumers.models import FeedItem
 from consumers.notices import CONSENT_WITHDRAWN
 
 CONSENT = "c-1"
+KEKS = LocalKeks({"k": bytes(range(32))}, "k")
+CHILD_KEY = AESGCM(bytes(range(1, 33)))
 
 
 @pytest.fixture
@@ -54,17 +61,20 @@ async def sessions(tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSess
                 valid_until=utcnow() + timedelta(days=1),
             )
         )
+        kid, wrapped = await KEKS.wrap(bytes(range(1, 33)), context=b"k1:p")
+        session.add(SubjectKey(pseudonym="k1:p", kek_id=kid, wrapped_key=wrapped))
     yield sessions
     await engine.dispose()
 
 
 def delivery(org: str, consent: str | None = CONSENT) -> Delivery:
+    did = str(uuid.uuid4())
+    personal = Personal(subject="201601019802", data={"absence_percent": "20-50"})
     return Delivery(
-        delivery_id=str(uuid.uuid4()),
+        delivery_id=did,
         org=org,
         event_id=str(uuid.uuid4()),
         type="se.backabarnet.attendance.flagged.v1",
-        subject="201601019802",
         subject_pseudonym="k1:p",
         time="2026-11-26T10:00:00Z",
         source_org="school-a",
@@ -73,7 +83,7 @@ def delivery(org: str, consent: str | None = CONSENT) -> Delivery:
         legal_ground="consent" if consent else "mandatory_report",
         consent_id=consent,
         categories=["attendance", "identity"],
-        data={"absence_percent": "20-50"},
+        sealed=seal_personal(CHILD_KEY, personal, feed_ad(did)),
         obligations=[],
     )
 
@@ -93,7 +103,7 @@ async def _apply(
     sessions: async_sessionmaker[AsyncSession],
     records: list[DeliveriesRecord | RegistryRecord],
 ) -> int:
-    materializer = Materializer(Settings(), sessions)
+    materializer = Materializer(Settings(), sessions, SubjectKeys(sessions, KEKS))
     async with sessions() as session, session.begin():
         await materializer.apply_all(session, [(r, 0) for r in records])
     return materializer._stored
@@ -102,6 +112,10 @@ async def _apply(
 async def _feed(sessions: async_sessionmaker[AsyncSession]) -> list[FeedItem]:
     async with sessions() as session:
         return list((await session.execute(select(FeedItem).order_by(FeedItem.seq))).scalars())
+
+
+def _opened(item: FeedItem) -> Personal:
+    return open_personal(CHILD_KEY, item.sealed, feed_ad(item.item_id))
 
 
 async def _withdraw(sessions: async_sessionmaker[AsyncSession]) -> None:
@@ -119,7 +133,7 @@ async def test_each_delivery_once_in_the_order_of_the_records(
     assert await _apply(sessions, [second, third]) == 0
     feed = await _feed(sessions)
     assert [i.item_id for i in feed] == [d.delivery_id for d in (first, second, third)]
-    assert [i.data for i in feed] == [first.data] * 3
+    assert [_opened(i).data for i in feed] == [{"absence_percent": "20-50"}] * 3
     assert not any(i.withdrawal_notified for i in feed)
 
 
@@ -135,7 +149,8 @@ async def test_a_withdrawal_in_the_batch_applies_where_it_stands(
     assert await _apply(sessions, [before, withdrawal, after, unrelated]) == 3
     feed = await _feed(sessions)
     notices = [i for i in feed if i.type == CONSENT_WITHDRAWN]
-    named = [i.data["delivery_ids"] for i in notices]
+    named = [_opened(i).data["delivery_ids"] for i in notices]
+    assert {_opened(i).subject for i in notices} == {"201601019802"}
     assert named == [[before.delivery_id], [after.delivery_id]]
     stored = {i.item_id: i for i in feed}
     assert stored[before.delivery_id].withdrawal_notified

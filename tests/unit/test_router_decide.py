@@ -20,11 +20,21 @@ from broker.config import Settings
 from broker.contracts import Contracts
 from broker.infra.db import Base, make_engine, make_sessionmaker, utcnow
 from broker.policy.client import PolicyAnswer, PolicyTimeout, PolicyUnavailable
+from broker.privacy.kek import LocalKeks
+from broker.privacy.keyring import SubjectKeys
+from broker.privacy.payloads import (
+    event_ad,
+    feed_ad,
+    open_personal,
+    seal_personal,
+    split_envelope,
+)
 from broker.records import AuditAction, AuditEntry, Delivery, IngestedEvent, RoutingSummary, encode
 from broker.registry.models import Organisation, Relationship
 from broker.router.loop import Router
 from tests.support import child
 
+KEKS = LocalKeks({"k": bytes(range(32))}, "k")
 CANDIDATES = {"eh-a": "student_health", "soc-a": "social_services", "police": "police"}
 
 
@@ -73,6 +83,7 @@ async def _world(sessions: async_sessionmaker[AsyncSession], children: int) -> l
     """Records as the router reads them from events.v1: one attendance event per child, each
     child related to the three candidates."""
     records = []
+    made: list[tuple[str, str, dict[str, Any]]] = []
     async with sessions() as session, session.begin():
         session.add(Organisation(id="school-a", name="s", kind="school", municipality="1438"))
         for org, kind in CANDIDATES.items():
@@ -91,29 +102,45 @@ async def _world(sessions: async_sessionmaker[AsyncSession], children: int) -> l
                         valid_from=utcnow() - timedelta(days=1),
                     )
                 )
+            event_id = str(uuid.uuid4())
             envelope = {
-                "id": str(uuid.uuid4()),
+                "id": event_id,
                 "type": "se.backabarnet.attendance.flagged.v1",
                 "subject": child(10),
                 "purpose": "early_support",
                 "legalbasis": "consent",
                 "data": {"period_start": "2026-09-01", "absence_percent": 31.0},
             }
-            value = IngestedEvent(
-                source_org="school-a",
-                source_kind="school",
-                report_municipality="1438",
-                subject_pseudonym=pseudonym,
-                accepted_at=utcnow().isoformat(),
-                envelope=envelope,
+            made.append((pseudonym, event_id, envelope))
+    keys = await SubjectKeys(sessions, KEKS).for_writing([p for p, _, _ in made])
+    for i, (pseudonym, event_id, envelope) in enumerate(made):
+        clear, personal = split_envelope(envelope)
+        value = IngestedEvent(
+            source_org="school-a",
+            source_kind="school",
+            report_municipality="1438",
+            subject_pseudonym=pseudonym,
+            accepted_at=utcnow().isoformat(),
+            envelope=clear,
+            sealed=seal_personal(keys[pseudonym], personal, event_ad("school-a", event_id)),
+        )
+        records.append(
+            SimpleNamespace(
+                value=encode(value), offset=i, event_id=event_id, subject=envelope["subject"]
             )
-            records.append(SimpleNamespace(value=encode(value), offset=i, event_id=envelope["id"]))
+        )
     return records
 
 
 def _router(sessions: async_sessionmaker[AsyncSession], opa: FakeOpa, batch_max: int) -> Router:
     settings = Settings(router_batch_max=batch_max)
-    return Router(settings, sessions, Contracts(), opa)  # type: ignore[arg-type]
+    return Router(
+        settings,
+        sessions,
+        Contracts(),
+        opa,  # type: ignore[arg-type]
+        SubjectKeys(sessions, KEKS),
+    )
 
 
 def _decisions(produced: list[Any]) -> dict[tuple[str | None, str | None], AuditEntry]:
@@ -137,6 +164,41 @@ async def test_every_pair_is_decided_by_one_query(
     assert {d.decision_id for d in decisions.values()} != {None}
     deliveries = [o.value for o in decided.produced if isinstance(o.value, Delivery)]
     assert sorted({d.org for d in deliveries}) == ["eh-a", "soc-a"]
+    # Each delivery carries the child's number and its slice sealed under the child's key.
+    keys = await SubjectKeys(sessions, KEKS).for_reading({d.subject_pseudonym for d in deliveries})
+    subjects = {r.event_id: r.subject for r in records}
+    for d in deliveries:
+        opened = open_personal(keys[d.subject_pseudonym], d.sealed, feed_ad(d.delivery_id))
+        assert opened.subject == subjects[d.event_id]
+        assert "absence_percent" in opened.data
+
+
+async def test_an_event_of_an_erased_child_is_denied_and_goes_nowhere(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Its key destroyed while the event waited: the event does not open, so it is not decided;
+    a deny ``subject_erased`` and an empty routing summary say so."""
+    records = await _world(sessions, 2)
+    async with sessions() as session, session.begin():
+        await SubjectKeys(sessions, KEKS).shred(session, [f"k1:{0:064x}"])
+    opa = FakeOpa()
+    decided = await _router(sessions, opa, 500)._decide(records, {})
+    assert decided is not None
+    assert opa.queries == [1]
+    gone = records[0].event_id
+    assert [d.reasons for (e, _), d in _decisions(decided.produced).items() if e == gone] == [
+        ["subject_erased"]
+    ]
+    summaries = {
+        o.value.event_id: o.value.recipients
+        for o in decided.produced
+        if isinstance(o.value, RoutingSummary)
+    }
+    assert summaries[gone] == []
+    assert len(summaries[records[1].event_id]) == len(CANDIDATES)
+    assert not any(
+        isinstance(o.value, Delivery) and o.value.event_id == gone for o in decided.produced
+    )
 
 
 async def test_a_timeout_splits_the_queries_and_every_pair_is_still_decided(

@@ -13,6 +13,7 @@ import broker.audit.models
 import broker.followup.models
 import broker.infra.positions
 import broker.ingest.models
+import broker.privacy.models
 import broker.registry.models  # noqa: F401
 import consumers.models
 import consumers.webhooks.models  # noqa: F401

@@ -1,0 +1,163 @@
+"""Each child's data key: made on first use, stored wrapped, unwrapped through a bounded cache.
+
+The cache keeps unwrapped keys per process (least recently used out first, each at most
+``ttl_s``): a batch of events costs one query for the keys it lacks and no KEK call for the
+others. A key shredded by another process is therefore still usable here for at most ``ttl_s``;
+the process that shreds forgets it at once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from typing import Any, cast
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import CursorResult, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from broker.infra.db import utcnow
+from broker.privacy.aead import new_data_key
+from broker.privacy.kek import KeyWrapper
+from broker.privacy.models import SubjectKey
+
+
+class SubjectKeys:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        wrapper: KeyWrapper,
+        *,
+        cache_size: int = 10_000,
+        ttl_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.sessions = sessions
+        self.wrapper = wrapper
+        self._cache: OrderedDict[str, tuple[AESGCM, float]] = OrderedDict()
+        self._size = cache_size
+        self._ttl = ttl_s
+        self._clock = clock
+
+    async def for_writing(self, pseudonyms: Iterable[str]) -> dict[str, AESGCM]:
+        """The key of each child, made (or made anew, after a shred) where there is none."""
+        keys = await self.for_reading(pseudonyms)
+        for pseudonym in sorted(set(pseudonyms) - keys.keys()):
+            keys[pseudonym] = await self._create(pseudonym)
+        return keys
+
+    async def for_reading(self, pseudonyms: Iterable[str]) -> dict[str, AESGCM]:
+        """The key of each child that has one; a child without (never had one, or shredded) is
+        left out, and its ciphertexts read as :class:`~broker.privacy.aead.Unreadable`."""
+        wanted = set(pseudonyms)
+        keys: dict[str, AESGCM] = {}
+        now = self._clock()
+        for pseudonym in wanted:
+            cached = self._cache.get(pseudonym)
+            if cached is not None and now - cached[1] < self._ttl:
+                self._cache.move_to_end(pseudonym)
+                keys[pseudonym] = cached[0]
+        missing = wanted - keys.keys()
+        if missing:
+            async with self.sessions() as session:
+                rows = await session.execute(
+                    select(SubjectKey).where(
+                        SubjectKey.pseudonym.in_(missing), SubjectKey.wrapped_key.is_not(None)
+                    )
+                )
+                stored = list(rows.scalars())
+            for row in stored:
+                keys[row.pseudonym] = await self._unwrap(row)
+        return keys
+
+    async def _unwrap(self, row: SubjectKey) -> AESGCM:
+        assert row.kek_id is not None
+        assert row.wrapped_key is not None
+        raw = await self.wrapper.unwrap(row.kek_id, row.wrapped_key, context=row.pseudonym.encode())
+        return self._remember(row.pseudonym, AESGCM(raw))
+
+    def _remember(self, pseudonym: str, key: AESGCM) -> AESGCM:
+        self._cache[pseudonym] = (key, self._clock())
+        self._cache.move_to_end(pseudonym)
+        while len(self._cache) > self._size:
+            self._cache.popitem(last=False)
+        return key
+
+    async def _create(self, pseudonym: str) -> AESGCM:
+        """A new key for the child; if another process made one first, that one (first wins)."""
+        raw = new_data_key()
+        kid, wrapped = await self.wrapper.wrap(raw, context=pseudonym.encode())
+        try:
+            async with self.sessions() as session, session.begin():
+                # A shredded row gets the new key; the condition keeps a concurrent maker's.
+                remade = await session.execute(
+                    update(SubjectKey)
+                    .where(SubjectKey.pseudonym == pseudonym, SubjectKey.wrapped_key.is_(None))
+                    .values(kek_id=kid, wrapped_key=wrapped, created_at=utcnow(), shredded_at=None)
+                )
+                if cast(CursorResult[Any], remade).rowcount == 0:
+                    session.add(SubjectKey(pseudonym=pseudonym, kek_id=kid, wrapped_key=wrapped))
+        except IntegrityError:
+            pass  # the row exists: ours or the other's key is in it, read below
+        else:
+            return self._remember(pseudonym, AESGCM(raw))
+        async with self.sessions() as session:
+            row = await session.get(SubjectKey, pseudonym)
+        if row is None or row.wrapped_key is None:
+            raise RuntimeError("a child's data key was shredded while it was being made")
+        return await self._unwrap(row)
+
+    def forget(self, pseudonyms: Iterable[str]) -> None:
+        for pseudonym in pseudonyms:
+            self._cache.pop(pseudonym, None)
+
+    async def shred(self, session: AsyncSession, pseudonyms: Iterable[str]) -> list[str]:
+        """Destroy the keys of ``pseudonyms`` in the caller's transaction; the ones destroyed."""
+        wanted = sorted(set(pseudonyms))
+        self.forget(wanted)
+        rows = await session.execute(
+            update(SubjectKey)
+            .where(SubjectKey.pseudonym.in_(wanted), SubjectKey.wrapped_key.is_not(None))
+            .values(wrapped_key=None, kek_id=None, shredded_at=utcnow())
+            .returning(SubjectKey.pseudonym)
+            .execution_options(synchronize_session=False)
+        )
+        return sorted(rows.scalars())
+
+    async def rewrap(self, batch: int = 500) -> int:
+        """Re-wrap every data key not under the current KEK; the number re-wrapped.
+
+        Each key is replaced only if its row is unchanged since it was read, so a key shredded or
+        re-made meanwhile stays as that left it. The data keys themselves do not change: every
+        ciphertext stays readable, and no cache needs to forget anything."""
+        current = self.wrapper.current_kid
+        done = 0
+        while True:
+            async with self.sessions() as session:
+                rows = await session.execute(
+                    select(SubjectKey)
+                    .where(SubjectKey.wrapped_key.is_not(None), SubjectKey.kek_id != current)
+                    .limit(batch)
+                )
+                todo = list(rows.scalars())
+            if not todo:
+                return done
+            for row in todo:
+                assert row.kek_id is not None
+                assert row.wrapped_key is not None
+                context = row.pseudonym.encode()
+                raw = await self.wrapper.unwrap(row.kek_id, row.wrapped_key, context=context)
+                kid, wrapped = await self.wrapper.wrap(raw, context=context)
+                async with self.sessions() as session, session.begin():
+                    changed = await session.execute(
+                        update(SubjectKey)
+                        .where(
+                            SubjectKey.pseudonym == row.pseudonym,
+                            SubjectKey.kek_id == row.kek_id,
+                            SubjectKey.wrapped_key == row.wrapped_key,
+                        )
+                        .values(kek_id=kid, wrapped_key=wrapped)
+                    )
+                done += cast(CursorResult[Any], changed).rowcount
