@@ -1,7 +1,7 @@
 """followup: counts without children in them, and each child's sealed ledger
 
 Revision ID: 0010_followup
-Revises: 0006
+Revises: 0008_subject_keys
 Create Date: 2026-12-03 08:30:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import broker.infra.db
 
 revision = "0010_followup"
-down_revision = "0006"  # the lead re-chains revisions when merging
+down_revision = "0008_subject_keys"  # the lead re-chains revisions when merging
 branch_labels = None
 depends_on = None
 
