@@ -162,3 +162,58 @@ def test_counts_are_published_whole_with_small_cells_withheld_and_reads_audited(
     for pseudonym in pseudonyms:
         assert pseudonym not in stored
         assert pseudonym.split(":")[-1] not in stored
+
+
+def test_a_shredded_childs_milestones_are_gone(samsyn: Samsyn) -> None:
+    """Six children in a municipality of their own get a concern 20 days ago; one of them is
+    erased (its data key shredded) before its barnteam today. The other five count from their
+    first concern (n=5, median 20 days); the erased child's barnteam finds no ledger it can
+    open, so nothing remembers its concern and it adds no "how early" at all."""
+    muni = f"0{random.randint(100, 999)}"
+    soc = samsyn.org("social_services", muni)
+    vc = samsyn.org("health")  # five more beside them, so that no row is a lone small one
+    lead = samsyn.org("oversight", scopes=["followup:read"])
+    year = school_year(datetime.now(UTC).date())
+    children = [child(12) for _ in range(6)]
+    others = [child(7) for _ in range(5)]
+    for org, group in ((soc, children), (vc, others)):
+        for barn in group:
+            org.publish(concern(org, barn, 2, days=-20))
+    erased = children[0]
+
+    def concerns_counted() -> bool:
+        r = lead.call("GET", "/v1/followup/tables/concerns", params={"year": year})
+        return bool(cell(r.json(), year, muni) == 6)
+
+    eventually(concerns_counted, "the concerns counted", timeout=60)
+    r = samsyn.call(
+        "POST",
+        f"/v1/admin/subjects/{erased}/shred",
+        samsyn.admin,
+        json={"reason": "Fel personnummer / wrong personnummer (test)"},
+    )
+    assert r.status_code == 200, r.text
+    for org, group in ((soc, children), (vc, others)):
+        for barn in group:
+            env = org.envelope(
+                barn,
+                "barnteam.convened",
+                {"meeting_at": iso(1), "participants": [org.id]},
+                purpose="child_plan",
+                basis="care_support_u18",
+            )
+            org.publish(env)
+
+    def barnteams() -> Any:
+        r = lead.call("GET", "/v1/followup/tables/barnteam", params={"year": year})
+        return cell(r.json(), year, muni) == 6
+
+    eventually(barnteams, "the six barnteams counted", timeout=60)
+    r = lead.call("GET", "/v1/followup/early", params={"year": year})
+    (row,) = [x for x in r.json()["rows"] if x["municipality"] == muni]
+    assert row["days_from_first_concern"]["barnteam"] == {
+        "children": 5,
+        "q1": 20,
+        "median": 20,
+        "q3": 20,
+    }
