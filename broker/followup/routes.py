@@ -42,7 +42,16 @@ async def index(caller: FollowupReader, state: StateDep) -> Any:
     }
 
 
-@router.get("/v1/followup/tables/{table_id}", responses=PROBLEMS)
+CSV_TOO: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The table as JSON, or with format=csv as CSV "
+        "(period, municipality, dim, value, count)",
+        "content": {"text/csv": {"schema": {"type": "string"}}},
+    }
+}
+
+
+@router.get("/v1/followup/tables/{table_id}", responses={**PROBLEMS, **CSV_TOO})
 async def table(
     table_id: str, caller: FollowupReader, state: StateDep, year: Year = None, fmt: Format = "json"
 ) -> Any:

@@ -47,14 +47,17 @@ def fuzz(samsyn: Samsyn, token: str, tmp_path: Path, examples: int = 15) -> None
     assert run.returncode == 0, run.stdout[:12000] + run.stderr[-2000:]
 
 
-@pytest.mark.parametrize("who", ["sharing", "auditor", "admin", "invalid"])
+@pytest.mark.parametrize("who", ["sharing", "auditor", "followup", "admin", "invalid"])
 def test_no_server_errors_and_schema_conformance(samsyn: Samsyn, tmp_path: Path, who: str) -> None:
-    """Every endpoint, fuzzed as a sharing organisation, an auditor, the admin and a caller
-    with a garbage token, answers without 5xx and as its OpenAPI document says."""
+    """Every endpoint, fuzzed as a sharing organisation, an auditor, a follow-up reader, the
+    admin and a caller with a garbage token, answers without 5xx and as its OpenAPI document
+    says."""
     if who == "sharing":
         token = samsyn.org("social_services", "1460").token
     elif who == "auditor":
         token = samsyn.org("oversight", scopes=["audit:read"]).token
+    elif who == "followup":
+        token = samsyn.org("oversight", scopes=["followup:read"]).token
     elif who == "admin":
         token = samsyn.admin
     else:
