@@ -12,11 +12,19 @@ from tests.support import Samsyn, free_port, start_samsyn
 pytestmark = pytest.mark.integration
 
 
-def test_ready_names_all_three_checks(samsyn: Samsyn) -> None:
-    """On the running stack /readyz is 200 with Kafka, OPA and the database each ok."""
+def test_ready_names_every_check(samsyn: Samsyn) -> None:
+    """On the running stack /readyz is 200 with Kafka, OPA and the database each ok, and each
+    Kafka worker the process runs making progress."""
     r = samsyn.http.get(samsyn.url + "/readyz")
     assert r.status_code == 200
-    assert r.json()["checks"] == {"database": "ok", "kafka": "ok", "opa": "ok"}
+    assert r.json()["checks"] == {
+        "database": "ok",
+        "kafka": "ok",
+        "opa": "ok",
+        "materializer": "ok",
+        "router": "ok",
+        "sealer": "ok",
+    }
 
 
 def test_kafka_down_is_503_naming_kafka(stack: dict[str, str], tmp_path: Path) -> None:
