@@ -37,7 +37,10 @@ def decode(topic: str, raw: bytes | None) -> tuple[str, dict[str, Any]]:
     return "audit", msgspec.to_builtins(decode_audit(raw or b""))
 
 
-class FollowupCounter:
+class Followup:
+    """The follow-up worker (``followup``): counts what it reads; its readiness check is named
+    after it."""
+
     def __init__(
         self,
         settings: Settings,

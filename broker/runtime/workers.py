@@ -15,7 +15,7 @@ from broker.audit.sealer import Sealer
 from broker.config import Settings
 from broker.contracts import Contracts
 from broker.followup.store import LedgerTokens
-from broker.followup.worker import FollowupCounter
+from broker.followup.worker import Followup
 from broker.infra.db import make_engine, make_sessionmaker
 from broker.infra.keys import Keys, load_keys, subject_keys_of
 from broker.policy.client import PolicyClient
@@ -60,7 +60,7 @@ def build_workers(
         workers.append(GallringWorker(settings, sessions, subject_keys))
     if "followup" in settings.workers:
         tokens = LedgerTokens(keys.followup)
-        workers.append(FollowupCounter(settings, sessions, tokens, subject_keys))
+        workers.append(Followup(settings, sessions, tokens, subject_keys))
     return workers
 
 
