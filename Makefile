@@ -73,6 +73,11 @@ faults: stack ## the fault suite: EVENTS (3000) events under SIGKILLs, Kafka res
 bench: stack ## throughput, overhead, latency, policy time, RSS at BENCH_SIZES (10k,100k,1M): ~50 min
 	@$(PY) -m bench.run
 
+# make bench-followup FOLLOWUP_RECORDS=1000000 for a shorter run
+FOLLOWUP_RECORDS ?= 5000000
+bench-followup: stack ## p95 of the console's log follow-up views over FOLLOWUP_RECORDS (5M) audit records on PostgreSQL
+	@$(PY) -m bench.followup --records $(FOLLOWUP_RECORDS)
+
 stop: ## stop what `make run`/`make test` started
 	@deploy/local/run.sh stop || true
 	@deploy/local/stack.sh down
@@ -80,4 +85,4 @@ stop: ## stop what `make run`/`make test` started
 status: ## what runs where
 	@deploy/local/stack.sh status
 
-.PHONY: help venv stack run demo lint check test faults bench stop status
+.PHONY: help venv stack run demo lint check test faults bench bench-followup stop status

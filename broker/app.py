@@ -15,7 +15,6 @@ from fastapi.responses import Response
 from joserfc.jwk import KeySet
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from broker.audit.console.cooperation import router as cooperation_router
 from broker.audit.console.routes import router as console_router
 from broker.audit.routes import router as audit_router
 from broker.auth.deps import StateDep
@@ -124,7 +123,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         webhook_router,
         audit_router,
         followup_router,
-        cooperation_router,
         console_router,
     ):
         app.include_router(r)

@@ -182,6 +182,11 @@ class Settings(BaseSettings):
     # Years a sealed record stays in the live chain; an older, checkpointed segment may then be
     # archived (the console's verify page names it; docs/audit.md says how).
     audit_retention_years: int = 5
+    # Log follow-up (the console's review queue and flags): an open review item older than this
+    # many days is overdue (highlighted, and counted in samsyn_audit_reviews_overdue); office
+    # hours are [start, end) o'clock on weekdays, Swedish local time.
+    audit_review_overdue_days: int = Field(default=14, ge=1)
+    audit_office_hours: tuple[int, int] = (7, 18)
 
     # The auditors' web console (/audit/): the key that signs its session cookies (required in
     # production; derived from the token-signing key otherwise), how long a login lasts, and an
@@ -201,6 +206,13 @@ class Settings(BaseSettings):
     rate_token_burst: int = Field(default=30, ge=1)
     rate_publish_per_s: float = Field(default=2000.0, gt=0)
     rate_publish_burst: int = Field(default=4000, ge=1)
+
+    @model_validator(mode="after")
+    def _office_hours_within_a_day(self) -> Settings:
+        start, end = self.audit_office_hours
+        if not 0 <= start < end <= 24:
+            raise ValueError("SAMSYN_AUDIT_OFFICE_HOURS: [start, end] with 0 <= start < end <= 24")
+        return self
 
     @model_validator(mode="after")
     def _production_needs_keys(self) -> Settings:

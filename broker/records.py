@@ -51,6 +51,14 @@ class AuditAction(StrEnum):
     SUBJECT_SHRED = "subject.shred"
     SUBJECT_KEY_DESTROYED = "subject_key.destroyed"
     GALLRING = "gallring"
+    # The console's log follow-up: looking at its pages, and what the auditors record there.
+    ADMIN_AUDIT_OVERVIEW = "admin.audit.overview"
+    ADMIN_AUDIT_REVIEW = "admin.audit.review"
+    ADMIN_AUDIT_SAMPLES = "admin.audit.samples"
+    ADMIN_AUDIT_FLAGS = "admin.audit.flags"
+    ADMIN_AUDIT_REPORT = "admin.audit.report"
+    REVIEW_VERDICT = "review.verdict"
+    REVIEW_SAMPLE = "review.sample"
 
 
 class Record(msgspec.Struct, kw_only=True, frozen=True):

@@ -16,6 +16,8 @@ class AuditRecord(Base):
         Index("ix_audit_subject_seq", "subject_pseudonym", "seq"),
         Index("ix_audit_actor_seq", "actor_org", "seq"),
         Index("ix_audit_recipient_seq", "recipient_org", "seq"),
+        # One organisation's reads in a month: a sample's population.
+        Index("ix_audit_actor_action_time", "actor_org", "action", "time"),
     )
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)

@@ -22,6 +22,8 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from broker.audit.chain import GENESIS, record_hash, sign_checkpoint
+from broker.audit.followup import projection
+from broker.audit.followup.queue import refresh_overdue
 from broker.audit.models import AuditCheckpoint, AuditRecord
 from broker.config import Settings
 from broker.infra import kafka, positions
@@ -61,6 +63,7 @@ class Sealer:
         await keep_running(self._session, self.stopping, log, "sealer", watch)
 
     async def _session(self) -> None:
+        await self.catch_up()
         consumer = kafka.consumer(
             self.settings, group_id=GROUP, instance=self.settings.worker_instance
         )
@@ -84,6 +87,9 @@ class Sealer:
                     )
                     if due:
                         await self.checkpoint(session)
+                        await refresh_overdue(
+                            session, utcnow(), self.settings.audit_review_overdue_days
+                        )
                         last_checkpoint = time.monotonic()
                 if records:
                     async with deadline(self.settings.kafka_deadline_s, "the offset commit"):
@@ -130,6 +136,7 @@ class Sealer:
         if rows:
             # One bulk INSERT (executemany) rather than an ORM object per record.
             await session.execute(insert(AuditRecord), rows)
+            await projection.project(session, rows, self.settings.audit_office_hours)
         if sealed:
             CHAIN_LENGTH.set(seq)
         need = self.settings.audit_checkpoint_every
@@ -138,6 +145,15 @@ class Sealer:
             await session.flush()
             await self.checkpoint(session)
         return sealed
+
+    async def catch_up(self) -> None:
+        """Bring the follow-up tables up to the chain's head (records sealed before they
+        existed), a batch per transaction."""
+        while True:
+            async with self.sessions() as session, session.begin():
+                if not await projection.catch_up(session, self.settings.audit_office_hours):
+                    return
+            self.progress.moved()  # a long catch-up is work, not a stall
 
     async def checkpoint(self, session: AsyncSession) -> bool:
         """Sign the current head unless it is signed already."""

@@ -10,6 +10,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from broker.audit.followup.vocabulary import obligations
 from broker.audit.records import decision_record_id, record
 from broker.contracts import Contracts
 from broker.infra.kafka import AUDIT, DELIVERIES
@@ -125,8 +126,11 @@ def outputs(
                         purpose=ev.envelope["purpose"],
                         categories_shared=shared,
                         categories_withheld=[c for c in present if c not in shared],
-                        reasons=list(decision.get("reasons") or [])
-                        or (["allowed"] if allow else []),
+                        reasons=[
+                            *(decision.get("reasons") or (["allowed"] if allow else [])),
+                            # The follow-up queues a disclosure whose obligations say review.
+                            *(obligations(decision.get("obligations") or []) if allow else []),
+                        ],
                         policy_revision=answer.revision,
                         decision_id=answer.decision_id,
                         time=now,

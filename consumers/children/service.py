@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 
 from sqlalchemy import select
 
+from broker.audit.followup.vocabulary import obligations
 from broker.audit.records import record
 from broker.infra.db import transaction, utcnow
 from broker.ingest.models import AcceptedEvent
@@ -135,7 +136,11 @@ async def emergency_access(
                     legal_ground="emergency",
                     purpose="emergency",
                     categories_shared=decision.get("categories", []) if allowed else [],
-                    reasons=[*(decision.get("reasons") or []), f"reason:{reason}"],
+                    reasons=[
+                        *(decision.get("reasons") or []),
+                        *(obligations(decision.get("obligations") or []) if allowed else []),
+                        f"reason:{reason}",
+                    ],
                     policy_revision=answer.revision,
                     decision_id=answer.decision_id,
                 )

@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # Install the local stack's programs into the cache, idempotently:
-#   kafka     Kafka's jars resolved from Maven Central with Maven into $SAMSYN_CACHE/kafka-<v>/libs,
-#             plus the small Admin helper (SamsynKafkaAdmin.java) compiled beside them
+#   kafka     Kafka's jars resolved from Maven Central with Maven into $SAMSYN_CACHE/kafka-<v>/libs
 #   opa       OPA built with `go install` into $SAMSYN_CACHE/opa-<v>/opa
 #   regal     the Rego linter, built the same way into $SAMSYN_CACHE/regal-<v>/regal (for
 #             `make lint` only; not part of the default set)
@@ -18,7 +17,6 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 LOG_TAG=install
 
-HERE="$SAMSYN_ROOT/deploy/local"
 QUIET=0
 
 # cached MESSAGE: report a step that had nothing to do (silent with -q).
@@ -56,24 +54,6 @@ install_kafka() {
     rm -rf "$KAFKA_LIBS"
     mv "$tmp" "$KAFKA_LIBS"
     log "kafka $KAFKA_VERSION: $(find "$KAFKA_LIBS" -name '*.jar' | wc -l) jars"
-  fi
-
-  # The Admin helper, compiled once per source change and Kafka version.
-  local src="$HERE/SamsynKafkaAdmin.java" tool_sig
-  tool_sig=$(cat "$src" "$KAFKA_LIBS_MARKER" | sha256sum | cut -d' ' -f1)
-  if [[ -f $KAFKA_ADMIN_JAR && -f $KAFKA_TOOLS_DIR/.complete &&
-    $(<"$KAFKA_TOOLS_DIR/.complete") == "$tool_sig" ]]; then
-    cached "kafka $KAFKA_VERSION: admin helper compiled"
-  else
-    command -v javac >/dev/null || apt_install javac openjdk-17-jdk-headless
-    log "kafka $KAFKA_VERSION: compiling admin helper"
-    rm -rf "$KAFKA_TOOLS_DIR"
-    mkdir -p "$KAFKA_TOOLS_DIR/classes"
-    javac -nowarn -d "$KAFKA_TOOLS_DIR/classes" -cp "$KAFKA_LIBS/*" "$src" >&2
-    # A jar, not a class directory: class-data sharing archives only take jars.
-    jar cf "$KAFKA_ADMIN_JAR" -C "$KAFKA_TOOLS_DIR/classes" . >&2
-    rm -rf "$KAFKA_TOOLS_DIR/classes"
-    printf '%s\n' "$tool_sig" >"$KAFKA_TOOLS_DIR/.complete"
   fi
 }
 

@@ -139,25 +139,8 @@ wait_node() {
   }
 }
 
-# brokers_registered: the cluster's metadata names all three brokers (a broker answers
-# ApiVersions before the controller has unfenced it).
-brokers_registered() {
-  "$SAMSYN_ROOT/.venv/bin/python" - "$(bootstrap)" "${#NODES[@]}" <<'PY'
-import asyncio, sys
-from aiokafka.admin import AIOKafkaAdminClient
-
-async def main() -> int:
-    admin = AIOKafkaAdminClient(bootstrap_servers=sys.argv[1], request_timeout_ms=3000)
-    await admin.start()
-    try:
-        cluster = await admin.describe_cluster()
-        return 0 if len(cluster["brokers"]) == int(sys.argv[2]) else 1
-    finally:
-        await admin.close()
-
-sys.exit(asyncio.run(main()))
-PY
-}
+# brokers_registered: the cluster's metadata names all three brokers.
+brokers_registered() { kafka_brokers_ready "$(bootstrap)" "${#NODES[@]}"; }
 
 cmd_start() {
   "$SAMSYN_ROOT/deploy/local/install.sh" -q kafka

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Single-node Kafka in KRaft mode (one JVM is broker and controller) for local runs and tests.
 #
-# usage: deploy/local/kafka.sh start|stop|restart|status|topics|clean
-#   start    start the node (reusing its data), wait until metadata requests answer, create the
-#            topics; a no-op when it already runs and answers
+# usage: deploy/local/kafka.sh start|stop|restart|status|clean
+#   start    start the node (reusing its data), wait until it answers and its broker is
+#            registered; a no-op when it already runs and answers. It creates no topics: Samsyn
+#            does (`samsyn topics`, broker/infra/topics.py, under each run's topic prefix).
 #   stop     SIGTERM, wait, SIGKILL after SAMSYN_KAFKA_STOP_TIMEOUT (30 s); only the pid it started
 #   status   one line: kafka <up|down> <pid> <bootstrap>; exit 0 when up, 3 when down
-#   topics   create the Samsyn topics that are missing (SAMSYN_KAFKA_TOPICS)
 #   clean    remove the node's data (only while stopped)
 #
 # State lives in $SAMSYN_VAR/stack/kafka: server.properties, data/, kafka.log, kafka.pid, ports.
@@ -22,15 +22,13 @@ DATA="$DIR/data"
 PIDFILE="$DIR/kafka.pid"
 LOGFILE="$DIR/kafka.log"
 PORTS="$DIR/ports"
-# Topic name:partitions, created by `start` and `topics`.
-TOPICS="${SAMSYN_KAFKA_TOPICS:-events.v1:3 registry.v1:1 deliveries.v1:3 audit.v1:1}"
 HEAP="${SAMSYN_KAFKA_HEAP:--Xms256m -Xmx512m}"
 START_TIMEOUT="${SAMSYN_KAFKA_START_TIMEOUT:-90}"
 STOP_TIMEOUT="${SAMSYN_KAFKA_STOP_TIMEOUT:-30}"
 # The JVM that runs Kafka is recognised by its config path on the command line.
 MARKER="$PROPS"
 
-# Small JVMs for the command-line tools: they run for a second and need no JIT.
+# A small JVM for the storage tool: it runs for a second and needs no JIT.
 TOOL_JVM=(-Xmx256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC
   -Dorg.slf4j.simpleLogger.defaultLogLevel=warn)
 # Class-data sharing archives (AppCDS) roughly halve the JVM start-up (Kafka ~5 s -> ~2.5 s on
@@ -46,13 +44,11 @@ bootstrap() { printf '127.0.0.1:%s\n' "$(broker_port)"; }
 
 # cds_archive NAME: the archive path for JVM NAME under the current JDK and jar set.
 cds_archive() {
-  local key jars=("$KAFKA_LIBS_MARKER")
-  [[ $1 == admin ]] && jars+=("$KAFKA_ADMIN_JAR")
-  local jvm
+  local key jvm
   jvm=$(readlink -f "$(command -v java)")
   # The JDK (its launcher and libjvm) and the jars identify an archive.
-  key=$(stat -c '%n %Y %s' "$jvm" "$(dirname "$jvm")"/../lib/server/libjvm.so "${jars[@]}" \
-    2>/dev/null | sha256sum | cut -c1-16)
+  key=$(stat -c '%n %Y %s' "$jvm" "$(dirname "$jvm")"/../lib/server/libjvm.so \
+    "$KAFKA_LIBS_MARKER" 2>/dev/null | sha256sum | cut -c1-16)
   printf '%s/%s-%s.jsa\n' "$CDS_DIR" "$1" "$key"
 }
 
@@ -81,17 +77,6 @@ cds_commit() {
 
 kafka_tool() {
   java "${TOOL_JVM[@]}" -cp "$KAFKA_LIBS/*" "$@"
-}
-
-# The admin helper runs on every start, so it gets an archive of its own.
-admin_tool() {
-  local -a cds
-  local rc=0
-  mapfile -t cds < <(cds_opts admin)
-  java "${TOOL_JVM[@]}" "${cds[@]}" -cp "$KAFKA_LIBS/*:$KAFKA_ADMIN_JAR" SamsynKafkaAdmin "$@" ||
-    rc=$?
-  cds_commit admin "$$" "$((rc == 0))"
-  return "$rc"
 }
 
 healthy() {
@@ -156,12 +141,6 @@ format_storage() {
   kafka_tool kafka.tools.StorageTool format -t "$cluster_id" -c "$PROPS" --ignore-formatted >&2
 }
 
-create_topics() {
-  local -a topics
-  read -r -a topics <<<"$TOPICS"
-  admin_tool topics "$(bootstrap)" "$START_TIMEOUT" "${topics[@]}" | sed 's/^/[kafka] /' >&2
-}
-
 cmd_start() {
   "$SAMSYN_ROOT/deploy/local/install.sh" -q kafka
   mkdir -p "$DIR"
@@ -205,7 +184,8 @@ cmd_start() {
     fi
     log "answering after $(($(now_ms) - t0)) ms"
   fi
-  create_topics
+  wait_for "$START_TIMEOUT" kafka "$PIDFILE" "$MARKER" -- kafka_brokers_ready "$(bootstrap)" 1 ||
+    die "pid $(<"$PIDFILE") answers but its broker is not registered; see $LOGFILE"
   env_set SAMSYN_KAFKA_BOOTSTRAP "$(bootstrap)"
   log "up: pid $(<"$PIDFILE"), bootstrap $(bootstrap)"
 }
@@ -232,11 +212,6 @@ cmd_status() {
   fi
 }
 
-cmd_topics() {
-  healthy || die "not running; start it first"
-  create_topics
-}
-
 cmd_clean() {
   pid_alive "$PIDFILE" "$MARKER" && die "still running; stop it first"
   rm -rf "$DIR"
@@ -244,14 +219,13 @@ cmd_clean() {
 }
 
 case ${1:-} in
-  start | stop | restart | topics | clean) lock_dir "$DIR" ;;
+  start | stop | restart | clean) lock_dir "$DIR" ;;
 esac
 case ${1:-} in
   start) cmd_start ;;
   stop) cmd_stop ;;
   restart) cmd_stop && cmd_start ;;
   status) cmd_status ;;
-  topics) cmd_topics ;;
   clean) cmd_clean ;;
-  *) die "usage: $0 start|stop|restart|status|topics|clean" ;;
+  *) die "usage: $0 start|stop|restart|status|clean" ;;
 esac

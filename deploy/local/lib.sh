@@ -53,8 +53,6 @@ KAFKA_POM_HASH=$(kafka_pom | sha256sum | cut -c1-12)
 # running Kafka. install.sh writes .complete last.
 KAFKA_LIBS="$KAFKA_HOME/libs-$KAFKA_POM_HASH"
 KAFKA_LIBS_MARKER="$KAFKA_LIBS/.complete"
-KAFKA_TOOLS_DIR="$KAFKA_HOME/samsyn-tools-$KAFKA_POM_HASH"
-KAFKA_ADMIN_JAR="$KAFKA_TOOLS_DIR/samsyn-kafka-admin.jar"
 OPA_BIN="$SAMSYN_CACHE/opa-$OPA_VERSION/opa"
 REGAL_BIN="$SAMSYN_CACHE/regal-$REGAL_VERSION/regal"
 POLICIES_DIR="${SAMSYN_POLICIES:-$SAMSYN_ROOT/policies}"
@@ -119,6 +117,29 @@ except OSError:
     sys.exit(1)
 size, corr, err = struct.unpack(">iih", buf[:10])
 sys.exit(0 if corr == 4242 and err == 0 else 1)
+PY
+}
+
+# kafka_brokers_ready BOOTSTRAP COUNT: the cluster's metadata names COUNT brokers. A broker
+# answers ApiVersions (kafka_probe) before the controller has unfenced it, and until then refuses
+# to create a topic ("only 0 broker(s) are registered"); `samsyn topics` comes right after a start.
+kafka_brokers_ready() {
+  "$SAMSYN_ROOT/.venv/bin/python" - "$1" "$2" <<'PY'
+import asyncio, sys
+from aiokafka.admin import AIOKafkaAdminClient
+
+async def main() -> int:
+    admin = AIOKafkaAdminClient(bootstrap_servers=sys.argv[1], request_timeout_ms=3000)
+    try:
+        await admin.start()
+        cluster = await admin.describe_cluster()
+        return 0 if len(cluster["brokers"]) == int(sys.argv[2]) else 1
+    except Exception:
+        return 1
+    finally:
+        await admin.close()
+
+sys.exit(asyncio.run(main()))
 PY
 }
 

@@ -6,34 +6,17 @@ import csv
 import io
 import json
 import re
-import subprocess
-import sys
 import uuid
 
 import pytest
 from playwright.sync_api import Browser, expect
 
 from broker.audit.service import RECORD_FIELDS
-from tests.support import REPO, Samsyn, audit_for, shared_and_read
+from tests.e2e.console import ARTIFACTS, create_auditor
+from tests.support import Samsyn, audit_for, shared_and_read
 
 pytestmark = pytest.mark.e2e
-ARTIFACTS = REPO / "var" / "test-artifacts"
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
-
-
-def create_auditor(samsyn: Samsyn, name: str) -> str:
-    """``samsyn auditor create NAME`` against the server's database; the password it prints."""
-    out = subprocess.run(
-        [sys.executable, "-m", "broker.cli", "auditor", "create", name],
-        env=samsyn.env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    created = json.loads(out.stdout)
-    assert created["auditor"] == name
-    return str(created["password"])
 
 
 def test_auditor_searches_opens_verifies_and_exports(samsyn: Samsyn, browser: Browser) -> None:
@@ -45,7 +28,6 @@ def test_auditor_searches_opens_verifies_and_exports(samsyn: Samsyn, browser: Br
     audit_for(samsyn, shared.event_id, 1, action="feed.read")
     name = f"granskare-{uuid.uuid4().hex[:6]}"
     password = create_auditor(samsyn, name)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
 
     context = browser.new_context(accept_downloads=True, viewport={"width": 1400, "height": 900})
     page = context.new_page()
@@ -60,7 +42,9 @@ def test_auditor_searches_opens_verifies_and_exports(samsyn: Samsyn, browser: Br
     page.click("#login")
     expect(page).to_have_url(f"{samsyn.url}/audit/")
     expect(page.locator(".who")).to_contain_text(name)
+    expect(page.locator("h1")).to_contain_text("Översikt")
 
+    page.click("#nav-search")
     page.fill("input[name=subject]", shared.barn)
     page.click("#search")
     rows = page.locator("tbody tr")

@@ -14,7 +14,7 @@ from playwright.sync_api import Browser, Request, expect
 from broker.demo.seed import seed
 from broker.demo.year import STEERING_GROUP, last_whole_school_year, seed_year
 from broker.followup.catalogue import school_year
-from tests.e2e.test_console import ARTIFACTS, create_auditor
+from tests.e2e.console import ARTIFACTS, create_auditor
 from tests.support import Samsyn, audit_for
 
 pytestmark = pytest.mark.e2e

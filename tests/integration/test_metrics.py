@@ -73,6 +73,7 @@ def test_metrics_for_the_alerts_are_exported(samsyn: Samsyn) -> None:
     }
     assert partitions == {"0", "1", "2"}
     assert "samsyn_audit_chain_length" in after
+    assert "samsyn_audit_reviews_overdue" in after
     assert "samsyn_policy_failures_total" in after
 
 

@@ -12,7 +12,7 @@ import msgspec
 import pytest
 
 from broker.audit.chain import GENESIS, record_hash
-from broker.audit.console.routes import ACTIONS
+from broker.audit.console.search import ACTIONS
 from broker.audit.records import record
 from broker.records import (
     AuditAction,

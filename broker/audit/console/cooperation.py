@@ -14,9 +14,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from broker.audit.console.routes import HERE, Viewer
-from broker.audit.console.routes import _page as page
-from broker.audit.console.routes import _to_login as to_login
+from broker.audit.console.pages import HERE, Viewer, page, to_login
 from broker.auth.deps import StateDep
 from broker.followup import charts, service, store
 from broker.followup.catalogue import (
@@ -32,7 +30,7 @@ from broker.followup.catalogue import (
 from broker.followup.service import MUNICIPALITY_NAMES, PublishedTable
 from broker.web.errors import Problem
 
-router = APIRouter(prefix="/audit/cooperation", include_in_schema=False)
+router = APIRouter(prefix="/cooperation")
 QUARTER = re.compile(r"^\d{4}-Q[1-4]$")
 MONTHS_SV = ("jan", "feb", "mar", "apr", "maj", "jun", "jul", "aug", "sep", "okt", "nov", "dec")
 # The quarterly report: the activity measures, in the order a steering group reads them.

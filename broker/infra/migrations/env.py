@@ -9,6 +9,7 @@ from sqlalchemy.engine import Connection
 
 # The imports register every table on Base.metadata, so autogenerate sees the whole schema.
 import broker.audit.console.models
+import broker.audit.followup.models
 import broker.audit.models
 import broker.followup.models
 import broker.infra.positions
