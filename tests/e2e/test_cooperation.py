@@ -71,7 +71,7 @@ def test_the_steering_groups_page_and_quarterly_report(
     page.fill("input[name=name]", name)
     page.fill("input[name=password]", password)
     page.click("#login")
-    page.goto(f"{samsyn.url}/audit/cooperation/")
+    page.click("#nav-cooperation")
     expect(page.locator("h1")).to_contain_text(year)
     heatmaps = page.locator("#heatmaps figure")
     expect(heatmaps.last.locator("figcaption")).to_contain_text("Hela samverkan")
@@ -101,6 +101,7 @@ def test_the_steering_groups_page_and_quarterly_report(
     expect(page.locator("#activity tbody tr").last).to_contain_text("Hela samverkan")
     page.emulate_media(media="print")
     expect(page.locator("header")).to_be_hidden()
+    expect(page.locator("nav.pages")).to_be_hidden()
     page.screenshot(path=str(ARTIFACTS / "cooperation-report.png"), full_page=True)
     assert elsewhere == []
     context.close()

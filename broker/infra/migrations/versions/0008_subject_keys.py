@@ -18,7 +18,7 @@ from alembic import op
 import broker.infra.db
 
 revision = "0008_subject_keys"
-down_revision = "0006"  # chained after 0006 in this branch (two heads otherwise)
+down_revision = "0009_log_followup"  # chained in this branch (two heads otherwise)
 branch_labels = None
 depends_on = None
 
