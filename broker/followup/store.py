@@ -116,7 +116,7 @@ async def apply(
     ledgers = {
         row.token: open_ledger(key_of[row.token], row.token, row.sealed) for row in stored.scalars()
     }
-    orgs = await municipalities(session) if any(k == "audit" for k, _ in records) else {}
+    orgs = await municipalities(session)
     deltas: dict[StoreKey, list[int]] = {}
     hits = 0
     for token, items in by_token.items():
@@ -124,7 +124,8 @@ async def apply(
         for kind, value in items:
             if kind == "event":
                 event = _opened(value, key_of[token])
-                found: list[Hit] = from_event(event, ledger, now) if event else []
+                muni = orgs.get(value["source_org"])
+                found: list[Hit] = from_event(event, ledger, now, muni) if event else []
             else:
                 found = from_audit(value, ledger, orgs.get(value.get("actor_org") or ""))
             hits += len(found)

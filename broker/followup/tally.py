@@ -134,15 +134,19 @@ def _time(raw: str | None, fallback: datetime) -> datetime:
     return datetime.fromisoformat(raw.replace("Z", "+00:00"))
 
 
-def from_event(record: dict[str, Any], ledger: Ledger, accepted: datetime) -> list[Hit]:
-    """The hits of one accepted event (an ``events.v1`` record); updates the child's ledger."""
+def from_event(
+    record: dict[str, Any], ledger: Ledger, accepted: datetime, source_municipality: str | None
+) -> list[Hit]:
+    """The hits of one accepted event (an ``events.v1`` record, its envelope opened); updates the
+    child's ledger. It counts in the municipality the event names (the ``municipality``
+    extension), else its source organisation's, as the router places a report."""
     envelope = record["envelope"]
     measure = EVENT_MEASURES.get(envelope["type"])
     if measure is None or not ledger.new_fact(f"event/{record['source_org']}/{envelope['id']}"):
         return []
     at = _time(envelope.get("time"), accepted)
     ledger.touch(at)
-    area = record.get("report_municipality") or NONE
+    area = envelope.get("municipality") or source_municipality or NONE
     try:
         band = age_band(Personnummer(envelope["subject"]).age_on(at.date()))
     except (InvalidPersonnummer, ValueError):

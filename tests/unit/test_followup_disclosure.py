@@ -46,7 +46,6 @@ def event(child: int, muni: str, day: int, kind: str, level: int, area: int) -> 
     )
     return {
         "source_org": f"org-{muni}",
-        "report_municipality": None if muni == NONE else muni,
         "subject_pseudonym": f"p:{child}",
         "envelope": {
             "id": f"e-{child}-{day}-{kind}-{level}-{area}-{muni}",
@@ -58,12 +57,18 @@ def event(child: int, muni: str, day: int, kind: str, level: int, area: int) -> 
     }
 
 
+def municipality_of(ev: dict[str, Any]) -> str | None:
+    """The source organisation's municipality (``org-1492`` is in 1492; ``org-none`` in none)."""
+    code = str(ev["source_org"]).removeprefix("org-")
+    return None if code == NONE else code
+
+
 def tally(events: Iterable[dict[str, Any]]) -> dict[StoreKey, list[int]]:
     ledgers: dict[str, Ledger] = {}
     deltas: dict[StoreKey, list[int]] = {}
     for ev in events:
         ledger = ledgers.setdefault(ev["subject_pseudonym"], Ledger())
-        add(deltas, from_event(ev, ledger, START), ledger)
+        add(deltas, from_event(ev, ledger, START, municipality_of(ev)), ledger)
     return deltas
 
 

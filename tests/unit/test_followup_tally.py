@@ -6,17 +6,17 @@ from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from broker.followup.catalogue import ALL, DAYS, TOTAL, age_band, school_year
+from broker.followup.catalogue import ALL, DAYS, NONE, TOTAL, age_band, school_year
 from broker.followup.store import LedgerTokens, open_ledger, seal_ledger
 from broker.followup.tally import Ledger, StoreKey, add, from_audit, from_event
 from broker.privacy.aead import new_data_key
-from tests.unit.test_followup_disclosure import START, event, fictional
+from tests.unit.test_followup_disclosure import START, event, fictional, municipality_of
 
 
 def run(*events: dict[str, Any]) -> tuple[dict[StoreKey, list[int]], Ledger]:
     ledger, deltas = Ledger(), dict[StoreKey, list[int]]()
     for ev in events:
-        add(deltas, from_event(ev, ledger, START), ledger)
+        add(deltas, from_event(ev, ledger, START, municipality_of(ev)), ledger)
     return deltas, ledger
 
 
@@ -25,6 +25,15 @@ def test_two_concerns_of_one_child_are_two_events_from_one_child() -> None:
     assert deltas[("concerns", "2025-07", "1492", TOTAL, TOTAL)] == [2, 1]
     assert deltas[("concerns", "2025/26", ALL, "level", "3")] == [1, 1]
     assert deltas[("concerns", "2025-Q3", "1492", "area", "halsa")] == [1, 1]
+
+
+def test_an_event_counts_in_the_municipality_it_names_else_its_sources() -> None:
+    named = event(2, "1492", 3, "concern", 2, 0)
+    named["envelope"]["municipality"] = "1460"
+    deltas, _ = run(named, event(3, NONE, 4, "concern", 2, 0))
+    assert deltas[("concerns", "2025-07", "1460", TOTAL, TOTAL)] == [1, 1]
+    assert ("concerns", "2025-07", "1492", TOTAL, TOTAL) not in deltas
+    assert deltas[("concerns", "2025-07", NONE, TOTAL, TOTAL)] == [1, 1]
 
 
 def test_the_same_event_read_twice_counts_once() -> None:
