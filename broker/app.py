@@ -20,6 +20,7 @@ from broker.auth.deps import StateDep
 from broker.auth.routes import router as auth_router
 from broker.config import Settings, get_settings
 from broker.contracts import Contracts
+from broker.followup.routes import router as followup_router
 from broker.infra.db import make_engine, make_sessionmaker
 from broker.infra.kafka_writer import KafkaWriter
 from broker.infra.keys import load_keys, subject_keys_of, verification_keys
@@ -130,6 +131,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         children_router,
         webhook_router,
         audit_router,
+        followup_router,
         console_router,
     ):
         app.include_router(r)

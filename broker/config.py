@@ -18,7 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["development", "test", "production"]
 # The background workers a process may run (broker/runtime/workers.py); all of them by default.
-WorkerName = Literal["router", "materializer", "sealer", "webhooks", "gallring"]
+WorkerName = Literal["router", "materializer", "sealer", "webhooks", "gallring", "followup"]
 
 
 # Random secrets Samsyn checks (the console's session key, the first admin client's secret):
@@ -145,6 +145,9 @@ class Settings(BaseSettings):
     pseudonym_keys: dict[str, SecretStr] = Field(default_factory=dict)
     pseudonym_current_kid: str | None = None
     audit_signing_key: SecretStr | None = None
+    # The follow-up's key (base64, 32 bytes): seals each child's follow-up ledger and makes the
+    # one-way tokens that find it (broker/followup/store.py).
+    followup_key: SecretStr | None = None
     # Checkpoints carry the key id that signed them. Rotating the audit key: give the new key a
     # new id and list the old public key here (id -> PEM), so older checkpoints keep verifying.
     audit_signing_kid: str = "audit-1"
@@ -229,6 +232,7 @@ class Settings(BaseSettings):
                 ("SAMSYN_PSEUDONYM_KEYS", self.pseudonym_keys or None),
                 ("SAMSYN_KEK_KEYS", self.kek_keys or None),
                 ("SAMSYN_AUDIT_SIGNING_KEY", self.audit_signing_key),
+                ("SAMSYN_FOLLOWUP_KEY", self.followup_key),
                 ("SAMSYN_CONSOLE_SESSION_SECRET", self.console_session_secret),
             )
             if value is None
@@ -250,6 +254,10 @@ class Settings(BaseSettings):
             )
             is not None
         ]
+        if self.followup_key is not None:
+            # Read like a pseudonym key (base64, at least 32 bytes): it seeds the same HMAC.
+            weak = weak_pseudonym_key("SAMSYN_FOLLOWUP_KEY", self.followup_key.get_secret_value())
+            problems += [weak] if weak else []
         if problems:
             raise ValueError("production refuses " + "; ".join(problems))
         return self

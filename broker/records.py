@@ -48,6 +48,7 @@ class AuditAction(StrEnum):
     ADMIN_AUDIT_VIEW = "admin.audit.view"
     ADMIN_AUDIT_VERIFY = "admin.audit.verify"
     ADMIN_AUDIT_EXPORT = "admin.audit.export"
+    FOLLOWUP_READ = "followup.read"
     # The console's log follow-up: looking at its pages, and what the auditors record there.
     ADMIN_AUDIT_OVERVIEW = "admin.audit.overview"
     ADMIN_AUDIT_REVIEW = "admin.audit.review"

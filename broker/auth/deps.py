@@ -73,5 +73,7 @@ FeedReader = Annotated[Caller, Depends(require("feed:read"))]
 RelationshipWriter = Annotated[Caller, Depends(require("relationships:write"))]
 ConsentWriter = Annotated[Caller, Depends(require("consents:write"))]
 Auditor = Annotated[Caller, Depends(require("audit:read"))]
+# The follow-up's published tables (no child in them): for oversight and a project lead.
+FollowupReader = Annotated[Caller, Depends(require("followup:read"))]
 Admin = Annotated[Caller, Depends(require("admin"))]
 AnyCaller = Annotated[Caller, Depends(current_caller)]

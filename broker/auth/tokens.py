@@ -21,7 +21,15 @@ from broker.web.errors import Unauthenticated
 
 ALGORITHMS = ["RS256"]
 SCOPES = frozenset(
-    {"events:publish", "feed:read", "relationships:write", "consents:write", "audit:read", "admin"}
+    {
+        "events:publish",
+        "feed:read",
+        "relationships:write",
+        "consents:write",
+        "audit:read",
+        "followup:read",
+        "admin",
+    }
 )
 LEEWAY_S = 5
 

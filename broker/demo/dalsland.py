@@ -46,5 +46,13 @@ def organisations() -> list[DemoOrg]:
             None,
             ("audit:read",),
         ),
+        # The cooperation's steering group and project lead: the follow-up's numbers, no child.
+        DemoOrg(
+            "dalsland-styrgrupp",
+            "Styrgrupp Backa barnet Dalsland",
+            "oversight",
+            None,
+            ("followup:read",),
+        ),
     ]
     return orgs

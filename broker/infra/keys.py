@@ -1,9 +1,9 @@
 """Key material: from settings in production, generated once and kept in the database otherwise.
 
 Four keys: the RS256 key that signs access tokens, the HMAC keys behind child pseudonyms, the
-Ed25519 key that signs audit checkpoints and the key-encryption keys (KEKs) that wrap each child's
-data key. Every process of a deployment must use the same keys, so
-a generated key is stored (first writer wins) and read back by the others.
+Ed25519 key that signs audit checkpoints, the key-encryption keys (KEKs) that wrap each
+child's data key and the follow-up's token key. Every process of a deployment must use the
+same keys, so a generated key is stored (first writer wins) and read back by the others.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from joserfc.jwk import RSAKey
+from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -35,6 +36,7 @@ class Keys:
     # Checkpoint verification keys by key id: the current one and those rotated out.
     audit_public_keys: dict[str, Ed25519PublicKey]
     keks: LocalKeks
+    followup: bytes  # makes the follow-up's ledger tokens (broker/followup/store.py)
 
 
 async def _stored(
@@ -116,12 +118,14 @@ async def load_keys(settings: Settings, factory: async_sessionmaker[AsyncSession
             factory, "kek", base64.b64encode(secrets.token_bytes(KEK_BYTES)).decode()
         )
         keks = LocalKeks.from_base64({kid: material}, kid)
+    followup = await secret_key(settings.followup_key, factory, "followup")
     return Keys(
         jwt=jwt_key,
         pseudonymiser=pseudonymiser,
         audit=audit_key,
         audit_kid=audit_kid,
         audit_public_keys=public_keys,
+        followup=followup,
         keks=keks,
     )
 
@@ -136,6 +140,18 @@ def subject_keys_of(
         cache_size=settings.subject_key_cache_size,
         ttl_s=settings.subject_key_cache_ttl_s,
     )
+
+
+async def secret_key(
+    configured: SecretStr | None, factory: async_sessionmaker[AsyncSession], purpose: str
+) -> bytes:
+    """32 secret bytes: from settings (base64), or generated at first start and kept."""
+    if configured is not None:
+        return base64.b64decode(configured.get_secret_value())
+    _, material = await _stored(
+        factory, purpose, base64.b64encode(secrets.token_bytes(32)).decode()
+    )
+    return base64.b64decode(material)
 
 
 def public_key(pem: str) -> Ed25519PublicKey:

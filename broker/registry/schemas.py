@@ -11,7 +11,13 @@ OrgKind = Literal[
     "preschool", "school", "student_health", "social_services", "health", "police", "oversight"
 ]
 Scope = Literal[
-    "events:publish", "feed:read", "relationships:write", "consents:write", "audit:read", "admin"
+    "events:publish",
+    "feed:read",
+    "relationships:write",
+    "consents:write",
+    "audit:read",
+    "followup:read",
+    "admin",
 ]
 Role = Literal[
     "enrolled",

@@ -74,10 +74,10 @@ async def create_client(session: AsyncSession, *, body: ClientIn) -> tuple[ApiCl
     org = await session.get(Organisation, body.org)
     if org is None:
         raise NotFound(f"no organisation {body.org!r}; create it first")
-    if org.kind == "oversight" and set(body.scopes) - {"audit:read", "admin"}:
+    if org.kind == "oversight" and set(body.scopes) - {"audit:read", "followup:read", "admin"}:
         raise InvalidInput(
             "/scopes: an oversight organisation is never a party to sharing; "
-            "it may hold audit:read (and admin) only",
+            "it may hold audit:read, followup:read (and admin) only",
             errors=[{"pointer": "/scopes", "detail": "not allowed for kind oversight"}],
         )
     if org.kind != "oversight" and "audit:read" in body.scopes:

@@ -3,9 +3,9 @@
 Kafka metadata, OPA with an activated bundle, its policy data (well formed and within the
 shipped ceiling: ``policy_data``) and a database round trip are checked at once, each within a
 few seconds; the Kafka workers a process runs add one check each (``router``,
-``materializer``, ``sealer``): down from a failed or stalled session until it makes progress
-again (``broker.runtime.supervise``). 200 ``{status, checks}`` when all are ok, else 503
-problem+json naming what is down.
+``materializer``, ``sealer``, ``followup``): down from a failed or stalled session until it
+makes progress again (``broker.runtime.supervise``). 200 ``{status, checks}`` when all are ok,
+else 503 problem+json naming what is down.
 """
 
 from __future__ import annotations

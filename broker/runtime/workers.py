@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from broker.audit.sealer import Sealer
 from broker.config import Settings
 from broker.contracts import Contracts
+from broker.followup.store import LedgerTokens
+from broker.followup.worker import Followup
 from broker.infra.db import make_engine, make_sessionmaker
 from broker.infra.keys import Keys, load_keys, subject_keys_of
 from broker.policy.client import PolicyClient
@@ -57,6 +59,9 @@ def build_workers(
         workers.append(WebhookSender(settings, sessions, subject_keys))
     if "gallring" in settings.workers:
         workers.append(GallringWorker(settings, sessions, subject_keys))
+    if "followup" in settings.workers:
+        tokens = LedgerTokens(keys.followup)
+        workers.append(Followup(settings, sessions, tokens, subject_keys))
     return workers
 
 

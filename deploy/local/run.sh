@@ -51,6 +51,7 @@ banner() {
   Samsyn kör / is running            http://127.0.0.1:$PORT
   API-dokumentation / API docs        http://127.0.0.1:$PORT/docs
   Granskarkonsol / auditors' console  http://127.0.0.1:$PORT/audit/
+  Uppföljning / cooperation follow-up http://127.0.0.1:$PORT/audit/cooperation/
   Databas / database                  $SAMSYN_DATABASE_URL
   Kafka                               $SAMSYN_KAFKA_BOOTSTRAP
   OPA                                 $SAMSYN_OPA_URL
@@ -61,6 +62,12 @@ MSG
 
 seed() {
   "$PY" -m broker.demo seed --url "http://127.0.0.1:$PORT"
+}
+
+seed_year() {
+  # A year of fictional activity for the follow-up's charts, in the background (once).
+  log "ett års demoaktivitet i bakgrunden / a year of demo activity in the background: $SAMSYN_VAR/demo-year.log"
+  "$PY" -m broker.demo year --url "http://127.0.0.1:$PORT" >"$SAMSYN_VAR/demo-year.log" 2>&1 &
 }
 
 case "${1:-}" in
@@ -95,6 +102,7 @@ case "${1:-}" in
     trap 'kill "$pid" 2>/dev/null; rm -f "$PIDFILE"' INT TERM EXIT
     wait_ready
     seed
+    seed_year
     banner
     log "Ctrl-C stoppar Samsyn / stops Samsyn (the stack keeps running: make stop)"
     wait "$pid"

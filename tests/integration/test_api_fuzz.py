@@ -54,14 +54,19 @@ def fuzz(samsyn: Samsyn, token: str, tmp_path: Path, examples: int = 15) -> None
     assert run.returncode == 0, run.stdout[:12000] + run.stderr[-2000:]
 
 
-@pytest.mark.parametrize("who", ["school", "social_services", "oversight", "admin", "invalid"])
+@pytest.mark.parametrize(
+    "who", ["school", "social_services", "oversight", "followup", "admin", "invalid"]
+)
 def test_no_server_errors_and_schema_conformance(samsyn: Samsyn, tmp_path: Path, who: str) -> None:
-    """Every endpoint, fuzzed as each kind of caller and with a garbage token, answers as its
-    OpenAPI document says."""
+    """Every endpoint, fuzzed as each kind of caller (a school, social services, an auditor, a
+    follow-up reader, the admin) and with a garbage token, answers as its OpenAPI document
+    says."""
     if who in ("school", "social_services"):
         token = samsyn.org(who, "1460").token
     elif who == "oversight":
         token = samsyn.org("oversight", scopes=["audit:read"]).token
+    elif who == "followup":
+        token = samsyn.org("oversight", scopes=["followup:read"]).token
     elif who == "admin":
         token = samsyn.admin
     else:

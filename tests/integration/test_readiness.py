@@ -28,6 +28,7 @@ def test_ready_names_every_check(samsyn: Samsyn) -> None:
         "materializer": "ok",
         "router": "ok",
         "sealer": "ok",
+        "followup": "ok",
     }
 
 

@@ -27,6 +27,7 @@ def _production(**overrides: Any) -> dict[str, Any]:
         ),
         "SAMSYN_KEK_KEYS": json.dumps({"kek1": base64.b64encode(secrets.token_bytes(32)).decode()}),
         "SAMSYN_AUDIT_SIGNING_KEY": _pem(Ed25519PrivateKey.generate()),
+        "SAMSYN_FOLLOWUP_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
         "SAMSYN_CONSOLE_SESSION_SECRET": secrets.token_urlsafe(32),
         "SAMSYN_ADMIN_CLIENT_ID": "operator",
         "SAMSYN_ADMIN_CLIENT_SECRET": secrets.token_urlsafe(24),
@@ -84,6 +85,7 @@ def test_production_refuses_a_placeholder_or_a_short_secret(
         "SAMSYN_PSEUDONYM_KEYS",
         "SAMSYN_KEK_KEYS",
         "SAMSYN_AUDIT_SIGNING_KEY",
+        "SAMSYN_FOLLOWUP_KEY",
         "SAMSYN_CONSOLE_SESSION_SECRET",
     ],
 )

@@ -91,6 +91,7 @@ def test_compose_secrets_have_no_defaults() -> None:
         "SAMSYN_PSEUDONYM_KEYS",
         "SAMSYN_KEK_KEYS",
         "SAMSYN_AUDIT_SIGNING_KEY",
+        "SAMSYN_FOLLOWUP_KEY",
         "SAMSYN_CONSOLE_SESSION_SECRET",
     ):
         uses = re.findall(r"\$\{" + name + r"([^}]*)\}", text)

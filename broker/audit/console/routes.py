@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from broker.audit.console import flags, login, overview, report, review, samples, search
+from broker.audit.console import (
+    cooperation,
+    flags,
+    login,
+    overview,
+    report,
+    review,
+    samples,
+    search,
+)
 
 router = APIRouter(prefix="/audit", include_in_schema=False)
-for part in (login, overview, review, samples, flags, report, search):
+for part in (login, overview, review, samples, flags, report, cooperation, search):
     router.include_router(part.router)

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 import broker.audit.console.models
 import broker.audit.followup.models
 import broker.audit.models
+import broker.followup.models
 import broker.infra.positions
 import broker.ingest.models
 import broker.privacy.models

@@ -1,8 +1,8 @@
 """log follow-up: summary tables of the chain for the console's overview, review queue,
 samples and flags
 
-Revision ID: 0009_log_followup
-Revises: 0008_subject_keys
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-03 08:30:00
 
 The tables are filled by the sealer: at its next start it takes in the records already sealed
@@ -17,8 +17,8 @@ from alembic import op
 
 import broker.infra.db
 
-revision = "0009_log_followup"
-down_revision = "0008_subject_keys"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

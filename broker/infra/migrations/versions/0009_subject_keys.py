@@ -1,7 +1,7 @@
 """subject_keys: each child's data key, wrapped by a key-encryption key; payloads sealed
 
-Revision ID: 0008_subject_keys
-Revises: 0006
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-03 08:20:00
 
 accepted_events and feed_items keep the child's number and ``data`` only as ciphertext under the
@@ -17,8 +17,8 @@ from alembic import op
 
 import broker.infra.db
 
-revision = "0008_subject_keys"
-down_revision = "0006"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """lawful sharing: the statute on every disclosure, and review items
 
-Revision ID: 0007_lawful_sharing
-Revises: 0009_log_followup
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-03 09:15:00
 
 Audit records carry the statute (lagrum) a disclosure rests on and whether it is an open review
@@ -15,8 +15,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007_lawful_sharing"
-down_revision = "0009_log_followup"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

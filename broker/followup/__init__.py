@@ -1,0 +1,1 @@
+"""Joint follow-up: counts a Backa barnet steering group can see, identifying no child."""
