@@ -137,7 +137,9 @@ def _child_year(api: Api, slug: str, rng: random.Random, year: tuple[datetime, d
             decided = later(3, 45, flagged)
             measure = rng.choice(["extra_adaptations", "special_support", "action_programme"])
             add(school, "support.decided", {"measure": measure}, decided, **by_consent)
-    if level >= 2 and rng.random() < 0.55:
+    # care_support_u18 and the reporting duty concern children: an 18-year-old's barnteam and
+    # reports would be refused at ingest as never routable (policies/data/grounds).
+    if level >= 2 and age < 18 and rng.random() < 0.55:
         case = {"subject": subject, "role": "case_open", "valid_from": _z(start)}
         calls.append((social, "/v1/relationships", case))
         met = later(7, 60, start)
@@ -147,7 +149,7 @@ def _child_year(api: Api, slug: str, rng: random.Random, year: tuple[datetime, d
             planned = later(5, 40, met)
             plan = {"coordinator_org": social}
             add(social, "plan.updated", plan, planned, **care)
-    if level == 4 and rng.random() < 0.6:
+    if level == 4 and age < 18 and rng.random() < 0.6:
         report = {"areas": ["trygghet"], "urgency": "normal", "description": "Fiktiv / fictional"}
         events.append(
             (

@@ -61,9 +61,9 @@ def backed_up_deliveries(url: str) -> int:
     return asyncio.run(count())
 
 
-def report(school: Org) -> dict[str, object]:
+def report(school: Org, subject: str) -> dict[str, object]:
     return school.envelope(
-        child(10),
+        subject,
         "mandatory.report",
         {"areas": ["omsorg"], "urgency": "normal", "description": "Fiktiv anmälan."},
         purpose="mandatory_report",
@@ -91,11 +91,29 @@ def deliveries(org: Org, ids: set[str]) -> Counter[str] | None:
     return found if set(found) == ids else None
 
 
+@pytest.mark.parametrize(
+    "children_during_backup",
+    [
+        "known",
+        pytest.param(
+            "new",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="a child's data key made after the backup is not in the restored database, "
+                "so what Kafka still holds about that child no longer opens (docs/operations.md: "
+                "a compacted key topic would carry the keys across a restore)",
+            ),
+        ),
+    ],
+)
 def test_backup_taken_under_load_restores_and_catches_up(
-    stack: dict[str, str], tmp_path: Path
+    stack: dict[str, str], tmp_path: Path, children_during_backup: str
 ) -> None:
     """pg_dump while events flow, pg_restore into a fresh database, Samsyn on it: feeds,
-    consents and the chain come back, the read model catches up, nothing is delivered twice."""
+    consents and the chain come back, the read model catches up, nothing is delivered twice.
+    Reports during the backup are about children known before it ("known"); about children
+    first seen during it ("new"), the restore cannot open them yet (strict xfail: a fix turns
+    it into a failure that asks for the marker to go)."""
     original_url = new_postgres_database(stack, f"samsyn_drill_{uuid.uuid4().hex[:8]}")
     prefix = f"r{uuid.uuid4().hex[:8]}."
     first = start_samsyn(stack, original_url, prefix=prefix)
@@ -115,11 +133,15 @@ def test_backup_taken_under_load_restores_and_catches_up(
                 "purposes": ["early_support"],
             },
         )
-        sent = [report(school) for _ in range(BEFORE)]
+        known = [child(10) for _ in range(BEFORE)]
+        sent = [report(school, barn) for barn in known]
         for env in sent:
             school.publish(env, wait=False)
 
-        during = [report(school) for _ in range(DURING)]
+        during = [
+            report(school, known[i % BEFORE] if children_during_backup == "known" else child(10))
+            for i in range(DURING)
+        ]
         publisher = threading.Thread(target=lambda: [school.publish(e, wait=False) for e in during])
         publisher.start()
         backup = tmp_path / "samsyn.dump"
