@@ -8,6 +8,9 @@ import binascii
 from broker.web.errors import InvalidInput
 
 PREFIX = "c1:"
+# Positions are INTEGER columns (feed and audit seq): a larger one was never given out, and
+# PostgreSQL would refuse to compare with it (a 500 instead of the 422 below).
+MAX_SEQ = 2**31 - 1
 
 
 def encode_cursor(seq: int) -> str:
@@ -18,7 +21,9 @@ def decode_cursor(cursor: str, *, pointer: str = "/after") -> int:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         if raw.startswith(PREFIX) and raw[len(PREFIX) :].isdigit():
-            return int(raw[len(PREFIX) :])
+            seq = int(raw[len(PREFIX) :])
+            if seq <= MAX_SEQ:
+                return seq
     except (binascii.Error, UnicodeDecodeError, ValueError):
         pass
     raise InvalidInput(

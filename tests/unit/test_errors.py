@@ -79,3 +79,14 @@ async def test_a_database_error_that_is_not_an_outage_stays_a_500(name: str) -> 
     """An integrity or data error is a bug, not an outage: it is not disguised as 503."""
     r = await _get(f"/bug/{name}")
     assert r.status_code == 500
+
+
+def test_a_cursor_past_any_position_is_invalid_input() -> None:
+    """A cursor naming a position beyond the INTEGER columns' range (never given out) is a 422,
+    not a comparison PostgreSQL refuses (schemathesis found the 500 on the PostgreSQL leg)."""
+    from broker.web.cursors import MAX_SEQ, decode_cursor, encode_cursor
+    from broker.web.errors import InvalidInput
+
+    assert decode_cursor(encode_cursor(MAX_SEQ)) == MAX_SEQ
+    with pytest.raises(InvalidInput):
+        decode_cursor(encode_cursor(55433724026))
