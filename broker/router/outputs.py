@@ -50,6 +50,32 @@ class Output:
     value: Record
 
 
+def denied_whole(
+    ev: Pending, answer: PolicyAnswer, now: datetime, *, reasons: list[str], withheld: list[str]
+) -> Output:
+    """The audit record of an event denied as a whole (no recipient, or parked): one decision
+    without a recipient, under the event's own ground and purpose."""
+    return Output(
+        AUDIT,
+        None,
+        record(
+            record_id=decision_record_id(ev.source_org, ev.event_id, None),
+            action=AuditAction.DECISION,
+            outcome="deny",
+            actor_org=ev.source_org,
+            subject_pseudonym=ev.pseudonym,
+            event_id=ev.event_id,
+            legal_ground=ev.envelope["legalbasis"],
+            purpose=ev.envelope["purpose"],
+            categories_withheld=withheld,
+            reasons=reasons,
+            policy_revision=answer.revision,
+            decision_id=answer.decision_id,
+            time=now,
+        ),
+    )
+
+
 def parked(
     ev: Pending, faults: list[str], answer: PolicyAnswer, now: datetime, key: AESGCM
 ) -> list[Output]:
@@ -71,24 +97,7 @@ def parked(
                 parked_at=now.isoformat(),
             ),
         ),
-        Output(
-            AUDIT,
-            None,
-            record(
-                record_id=decision_record_id(ev.source_org, ev.event_id, None),
-                action=AuditAction.DECISION,
-                outcome="deny",
-                actor_org=ev.source_org,
-                subject_pseudonym=ev.pseudonym,
-                event_id=ev.event_id,
-                legal_ground=ev.envelope["legalbasis"],
-                purpose=ev.envelope["purpose"],
-                reasons=["parked_policy_fault", *faults],
-                policy_revision=answer.revision,
-                decision_id=answer.decision_id,
-                time=now,
-            ),
-        ),
+        denied_whole(ev, answer, now, reasons=["parked_policy_fault", *faults], withheld=[]),
     ]
 
 
@@ -191,25 +200,7 @@ def outputs(
             )
         if not ev.candidates:
             out.append(
-                Output(
-                    AUDIT,
-                    None,
-                    record(
-                        record_id=decision_record_id(ev.source_org, ev.event_id, None),
-                        action=AuditAction.DECISION,
-                        outcome="deny",
-                        actor_org=ev.source_org,
-                        subject_pseudonym=ev.pseudonym,
-                        event_id=ev.event_id,
-                        legal_ground=ev.envelope["legalbasis"],
-                        purpose=ev.envelope["purpose"],
-                        categories_withheld=present,
-                        reasons=["no_candidate_recipients"],
-                        policy_revision=answer.revision,
-                        decision_id=answer.decision_id,
-                        time=now,
-                    ),
-                )
+                denied_whole(ev, answer, now, reasons=["no_candidate_recipients"], withheld=present)
             )
         out.append(
             Output(
