@@ -25,7 +25,9 @@ def test_overview_counts_and_charts_the_period(samsyn: Samsyn, browser: Browser)
     for stat in ("allowed", "denied", "reads"):
         assert int(page.locator(f"#stat-{stat} b").inner_text()) >= 1
     expect(page.locator("#chart-day svg rect.bar.reads").first).to_be_visible()
-    expect(page.locator("#chart-org svg")).to_contain_text(shared.eh.id)
+    # Unfiltered the chart draws the busiest organisations of everything the session shared, which
+    # need not include this test's; it must be there once the page is filtered to it (below).
+    expect(page.locator("#chart-org svg rect.bar").first).to_be_visible()
     expect(page.locator("#chain-state")).to_contain_text("OK", timeout=15_000)
     page.screenshot(path=str(ARTIFACTS / "followup-overview.png"), full_page=True)
 
