@@ -90,6 +90,13 @@ class Settings(BaseSettings):
     # process has it (a StatefulSet's pod name). A static member does not leave its group when
     # it stops, so a name that never comes back holds its partitions for a session timeout.
     worker_instance: str | None = None
+    # How long the routers' consumer group waits for a router that stopped answering before
+    # its partitions go to the others (heartbeats every fifth of it). A restarted router takes
+    # its partitions back at once whatever this is (static membership); this bounds how long
+    # the partitions of one gone for good wait. Brokers refuse a session timeout under their
+    # group.min.session.timeout.ms (6000 by default): theirs must be set to 1000 (README,
+    # Reliability). An event loop that stalls longer than this costs a needless rebalance.
+    router_session_timeout_ms: int = Field(default=1_500, ge=1_000)
     router_batch_max: int = 500
     # How long a transaction of a router that died without a successor of the same name stays
     # open before Kafka aborts it. Consumers reading read_committed stop at an open transaction,
