@@ -2,7 +2,7 @@
 # A three-broker Kafka cluster in KRaft mode on loopback: what production runs (replication
 # factor 3, min.insync.replicas 2), small enough for two cores. Each node is broker and
 # controller (three voters), from the same jars as kafka.sh. Used by the broker-fault tests
-# (tests/integration/test_kafka_cluster.py) and `make faults-cluster`.
+# (tests/integration/test_kafka_cluster.py) and `make faults` (bench/faults/).
 #
 # usage: deploy/local/kafka-cluster.sh start|stop|kill|status|bootstrap|clean [NODE]
 #   start [N]   start every node (or node N) that is not running; wait until each answers, and
