@@ -10,11 +10,13 @@ Two things hold a dead router's work up besides the routers' consumer group noti
 
 So every router writes its instance name into the offsets it commits (the offset metadata),
 and a router that is given partitions it did not hold reads who committed them last and, when
-that was another router, fences that router's transactional id: Kafka aborts the open
-transaction at once and refuses the old producer from then on. This is the takeover Kafka
-Streams does per task. A previous owner that is alive (the group rebalanced because a router
-joined) loses its producer too: its next transaction fails and its session is rebuilt, which
-is right, as it may still have been writing for partitions that are no longer its own.
+that was another router no longer in the group, fences that router's transactional id: Kafka
+aborts the open transaction at once and refuses the old producer from then on (the takeover
+Kafka Streams does per task). A previous owner still in the group (the group rebalanced because
+a router joined or came back) is left alone: fencing it would fail its next transaction and
+rebuild its session for nothing, and whatever it still commits for a partition it gave up is
+dropped by the read model (deterministic delivery ids). A router is known in the group by its
+consumer's client id, which names it (DescribeGroups of aiokafka's version has no instance id).
 """
 
 from __future__ import annotations
@@ -44,6 +46,11 @@ def transactional_id(settings: Settings, instance: str) -> str:
     return settings.topic(f"samsyn-{instance}")
 
 
+def client_id(instance: str) -> str:
+    """The client id of the router named ``instance``'s consumer: how the others see it."""
+    return f"samsyn-router {instance}"
+
+
 class Handover(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
     """On each assignment: fence the routers that last committed the partitions new to us."""
 
@@ -61,10 +68,11 @@ class Handover(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is 
             return
         started = time.perf_counter()
         try:
-            owners = await within(
+            owners, members = await within(
                 self._last_committers(new), self.settings.kafka_deadline_s, "the owners"
             )
-            for owner in sorted(owners - {self.settings.router_instance}):
+            gone = {o for o in owners if client_id(o) not in members}
+            for owner in sorted(gone - {self.settings.router_instance}):
                 await fence(self.settings, owner)
                 FENCED.inc()
                 log.info(
@@ -75,16 +83,20 @@ class Handover(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is 
         except Exception as err:  # the transaction timeout still ends it
             log.warning("could not fence the previous owner", error=repr(err))
 
-    async def _last_committers(self, partitions: set[TopicPartition]) -> set[str]:
+    async def _last_committers(self, partitions: set[TopicPartition]) -> tuple[set[str], set[str]]:
+        """Who committed ``partitions`` last, and the client ids of the group's members."""
         admin = AIOKafkaAdminClient(**kafka.connection(self.settings))
         await admin.start()
         try:
             committed = await admin.list_consumer_group_offsets(
                 self.group, partitions=sorted(partitions)
             )
+            [described] = await admin.describe_consumer_groups([self.group])
         finally:
             await admin.close()
-        return {c.metadata for c in committed.values() if c is not None and c.metadata}
+        [group] = described.to_object()["groups"]
+        members = {str(m["client_id"]) for m in group["members"]}
+        return {c.metadata for c in committed.values() if c is not None and c.metadata}, members
 
 
 async def fence(settings: Settings, instance: str) -> None:

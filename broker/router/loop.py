@@ -46,7 +46,7 @@ from broker.records import (
     decode_ingested,
 )
 from broker.registry.models import Consent
-from broker.router.handover import Handover, transactional_id
+from broker.router.handover import Handover, client_id, transactional_id
 from broker.router.outputs import Output, erased_outputs, outputs, parked
 from broker.runtime.supervise import (
     Progress,
@@ -163,6 +163,7 @@ class Router:
             s,
             group_id=GROUP,
             instance=s.router_instance,
+            client_id=client_id(s.router_instance),  # how the other routers see it (handover)
             # A batch may wait for OPA for a long time; staying in the group meanwhile keeps the
             # partitions here instead of handing them to a router that would wait as well.
             max_poll_interval_ms=3_600_000,
