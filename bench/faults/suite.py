@@ -269,11 +269,14 @@ class Suite:
         pending: int | None = None
         routed_s: float | None = None
         poll_s = 0.0
+        waiting: set[str] | None = None  # after the first read, only feeds still waited on
         while time.monotonic() < deadline:
             polled = time.monotonic()
-            if feeds.poll():
+            if feeds.poll(waiting):
                 poll_s = time.monotonic() - polled
-                left = len(feeds.missing(target))
+                missing = feeds.missing(target)
+                waiting = {e.recipient for e in missing}
+                left = len(missing)
                 if pending is None:
                     pending = left
                 if left == 0:
