@@ -24,6 +24,9 @@ class PrivateStack:
         self.cluster = cluster
         self.kafka = "kafka-cluster" if cluster else "kafka"
         self.services = PrivateServices(var)
+        # A broker's JVM took more than the scripts' 90 s to answer on the 2-core machine at a
+        # load average of 55 (a whole-cluster restart failed so): a fault run waits longer.
+        self.services.env.setdefault("SAMSYN_KAFKA_START_TIMEOUT", "300")
         self.opa = Opa()
         self.kafka_bootstrap = ""
         self.postgres_dsn = ""
