@@ -61,8 +61,9 @@ test: lint stack ## everything CI runs: lint, policy tests, unit + integration +
 	@SAMSYN_TEST_DB=sqlite $(PY) -m pytest tests -q -n $(TEST_WORKERS) --dist loadfile -m "$(TIMED_OUT)"
 	@SAMSYN_TEST_DB=sqlite $(PY) -m pytest tests -q -m "$(TIMED)"
 	@# stack_security (secured Kafka, signed bundles) does not depend on the database: SQLite leg only.
-	@# faults (bench/faults/ in small) brings its own PostgreSQL, the three-broker cluster test
-	@# its own Kafka, and the restore drill always uses PostgreSQL: SQLite leg only, too.
+	@# faults (bench/faults/ in small) brings its own three-broker Kafka and PostgreSQL, the
+	@# three-broker cluster test its own Kafka, and the restore drill always uses PostgreSQL:
+	@# SQLite leg only, too.
 	@SAMSYN_TEST_DB=postgres $(PY) -m pytest tests/integration -q -n $(TEST_WORKERS) --dist loadfile -m "not stack_security and not restore and $(TIMED_OUT)"
 
 EVENTS ?= 3000
