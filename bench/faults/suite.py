@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import random
 import shutil
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.faults.load import (
     ATTENDANCE_CONSENT,
@@ -34,6 +36,8 @@ from bench.faults.load import (
 from bench.faults.results import Recovery, Result, report
 from bench.faults.stack import BROKERS, PrivateStack
 from broker.demo.story import fictional_child
+from broker.router.handover import client_id
+from broker.router.loop import GROUP
 from tests.kit import REPO, Org, Samsyn, start_samsyn, start_worker
 
 
@@ -320,12 +324,48 @@ class Suite:
 
     def router_dies(self, w: World, load: Load, feeds: Feeds) -> tuple[float, bool]:
         """SIGKILL router-2 for good: router-1 must take its partitions over (within 3 s: the
-        routers' group session, 1.5 s, and fencing its open transaction; README)."""
+        routers' group session, 1.5 s, and fencing its open transaction; README). First
+        router-1, restarted by the router kills, must be back in the routers' group: on a
+        loaded machine its process takes many seconds to start, and a router that is not
+        there cannot take anything over (an earlier run killed router-2 before it was)."""
         assert w.standby is not None
+        waited = time.monotonic()
+        while self._routers_in_group(w) != {"router-1", "router-2"}:
+            if time.monotonic() - waited > self.opts.recovery_timeout_s:
+                raise RuntimeError("router-1 did not come back to the routers' group")
+            time.sleep(0.5)
+        self.say(f"router-dies: both routers in the group after {time.monotonic() - waited:.1f} s")
         w.standby.send_signal(signal.SIGKILL)
         w.standby.wait()
         w.standby = None
         return 0.0, False
+
+    def _routers_in_group(self, w: World) -> set[str]:
+        """The routers in the routers' consumer group with partitions, by their client ids."""
+
+        async def describe() -> set[str]:
+            admin = AIOKafkaAdminClient(bootstrap_servers=self.stack.kafka_bootstrap)
+            await admin.start()
+            try:
+                [described] = await admin.describe_consumer_groups(
+                    [w.samsyn.env["SAMSYN_TOPIC_PREFIX"] + GROUP]
+                )
+            finally:
+                await admin.close()
+            [group] = described.to_object()["groups"]
+            if group["state"] != "Stable":
+                return set()
+            return {
+                name
+                for name in ("router-1", "router-2")
+                for m in group["members"]
+                if m["client_id"] == client_id(name) and m["member_assignment"]
+            }
+
+        try:
+            return asyncio.run(describe())
+        except Exception:  # Kafka busy: not known to be there yet
+            return set()
 
     def broker_kill(self, node: int) -> Callable[[World, Load, Feeds], tuple[float, bool]]:
         """SIGKILL broker ``node`` under load; the other two go on (min.insync.replicas 2) while
