@@ -29,9 +29,11 @@ from broker.config import Settings
 from broker.demo import story as demo_story
 from broker.demo.seed import seed
 from broker.infra.db import make_engine, make_sessionmaker
+from broker.infra.kafka_writer import KafkaWriter
 from broker.infra.keys import load_keys, subject_keys_of
 from broker.ingest.models import AcceptedEvent, EventRoute
 from broker.privacy.aead import Unreadable
+from broker.privacy.keylog import KafkaKeyLog
 from broker.privacy.keyring import SubjectKeys
 from broker.privacy.models import SubjectKey
 from broker.privacy.payloads import event_ad, feed_ad, open_personal
@@ -245,7 +247,11 @@ async def fresh_keys(samsyn: Samsyn) -> tuple[AsyncEngine, SubjectKeys]:
     settings = settings_of(samsyn)
     engine = make_engine(settings.database_url)
     sessions = make_sessionmaker(engine)
-    return engine, subject_keys_of(settings, sessions, await load_keys(settings, sessions))
+    # Only reads: its key log writer is never started; the deployment imported the log.
+    log = KafkaKeyLog(KafkaWriter(settings))
+    keys = subject_keys_of(settings, sessions, await load_keys(settings, sessions), log)
+    keys.imported()
+    return engine, keys
 
 
 def open_raw(samsyn: Samsyn, pseudonyms: set[str]) -> dict[str, int]:
