@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import structlog
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from sqlalchemy import bindparam, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
@@ -88,13 +88,23 @@ class Latest:
 async def read_key_log(settings: Settings, timeout_s: float = 60.0) -> dict[str, Latest]:
     """Every child's last record in ``keys.v1``, read once up to the end offsets at the start."""
     topic = settings.topic(kafka.KEYS)
-    consumer = AIOKafkaConsumer(**kafka.connection(settings), enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        **kafka.connection(settings),
+        group_id=None,  # no group: every partition, nothing committed
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
     await consumer.start()
     try:
+        # Checked first: subscribing to a missing topic could have the broker create it,
+        # without the compaction configs.
         if topic not in await consumer.topics():
             raise RuntimeError(f"topic {topic} does not exist: run `samsyn topics`")
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        consumer.assign(partitions)
+        consumer.subscribe([topic])
+        async with asyncio.timeout(timeout_s):
+            while not consumer.assignment():
+                await consumer.getmany(timeout_ms=200)
+        partitions = sorted(consumer.assignment())
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
         latest: dict[str, Latest] = {}
