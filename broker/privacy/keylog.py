@@ -32,7 +32,7 @@ from typing import Any, Protocol
 
 import structlog
 from aiokafka import AIOKafkaConsumer
-from sqlalchemy import bindparam, or_, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
@@ -145,8 +145,21 @@ async def apply_key_log(
     sessions: async_sessionmaker[AsyncSession], latest: dict[str, Latest]
 ) -> Imported:
     """Make ``subject_keys`` hold each child's latest record where its row is older (a lower
-    ``log_offset``, none, or no row at all)."""
+    ``log_offset``, none, or no row at all); the records applied."""
     now = utcnow()
+    table = SUBJECT_KEYS
+    async with sessions() as session:
+        rows = await session.execute(select(table.c.pseudonym, table.c.log_offset))
+        known: dict[str, int | None] = {row.pseudonym: row.log_offset for row in rows}
+
+    def older(pseudonym: str, entry: Latest) -> bool:
+        if pseudonym not in known:
+            return entry.key is not None  # a tombstone for no row: nothing to destroy
+        offset = known[pseudonym]
+        return offset is None or offset < entry.offset
+
+    # Usually (no restore) nothing: a start then costs one read of the topic and of the table.
+    latest = {p: e for p, e in latest.items() if older(p, e)}
     keys = [
         {
             "pseudonym": p,
@@ -159,7 +172,6 @@ async def apply_key_log(
         if e.key is not None
     ]
     tombstones = [{"p": p, "o": e.offset} for p, e in sorted(latest.items()) if e.key is None]
-    table = SUBJECT_KEYS
     destroy = (
         update(table)
         .where(
