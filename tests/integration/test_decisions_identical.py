@@ -108,7 +108,7 @@ class Corpus:
     relative to ``now`` (what the policy compares), so the decisions do not age."""
 
     def __init__(self, now: datetime) -> None:
-        self.rng = random.Random(18)  # noqa: S311 - a fixed corpus, not a secret
+        self.rng = random.Random(18)  # a fixed corpus, not a secret
         self.now = now
         self.orgs = _organisations()
         self.children = [
@@ -266,18 +266,16 @@ async def _normalised(
     lines = []
     for out in produced:
         value: dict[str, Any] = msgspec.to_builtins(out.value)
-        if isinstance(out.value, Delivery):
-            personal = open_personal(
-                keys[out.value.subject_pseudonym], out.value.sealed, feed_ad(out.value.delivery_id)
+        if isinstance(out.value, Delivery | ParkedEvent):
+            ad = (
+                feed_ad(out.value.delivery_id)
+                if isinstance(out.value, Delivery)
+                else event_ad(out.value.source_org, str(out.value.envelope["id"]))
             )
-            value["sealed"] = {"subject": corpus.labels[personal.subject], "data": personal.data}
+            personal = open_personal(keys[out.value.subject_pseudonym], out.value.sealed, ad)
+            subject = corpus.labels[str(personal.subject)]
+            value["sealed"] = {"subject": subject, "data": personal.data}
         if isinstance(out.value, ParkedEvent):
-            personal = open_personal(
-                keys[out.value.subject_pseudonym],
-                out.value.sealed,
-                event_ad(out.value.source_org, str(out.value.envelope["id"])),
-            )
-            value["sealed"] = {"subject": corpus.labels[personal.subject], "data": personal.data}
             value["parked_at"] = "<now>"
         if isinstance(out.value, AuditEntry):
             value["time"] = "<now>"
