@@ -183,7 +183,12 @@ class Router:
             await within(producer.start(), s.kafka_deadline_s, "starting the producer")
             await within(consumer.start(), s.kafka_deadline_s, "starting the consumer")
             try:
-                await self.registry.follow()
+                registry = s.topic(kafka.REGISTRY)
+                await self.registry.follow(
+                    await within(
+                        producer.partitions_for(registry), s.kafka_deadline_s, "registry metadata"
+                    )
+                )
                 await self._pipeline(consumer, producer)
             finally:
                 await close_within(self.registry.close(), log, "router registry consumer")

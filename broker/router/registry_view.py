@@ -120,12 +120,11 @@ class RegistryView:
         # current() runs for the batch being decided and for the one being committed at once.
         self._lock = asyncio.Lock()
 
-    async def follow(self) -> None:
-        """Load from the database and follow ``registry.v1`` from then on (a routing session)."""
+    async def follow(self, partitions: set[int]) -> None:
+        """Load from the database and follow ``registry.v1`` (its ``partitions``, as the
+        producer's metadata has them) from then on: a routing session."""
         s = self.settings
-        # Without a group the consumer is given every partition of the topic.
         consumer = AIOKafkaConsumer(
-            s.topic(kafka.REGISTRY),
             **kafka.connection(s),
             group_id=None,
             enable_auto_commit=False,
@@ -134,8 +133,9 @@ class RegistryView:
         )
         await within(consumer.start(), s.kafka_deadline_s, "starting the registry consumer")
         try:
-            await within(_assigned(consumer), s.kafka_deadline_s, "the registry's partitions")
-            self._partitions = sorted(consumer.assignment())
+            topic = s.topic(kafka.REGISTRY)
+            self._partitions = [TopicPartition(topic, p) for p in sorted(partitions)]
+            consumer.assign(self._partitions)
             since = int((time.time() - REPLAY_S) * 1000)
             starts = await within(
                 consumer.offsets_for_times(dict.fromkeys(self._partitions, since)),
@@ -295,11 +295,6 @@ class RegistryView:
             (c := self._consents.get(i)) is not None and c.withdrawn_at is not None
             for i in consent_ids
         )
-
-
-async def _assigned(consumer: AIOKafkaConsumer) -> None:
-    while not consumer.assignment():  # noqa: ASYNC110 - aiokafka signals no assignment event
-        await asyncio.sleep(0.05)
 
 
 def _about_consent(change: RegistryRecord) -> bool:
