@@ -163,6 +163,10 @@ class Settings(BaseSettings):
     # long: a key shredded by another process stays usable here at most this long.
     subject_key_cache_size: int = Field(default=10_000, ge=1)
     subject_key_cache_ttl_s: float = Field(default=60.0, gt=0)
+    # How long keys.v1 keeps the tombstone of a destroyed key (a pseudonym, no key): longer than
+    # the oldest backup that may be restored, which a tombstone destroys the key in again
+    # (broker/privacy/keylog.py). Read by `samsyn topics` when it creates the topic.
+    keys_tombstone_retention: timedelta = timedelta(days=90)
 
     # Gallring: how long each kind of information stays in the read model (docs/privacy.md).
     # ISO 8601 durations ("P30D", "PT12H"). A delivery goes at the first of its deadlines.
