@@ -34,13 +34,13 @@ from broker.contracts import Contracts
 from broker.infra.db import Base, make_engine, make_sessionmaker, utcnow
 from broker.policy.client import PolicyClient
 from broker.privacy.kek import LocalKeks
-from broker.privacy.keyring import SubjectKeys
 from broker.privacy.payloads import event_ad, feed_ad, open_personal, seal_personal, split_envelope
 from broker.records import AuditEntry, Delivery, IngestedEvent, ParkedEvent, encode
 from broker.registry.models import Consent, Organisation, Relationship
 from broker.router.loop import Router
 from broker.router.outputs import Output
 from tests.kit import child
+from tests.kit.keylog import key_ring
 
 pytestmark = pytest.mark.integration
 
@@ -237,7 +237,7 @@ async def _records(
         session.add_all([*rels, *consents])
     kinds = {o.id: o.kind for o in corpus.orgs}
     made = corpus.envelopes(contracts)
-    keys = await SubjectKeys(sessions, KEKS).for_writing(sorted({p for _, p, _ in made}))
+    keys = await key_ring(sessions, KEKS).for_writing(sorted({p for _, p, _ in made}))
     records = []
     for offset, (source, pseudonym, envelope) in enumerate(made):
         clear, personal = split_envelope(envelope)
@@ -252,7 +252,7 @@ async def _records(
         records.append(SimpleNamespace(value=encode(value), offset=offset, timestamp=0))
     # The last child is erased while its events wait: they do not open any more.
     async with sessions() as session, session.begin():
-        await SubjectKeys(sessions, KEKS).shred(session, [corpus.children[-1][0]])
+        await key_ring(sessions, KEKS).shred(session, [corpus.children[-1][0]])
     return records
 
 
@@ -262,7 +262,7 @@ async def _normalised(
     """One JSON line per output record in the order produced: sealed parts opened (the
     ciphertext is random), the child's number as its corpus label, the decision time and the
     ids OPA draws (decision id, bundle revision) as placeholders."""
-    keys = await SubjectKeys(sessions, KEKS).for_reading({p for p, _, _ in corpus.children})
+    keys = await key_ring(sessions, KEKS).for_reading({p for p, _, _ in corpus.children})
     lines = []
     for out in produced:
         value: dict[str, Any] = msgspec.to_builtins(out.value)
@@ -298,7 +298,7 @@ async def test_the_corpus_decides_as_the_golden_file(
             sessions,
             contracts,
             policy,
-            SubjectKeys(sessions, KEKS),
+            key_ring(sessions, KEKS),
         )
         decided = await router._decide(records, {TopicPartition("events", 0): len(records)})
     assert decided is not None
