@@ -93,6 +93,72 @@ async def publish_closed(url: str, world: World, n: int, concurrency: int) -> Pu
     return out
 
 
+BATCH_MEDIA_TYPE = "application/cloudevents-batch+json"
+# What a batch's answer says of each event, counted as the single-event answer would be.
+BATCH_STATUS = {"accepted": 202, "duplicate": 200, "rejected": 422}
+
+
+async def publish_batches(
+    url: str, world: World, n: int, concurrency: int, per_batch: int
+) -> Published:
+    """``n`` events in CloudEvents batches (``application/cloudevents-batch+json``) of up to
+    ``per_batch`` events, each batch of one school's children, by ``concurrency`` clients that
+    each wait for their answer."""
+    out = Published()
+    counter = iter(range(0, n, per_batch))
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        for first in counter:
+            by_school: dict[str, tuple[str, list[dict[str, Any]]]] = {}
+            for i in range(first, min(n, first + per_batch)):
+                school, env = world.envelope(world.children[i % len(world.children)])
+                by_school.setdefault(school.id, (school.token, []))[1].append(env)
+            for token, envs in by_school.values():
+                t = time.perf_counter()
+                for env in envs:
+                    out.sent[env["id"]] = time.time()
+                await _post_batch(session, url, token, envs, out)
+                out.request_s.append(time.perf_counter() - t)
+
+    async with _session(concurrency) as session:
+        out.started = time.time()
+        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
+        out.finished = time.time()
+    return out
+
+
+async def _post_batch(
+    session: aiohttp.ClientSession,
+    url: str,
+    token: str,
+    envs: list[dict[str, Any]],
+    out: Published,
+) -> None:
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "Content-Type": "application/cloudevents-batch+json",
+    }
+    for _ in range(20):  # 429 / 503 are answered with Retry-After: retry the same ids
+        try:
+            async with session.post(f"{url}/v1/events", data=encode(envs), headers=headers) as r:
+                body = await r.read()
+                status, retry_after = r.status, r.headers.get("Retry-After", "0.2")
+        except (aiohttp.ClientError, TimeoutError):
+            out.errors += 1
+            await asyncio.sleep(0.2)
+            continue
+        if status in (429, 503):
+            await asyncio.sleep(float(retry_after))
+            continue
+        if status != 200:
+            out.statuses[status] += len(envs)
+            return
+        for result in json.loads(body):
+            out.statuses[BATCH_STATUS.get(result["status"], 0)] += 1
+        return
+    out.errors += 1
+
+
 async def publish_open(
     url: str, world: World, rate: float, seconds: float, in_flight: int = 128
 ) -> Published:

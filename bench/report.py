@@ -29,6 +29,8 @@ def headline(results: dict[str, Any]) -> dict[str, float]:
         "size": last["size"],
         "rate": float(results["config"]["rates"][0]),
         "events_per_s": e,
+        "http_per_s": (last.get("http") or {}).get("e2e_per_s", 0.0),
+        "http_batch_per_s": (last.get("http_batch") or {}).get("e2e_per_s", 0.0),
         "passthrough_per_s": p,
         "ratio": e / p if p else 0.0,
         "p99_ms": latency.get("p99_ms", 0.0),
@@ -37,10 +39,19 @@ def headline(results: dict[str, Any]) -> dict[str, float]:
     }
 
 
+def _cpu(phase: str) -> Callable[[dict[str, Any]], str]:
+    """A phase's CPU per event by process: API, router, OPA, Kafka, PostgreSQL, the load."""
+    return lambda s: "/".join(
+        _fmt((s.get(phase) or {}).get("cpu_ms_per_event", {}).get(k), 2)
+        for k in ("api", "router", "opa", "kafka", "postgres", "bench")
+    )
+
+
 def _phases(s: dict[str, Any]) -> list[dict[str, Any]]:
     return [
         s.get("direct") or {},
         s.get("http") or {},
+        s.get("http_batch") or {},
         *(s.get("latency_by_rate") or {}).values(),
     ]
 
@@ -114,13 +125,12 @@ def table(results: dict[str, Any]) -> str:
             ),
         ),
     ]
+    for phase, name in (("http", "HTTP"), ("http_batch", "HTTP batches")):
+        rows.append((f"CPU ms/event ({name}): api/router/opa/kafka/pg/load", _cpu(phase)))
     rows.append(
         (
-            "CPU ms/event (HTTP): api/router/opa/kafka/pg/load",
-            lambda s: "/".join(
-                _fmt((s.get("http") or {}).get("cpu_ms_per_event", {}).get(k), 2)
-                for k in ("api", "router", "opa", "kafka", "postgres", "bench")
-            ),
+            "HTTP batches: end-to-end events/s",
+            lambda s: _fmt((s.get("http_batch") or {}).get("e2e_per_s")),
         )
     )
     for rate in [f"{r:.0f}" for r in results["config"]["rates"]]:
@@ -224,9 +234,15 @@ def emit(results: dict[str, Any], out: Path) -> None:
     plot(results, out / "bench.png")
     print(f"results: {out / 'results.json'}, plot: {out / 'bench.png'}")
     h = headline(results)
-    print(
-        f"bench: {h['events_per_s']:.0f} events/s enforced, pass-through "
+    print(summary_line(h))
+
+
+def summary_line(h: dict[str, float]) -> str:
+    """The bench's last line (issue 18 names its words)."""
+    return (
+        f"bench: {h['events_per_s']:.0f} events/s enforced, {h['http_per_s']:.0f} events/s via "
+        f"HTTP, {h['http_batch_per_s']:.0f} events/s via HTTP batches, pass-through "
         f"{h['passthrough_per_s']:.0f} events/s, ratio {h['ratio']:.2f}, p99 publish-to-feed "
-        f"{h['p99_ms']:.0f} ms at {h['rate']:.0f}/s, policy p99 {h['policy_p99_ms']:.2f} ms, "
-        f"max RSS {h['max_rss_mb']:.0f} MB"
+        f"{h['p99_ms']:.0f} ms at {h['rate']:.0f}/s via HTTP, policy p99 "
+        f"{h['policy_p99_ms']:.2f} ms, max RSS {h['max_rss_mb']:.0f} MB"
     )

@@ -44,10 +44,12 @@ from bench import load, policy, procs, report
 from bench.procs import VAR, Deployment, PrivateOpa, Sampler, total
 from bench.profile import PySpy, summary
 from bench.scenario import EXPECTED_SHARED, World, build
+from broker.config import Settings
 from tests.kit import REPO, stack_env
 
 AGE = "samsyn_router_event_age_seconds"
 RECIPIENTS = 3  # allowed recipients per event in this scenario (the police is denied)
+HTTP_BATCH = Settings().max_batch_events  # events per CloudEvents batch: the deployed bound
 INPUTS: dict[int, dict[str, Any]] = {}  # policy inputs by batch size, from the last size run
 OPA_VARIANTS: list[tuple[str, dict[str, Any]]] = [
     ("as deployed (GOGC=200, decision log dropped)", {}),
@@ -254,17 +256,14 @@ def pipeline_phase(
     spied = {**dep.pids(), "bench": os.getpid()}
     spy = PySpy(spied, spy_dir) if profile else contextlib.nullcontext()
     with Sampler(sampler_procs) as sampler, spy:
-        if mode == "http":
-            log(f"  publishing {n} events through the API ({concurrency} clients)")
-
-            async def publish_and_wait() -> tuple[load.Published, dict[str, Any]]:
-                pub_task = asyncio.create_task(
-                    load.publish_closed(dep.api.url, world, n, concurrency)
-                )
-                pub = await pub_task
-                return pub, {}
-
-            pub, _ = asyncio.run(publish_and_wait())
+        if mode in ("http", "http_batch"):
+            if mode == "http":
+                log(f"  publishing {n} events through the API ({concurrency} clients)")
+                publishing = load.publish_closed(dep.api.url, world, n, concurrency)
+            else:
+                log(f"  publishing {n} events in batches of {HTTP_BATCH} ({concurrency} clients)")
+                publishing = load.publish_batches(dep.api.url, world, n, concurrency, HTTP_BATCH)
+            pub = asyncio.run(publishing)
             extra["accepted"] = pub.accepted
             extra["statuses"] = dict(pub.statuses)
             extra["ingest_per_s"] = round(pub.accepted / (pub.finished - pub.started), 1)
@@ -275,7 +274,7 @@ def pipeline_phase(
     bench_cpu = procs.self_cpu() - bench_cpu0
     # direct: from the last look at an idle router (it spent its start-up joining the group),
     # so the figure can only err low, by up to one polling interval.
-    t0 = started if mode == "http" or done["last_idle"] is None else done["last_idle"]
+    t0 = started if mode != "direct" or done["last_idle"] is None else done["last_idle"]
     e2e_s = done["all_done"] - t0
     routed_s = done["routed_done"] - t0
     cpu = sampler.cpu()
@@ -509,6 +508,9 @@ def run_size(cfg: Config, stack: dict[str, str], opa: PrivateOpa, n: int) -> dic
         if http_n:
             out["http"] = pipeline_phase(
                 dep, http_n, "http", world, templates, cfg.concurrency, profile=cfg.profile
+            )
+            out["http_batch"] = pipeline_phase(
+                dep, http_n, "http_batch", world, templates, cfg.concurrency, profile=cfg.profile
             )
         if cfg.latency_s:
             out["latency_by_rate"] = {}

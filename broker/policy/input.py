@@ -42,6 +42,58 @@ class Pending:
         return str(ref) if ref else None
 
 
+@dataclass
+class RegistryFacts:
+    """What a batch's policy input needs of the registry: the children's active roles by
+    organisation, the organisations involved (and the social services of the municipalities a
+    report may go to), and the consents the events name. The router takes them from its
+    in-memory view (``broker.router.registry_view``), the others from the database."""
+
+    roles: dict[str, dict[str, set[str]]]
+    orgs: dict[str, OrgFacts]
+    social_by_muni: dict[str, list[OrgFacts]]
+    consents: dict[str, Consent]
+
+
+def org_facts(org: Organisation) -> OrgFacts:
+    return OrgFacts(id=org.id, kind=org.kind, municipality=org.municipality)
+
+
+async def facts_from_db(
+    session: AsyncSession, events: list[Pending], now: datetime
+) -> RegistryFacts:
+    """The batch's registry facts, read from the database."""
+    roles = await active_roles(session, pseudonyms=[e.pseudonym for e in events], at=now)
+    wanted = {org for e in events for org in roles.get(e.pseudonym, {})}
+    wanted |= {e.source_org for e in events}
+    rows = await session.execute(select(Organisation).where(Organisation.id.in_(wanted)))
+    orgs = {o.id: org_facts(o) for o in rows.scalars()}
+    report_munis = {m for e in events if is_report(e) for m in report_municipalities(e, orgs)}
+    social_by_muni = await social_services(session, report_munis)
+    for found in social_by_muni.values():
+        orgs.update((o.id, o) for o in found)
+    consent_ids = {e.consent_id for e in events if e.consent_id}
+    consents: dict[str, Consent] = {}
+    if consent_ids:
+        got = await session.execute(select(Consent).where(Consent.id.in_(consent_ids)))
+        consents = {c.id: c for c in got.scalars()}
+    return RegistryFacts(roles, orgs, social_by_muni, consents)
+
+
+async def social_services(session: AsyncSession, munis: set[str]) -> dict[str, list[OrgFacts]]:
+    """The social services of each municipality (a report's candidates)."""
+    out: dict[str, list[OrgFacts]] = {}
+    if munis:
+        rows = await session.execute(
+            select(Organisation).where(
+                Organisation.kind == "social_services", Organisation.municipality.in_(munis)
+            )
+        )
+        for o in rows.scalars():
+            out.setdefault(o.municipality or "", []).append(org_facts(o))
+    return out
+
+
 async def build_input(
     session: AsyncSession,
     contracts: Contracts,
@@ -50,38 +102,32 @@ async def build_input(
     *,
     only_recipient: str | None = None,
 ) -> dict[str, Any]:
-    """The policy input for the batch (``only_recipient`` narrows it to one organisation)."""
-    roles = await active_roles(session, pseudonyms=[e.pseudonym for e in events], at=now)
-    wanted = {org for e in events for org in roles.get(e.pseudonym, {})}
-    wanted |= {e.source_org for e in events}
-    rows = await session.execute(select(Organisation).where(Organisation.id.in_(wanted)))
-    orgs: dict[str, Organisation] = {o.id: o for o in rows.scalars()}
-    # A report's candidates: the social services of every municipality it could go to (its
-    # source's and the one its municipality extension names); which one is the policy's call.
-    report_munis = {m for e in events if is_report(e) for m in _report_municipalities(e, orgs)}
-    social_by_muni: dict[str, list[Organisation]] = {}
-    if report_munis:
-        rows = await session.execute(
-            select(Organisation).where(
-                Organisation.kind == "social_services", Organisation.municipality.in_(report_munis)
-            )
-        )
-        for o in rows.scalars():
-            orgs[o.id] = o
-            social_by_muni.setdefault(o.municipality or "", []).append(o)
-    consent_ids = {e.consent_id for e in events if e.consent_id}
-    consents: dict[str, Consent] = {}
-    if consent_ids:
-        found = await session.execute(select(Consent).where(Consent.id.in_(consent_ids)))
-        consents = {c.id: c for c in found.scalars()}
+    """The policy input for the batch, its facts read from the database (``only_recipient``
+    narrows it to one organisation)."""
+    facts = await facts_from_db(session, events, now)
+    return policy_input(contracts, events, now, facts, only_recipient=only_recipient)
 
+
+def policy_input(
+    contracts: Contracts,
+    events: list[Pending],
+    now: datetime,
+    facts: RegistryFacts,
+    *,
+    only_recipient: str | None = None,
+) -> dict[str, Any]:
+    """The policy input for the batch from its registry facts; sets each event's candidates."""
+    orgs = facts.orgs
     items = []
     for ref, ev in enumerate(events):
-        related = roles.get(ev.pseudonym, {})
+        related = facts.roles.get(ev.pseudonym, {})
         candidate_roles = {org: sorted(r) for org, r in related.items() if org != ev.source_org}
         if is_report(ev):
-            for muni in _report_municipalities(ev, orgs):
-                for soc in social_by_muni.get(muni, []):
+            # A report's candidates: the social services of every municipality it could go to
+            # (its source's and the one its municipality extension names); which one is the
+            # policy's call.
+            for muni in report_municipalities(ev, orgs):
+                for soc in facts.social_by_muni.get(muni, []):
                     if soc.id != ev.source_org:
                         candidate_roles.setdefault(soc.id, [])
         ev.candidates = [
@@ -92,7 +138,7 @@ async def build_input(
         event_type = contracts.events[ev.envelope["type"]]
         data = ev.envelope["data"]
         fields = {f: event_type.categories[f] for f in data if f in event_type.categories}
-        consent = consents.get(ev.consent_id) if ev.consent_id else None
+        consent = facts.consents.get(ev.consent_id) if ev.consent_id else None
         items.append(
             {
                 "ref": str(ref),
@@ -119,11 +165,11 @@ def is_report(ev: Pending) -> bool:
     return "mandatory_report" in (ev.envelope["purpose"], ev.envelope["legalbasis"])
 
 
-def _municipality(org: Organisation | OrgFacts | None) -> str | None:
+def _municipality(org: OrgFacts | None) -> str | None:
     return org.municipality if org is not None else None
 
 
-def _report_municipalities(ev: Pending, orgs: dict[str, Organisation]) -> set[str]:
+def report_municipalities(ev: Pending, orgs: dict[str, OrgFacts]) -> set[str]:
     named = {_municipality(orgs.get(ev.source_org)), ev.envelope.get("municipality")}
     return {m for m in named if m is not None}
 

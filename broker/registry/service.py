@@ -210,7 +210,7 @@ async def end_relationship(session: AsyncSession, *, rel_id: str, org: str) -> R
     return rel
 
 
-def _active(
+def active(
     valid_from: datetime, valid_until: datetime | None, ended_at: datetime | None, at: datetime
 ) -> bool:
     return (
@@ -231,7 +231,7 @@ async def active_roles(
     ).scalars()
     out: dict[str, dict[str, set[str]]] = {}
     for rel in rows:
-        if _active(rel.valid_from, rel.valid_until, rel.ended_at, at):
+        if active(rel.valid_from, rel.valid_until, rel.ended_at, at):
             out.setdefault(rel.subject_pseudonym, {}).setdefault(rel.org_id, set()).add(rel.role)
     return out
 

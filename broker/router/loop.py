@@ -26,7 +26,6 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from prometheus_client import Counter, Histogram
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from broker.config import Settings
@@ -34,7 +33,7 @@ from broker.contracts import Contracts
 from broker.infra import kafka
 from broker.infra.db import utcnow
 from broker.policy.client import PolicyClient, PolicyTimeout, PolicyUnavailable
-from broker.policy.input import Pending, build_input
+from broker.policy.input import Pending, policy_input
 from broker.privacy.aead import Unreadable
 from broker.privacy.keyring import SubjectKeys
 from broker.privacy.payloads import event_ad, join_envelope, open_personal
@@ -45,9 +44,9 @@ from broker.records import (
     RoutingSummary,
     decode_ingested,
 )
-from broker.registry.models import Consent
 from broker.router.handover import Handover, client_id, transactional_id
 from broker.router.outputs import Output, erased_outputs, outputs, parked
+from broker.router.registry_view import RegistryView
 from broker.runtime.supervise import (
     Progress,
     Watch,
@@ -77,8 +76,9 @@ BATCH_EVENTS = Histogram(
 )
 STAGE_SECONDS = Histogram(
     "samsyn_router_stage_seconds",
-    "Time of one batch in each stage: input (registry reads), policy (OPA), outputs "
-    "(projection, records), commit (the Kafka transaction)",
+    "Time of one batch in each stage: registry (reading registry.v1 to its end), input "
+    "(the policy input from the registry view), policy (OPA), outputs (projection, records), "
+    "commit (the Kafka transaction)",
     ["stage"],
     buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
@@ -146,6 +146,8 @@ class Router:
         self.sessions = sessions
         self.contracts = contracts
         self.policy = policy
+        # Organisations, relationships and consents, kept current by registry.v1.
+        self.registry = RegistryView(settings, sessions)
         self.stopping = asyncio.Event()
         self.progress = Progress()
         # Events per OPA query: the whole batch, halved while OPA times out on a query that
@@ -189,8 +191,15 @@ class Router:
             await within(producer.start(), s.kafka_deadline_s, "starting the producer")
             await within(consumer.start(), s.kafka_deadline_s, "starting the consumer")
             try:
+                registry = s.topic(kafka.REGISTRY)
+                await self.registry.follow(
+                    await within(
+                        producer.partitions_for(registry), s.kafka_deadline_s, "registry metadata"
+                    )
+                )
                 await self._pipeline(consumer, producer)
             finally:
+                await close_within(self.registry.close(), log, "router registry consumer")
                 await close_within(consumer.stop(), log, "router consumer")
         finally:
             await close_within(producer.stop(), log, "router producer")
@@ -270,6 +279,10 @@ class Router:
         stopping while OPA was away (nothing is decided then)."""
         ingested = [e for e in (self._ingested(r.value) for r in records) if e is not None]
         events, erased, keys = await self._open(ingested)
+        started = time.perf_counter()
+        # Every registry change answered before these events were accepted is in the view now.
+        await self.registry.current()
+        STAGE_SECONDS.labels("registry").observe(time.perf_counter() - started)
         produced: list[Output] = erased_outputs(erased, utcnow())
         relied_on: set[str] = set()
         done = 0
@@ -282,11 +295,11 @@ class Router:
             part = events[done : done + self._query_max]
             now = utcnow()
             started = time.perf_counter()
-            async with self.sessions() as session:
-                policy_input = await build_input(session, self.contracts, part, now)
+            facts = await self.registry.facts(part, now)
+            query = policy_input(self.contracts, part, now, facts)
             STAGE_SECONDS.labels("input").observe(time.perf_counter() - started)
             try:
-                answer = await self.policy.decide(policy_input)
+                answer = await self.policy.decide(query)
             except PolicyTimeout as err:
                 POLICY_FAILURES.inc()
                 if len(part) > 1:
@@ -352,13 +365,8 @@ class Router:
     async def _withdrawn(self, consent_ids: set[str]) -> bool:
         if not consent_ids:
             return False
-        async with self.sessions() as session:
-            rows = await session.execute(
-                select(Consent.id).where(
-                    Consent.id.in_(consent_ids), Consent.withdrawn_at.is_not(None)
-                )
-            )
-            return rows.first() is not None
+        await self.registry.current()
+        return self.registry.withdrawn(consent_ids)
 
     @staticmethod
     def _ingested(raw: bytes | None) -> IngestedEvent | None:
