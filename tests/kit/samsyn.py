@@ -364,17 +364,19 @@ def start_samsyn(
     )
     s = Samsyn(f"http://127.0.0.1:{port}", admin_id, admin_secret, env, proc, log_path)
     try:
-        _wait_up(s, proc, s.url, log_path, ready)
-        if read_side if read_side is not None else workers is None:
-            # Started once the API has migrated the database and made the development keys,
-            # which the worker reads.
-            probes = free_port()
-            s.read_side_url = f"http://127.0.0.1:{probes}"
-            s.read_side = start_worker(
-                s, *READ_SIDE, extra_env={"SAMSYN_METRICS_PORT": str(probes)}
-            )
-            worker_log = log_path.with_suffix(f".{'-'.join(READ_SIDE)}.log")
-            _wait_up(s, s.read_side, s.read_side_url, worker_log, ready)
+        if not (read_side if read_side is not None else workers is None):
+            _wait_up(s, proc, s.url, log_path, ready, time.monotonic() + 60)
+            return s
+        # The read side starts once the API answers at all (it has migrated the database and
+        # made the development keys, which the worker reads); then both become ready together.
+        _wait_up(s, proc, s.url, log_path, False, time.monotonic() + 60)
+        probes = free_port()
+        s.read_side_url = f"http://127.0.0.1:{probes}"
+        s.read_side = start_worker(s, *READ_SIDE, extra_env={"SAMSYN_METRICS_PORT": str(probes)})
+        deadline = time.monotonic() + 60
+        _wait_up(s, proc, s.url, log_path, ready, deadline)
+        worker_log = log_path.with_suffix(f".{'-'.join(READ_SIDE)}.log")
+        _wait_up(s, s.read_side, s.read_side_url, worker_log, ready, deadline)
     except BaseException:
         s.stop()
         raise
@@ -382,9 +384,8 @@ def start_samsyn(
 
 
 def _wait_up(
-    s: Samsyn, proc: subprocess.Popen[bytes], url: str, log_path: Path, ready: bool
+    s: Samsyn, proc: subprocess.Popen[bytes], url: str, log_path: Path, ready: bool, deadline: float
 ) -> None:
-    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"samsyn exited: {log_path.read_text()[-3000:]}")
