@@ -61,12 +61,13 @@ test: lint stack ## everything CI runs: lint, policy tests, unit + integration +
 	@SAMSYN_TEST_DB=sqlite $(PY) -m pytest tests -q -n $(TEST_WORKERS) --dist loadfile -m "$(TIMED_OUT)"
 	@SAMSYN_TEST_DB=sqlite $(PY) -m pytest tests -q -m "$(TIMED)"
 	@# stack_security (secured Kafka, signed bundles) does not depend on the database: SQLite leg only.
-	@# faults (bench/faults/ in small) brings its own PostgreSQL, the three-broker cluster test
-	@# its own Kafka, and the restore drill always uses PostgreSQL: SQLite leg only, too.
+	@# faults (bench/faults/ in small) brings its own three-broker Kafka and PostgreSQL, the
+	@# three-broker cluster test its own Kafka, and the restore drill always uses PostgreSQL:
+	@# SQLite leg only, too.
 	@SAMSYN_TEST_DB=postgres $(PY) -m pytest tests/integration -q -n $(TEST_WORKERS) --dist loadfile -m "not stack_security and not restore and $(TIMED_OUT)"
 
 EVENTS ?= 3000
-faults: stack ## the fault suite: EVENTS (3000) events under SIGKILLs, Kafka restarts, OPA and DB outages
+faults: stack ## the fault suite on three brokers: EVENTS (3000) events under SIGKILLs (API, routers, brokers), Kafka restarts, OPA and DB outages
 	@$(PY) -m bench.faults --events $(EVENTS)
 
 # make bench BENCH_SIZES=10000,100000 for a shorter run (and the other BENCH_* of bench/run.py's --help)

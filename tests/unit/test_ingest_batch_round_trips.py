@@ -28,6 +28,7 @@ from broker.registry.models import Organisation
 from broker.runtime.state import AppState
 from broker.web.errors import InvalidInput, NotRoutable
 from tests.kit import child
+from tests.kit.keylog import MemoryKeyLog
 
 SCHOOL = "skola-1"
 
@@ -82,12 +83,14 @@ async def test_a_batch_is_admitted_with_one_query_each(engine: AsyncEngine) -> N
     sessions = make_sessionmaker(engine)
     keys = await load_keys(settings, sessions)
     policy = CountingPolicy()
+    subject_keys = subject_keys_of(settings, sessions, keys, MemoryKeyLog())
+    subject_keys.imported()
     state = AppState(
         settings=settings,
         engine=engine,
         sessions=sessions,
         keys=keys,
-        subject_keys=subject_keys_of(settings, sessions, keys),
+        subject_keys=subject_keys,
         contracts=Contracts(),
         kafka_writer=KafkaWriter(settings),
         policy=cast(PolicyClient, policy),
