@@ -1,5 +1,6 @@
 # Samsyn's container image: the API (`samsyn serve`) and, with another command, the workers
-# (`samsyn worker router`). Build from the repository root:  docker build -t samsyn:1.0 .
+# (`samsyn worker router`; the read side: `samsyn worker materializer sealer`). Build from the
+# repository root:  docker build -t samsyn:1.0 .
 # deploy/compose/compose.yaml and deploy/k8s/ use it; docs/operations.md explains the settings.
 FROM python:3.11-slim
 

@@ -1,7 +1,8 @@
 """The processes a benchmark run needs, and what it watches of them.
 
-Samsyn runs as two processes, as in production: the API (ingest, feeds, with the materializer and
-the sealer) and the router (``samsyn worker router``, with its /metrics on a port of its own).
+Samsyn runs as three processes, as in production: the API (ingest, feeds), the router (``samsyn
+worker router``) and the read side (``samsyn worker materializer sealer``), the two workers with
+their /metrics on ports of their own.
 Kafka and PostgreSQL are the local stack's (``deploy/local/stack.sh up``); OPA is a private
 server started from the same binary, the same bundle file and the same flags as
 ``deploy/local/opa.sh`` (so other engineers' test traffic on the stack's OPA does not mix into the
@@ -36,6 +37,7 @@ from tests.kit import (
 )
 
 VAR = REPO / "var" / "bench"
+SAMSYN_PROCESSES = ("api", "router", "read_side")
 STACK_OPA_DIR = REPO / "var" / "stack" / "opa"
 
 
@@ -144,8 +146,8 @@ def drop_database(stack: dict[str, str], url: str) -> None:
 # ------------------------------------------------------------------------------ deployment
 @dataclass
 class Deployment:
-    """One Samsyn under test: the API process and the router process, on fresh topics (their own
-    prefix) and a fresh database."""
+    """One Samsyn under test: the API, router and read-side processes, on fresh topics (their
+    own prefix) and a fresh database."""
 
     stack: dict[str, str]
     opa: PrivateOpa
@@ -160,7 +162,8 @@ class Deployment:
         self.samsyn = start_samsyn(
             {**self.stack, "SAMSYN_OPA_URL": self.opa.url},
             self.database_url,
-            workers='["materializer","sealer"]',
+            workers="[]",  # the router and the read side run in processes of their own
+            read_side=True,
             prefix=f"bench{uuid.uuid4().hex[:8]}.",
             extra_env={
                 # the bench publishes far above a real agency's rate from few clients
@@ -231,13 +234,17 @@ class Deployment:
     def router_metrics(self) -> dict[str, float]:
         return scrape(f"http://127.0.0.1:{self.router_port}/metrics")
 
-    def api_metrics(self) -> dict[str, float]:
-        return scrape(f"{self.api.url}/metrics")
+    def read_side_metrics(self) -> dict[str, float]:
+        """The materializer's and the sealer's counters."""
+        assert self.api.read_side_url is not None
+        return scrape(f"{self.api.read_side_url}/metrics")
 
     def pids(self) -> dict[str, int]:
         out = {}
         if self.samsyn is not None and self.samsyn.proc is not None:
             out["api"] = self.samsyn.proc.pid
+        if self.samsyn is not None and self.samsyn.read_side is not None:
+            out["read_side"] = self.samsyn.read_side.pid
         if self.router is not None:
             out["router"] = self.router.pid
         return out
@@ -375,7 +382,7 @@ class Sampler:
         while not self._stop.is_set():
             now = time.time()
             for name, procs in self.procs.items():
-                if name not in ("api", "router"):
+                if name not in SAMSYN_PROCESSES:
                     continue
                 mb = 0.0
                 for p in procs:

@@ -24,7 +24,7 @@ def headline(results: dict[str, Any]) -> dict[str, float]:
     latency = last.get("latency") or {}
     # Policy time per event in the sustained enforced run (the one E comes from).
     q = last["direct"]["policy_per_event_ms"]["p99_ms"]
-    rss = max(max(peak_rss(s, "api"), peak_rss(s, "router")) for s in sizes)
+    rss = max(peak_rss(s, name) for s in sizes for name in ("api", "router", "read_side"))
     return {
         "size": last["size"],
         "rate": float(results["config"]["rates"][0]),
@@ -40,10 +40,11 @@ def headline(results: dict[str, Any]) -> dict[str, float]:
 
 
 def _cpu(phase: str) -> Callable[[dict[str, Any]], str]:
-    """A phase's CPU per event by process: API, router, OPA, Kafka, PostgreSQL, the load."""
+    """A phase's CPU per event by process: API, router, read side, OPA, Kafka, PostgreSQL, the
+    load."""
     return lambda s: "/".join(
         _fmt((s.get(phase) or {}).get("cpu_ms_per_event", {}).get(k), 2)
-        for k in ("api", "router", "opa", "kafka", "postgres", "bench")
+        for k in ("api", "router", "read_side", "opa", "kafka", "postgres", "bench")
     )
 
 
@@ -126,7 +127,7 @@ def table(results: dict[str, Any]) -> str:
         ),
     ]
     for phase, name in (("http", "HTTP"), ("http_batch", "HTTP batches")):
-        rows.append((f"CPU ms/event ({name}): api/router/opa/kafka/pg/load", _cpu(phase)))
+        rows.append((f"CPU ms/event ({name}): api/router/read side/opa/kafka/pg/load", _cpu(phase)))
     rows.append(
         (
             "HTTP batches: end-to-end events/s",
@@ -143,8 +144,8 @@ def table(results: dict[str, Any]) -> str:
             lambda s: _slash([_policy(s, n).get("p50_ms") for n in (1, 100, 500)], 2),
         ),
         (
-            "peak RSS MB: API / router",
-            lambda s: _slash([peak_rss(s, "api"), peak_rss(s, "router")]),
+            "peak RSS MB: API / router / read side",
+            lambda s: _slash([peak_rss(s, n) for n in ("api", "router", "read_side")]),
         ),
         (
             "direct: cores busy, all / other users' (2 cores)",
@@ -153,10 +154,10 @@ def table(results: dict[str, Any]) -> str:
             ),
         ),
         (
-            "CPU ms/event (direct): router/api/opa/kafka/pg",
+            "CPU ms/event (direct): router/api/read side/opa/kafka/pg",
             lambda s: "/".join(
                 _fmt(s["direct"]["cpu_ms_per_event"].get(k), 2)
-                for k in ("router", "api", "opa", "kafka", "postgres")
+                for k in ("router", "api", "read_side", "opa", "kafka", "postgres")
             ),
         ),
     ]

@@ -93,7 +93,7 @@ class Snapshot:
 
 def snapshot(dep: Deployment) -> Snapshot:
     r = dep.router_metrics()
-    a = dep.api_metrics()
+    a = dep.read_side_metrics()
     return Snapshot(
         routed=total(r, "samsyn_events_routed_total"),
         decisions=total(r, "samsyn_decisions_total"),
@@ -234,15 +234,15 @@ def pipeline_phase(
         log(f"  preloading {n} records into {topic}")
         produce_s = asyncio.run(load.produce_direct(bootstrap, topic, templates, n))
         extra["preload_s"] = round(produce_s, 1)
-        base_api = dep.api_metrics()
+        base_read = dep.read_side_metrics()
         dep.start_router()
         router0: dict[str, float] = {}
         base = Snapshot(
             0.0,
             0.0,
             0.0,
-            total(base_api, "samsyn_deliveries_materialised_total"),
-            total(base_api, "samsyn_audit_chain_length"),
+            total(base_read, "samsyn_deliveries_materialised_total"),
+            total(base_read, "samsyn_audit_chain_length"),
         )
         started = time.time()
     else:
@@ -303,11 +303,8 @@ def pipeline_phase(
         "router_batches": batches,
         "router_stages": procs.stages(router0, router1),
         "policy_per_event_ms": policy_quantiles(router0, router1),
-        "peak_rss_mb": {
-            "api": round(sampler.peak("api"), 1),
-            "router": round(sampler.peak("router"), 1),
-        },
-        "rss_series": {"api": sampler.series("api"), "router": sampler.series("router")},
+        "peak_rss_mb": {name: round(sampler.peak(name), 1) for name in procs.SAMSYN_PROCESSES},
+        "rss_series": {name: sampler.series(name) for name in procs.SAMSYN_PROCESSES},
         "timeline": [(round(t - t0, 2), int(r), int(m), int(c)) for t, r, m, c in done["timeline"]][
             :: max(1, len(done["timeline"]) // 400)
         ],
@@ -434,10 +431,7 @@ def latency_phase(
             at: round((procs.hist_quantile(router0, router1, AGE, 0.5, at=at) or 0) * 1000, 1)
             for at in ("fetched", "committed")
         },
-        "peak_rss_mb": {
-            "api": round(sampler.peak("api"), 1),
-            "router": round(sampler.peak("router"), 1),
-        },
+        "peak_rss_mb": {name: round(sampler.peak(name), 1) for name in procs.SAMSYN_PROCESSES},
     }
 
 
@@ -487,7 +481,7 @@ def run_size(cfg: Config, stack: dict[str, str], opa: PrivateOpa, n: int) -> dic
     tag = f"n{n}"
     database_url = procs.new_database(stack, cfg.db, tag)
     dep = Deployment(stack, opa, database_url, extra_env=cfg.samsyn_env)
-    log(f"size {n}: starting Samsyn (API + router) on {cfg.db}")
+    log(f"size {n}: starting Samsyn (API, router, read side) on {cfg.db}")
     dep.start()
     dep.database_url = database_url
     try:

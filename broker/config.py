@@ -17,8 +17,13 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["development", "test", "production"]
-# The background workers a process may run (broker/runtime/workers.py); all of them by default.
+# The background workers a process may run (broker/runtime/workers.py).
 WorkerName = Literal["router", "materializer", "sealer", "webhooks", "gallring", "followup"]
+# The read side: what turns the topics into the feeds and the audit chain. It runs in a process
+# of its own by default (`samsyn worker materializer sealer`), not on the API's event loop.
+READ_SIDE: tuple[WorkerName, ...] = ("materializer", "sealer")
+# The workers that ask OPA (a process without one needs no OPA to be ready).
+DECIDING: tuple[WorkerName, ...] = ("router",)
 
 
 # Random secrets Samsyn checks (the console's session key, the first admin client's secret):
@@ -78,8 +83,13 @@ class Settings(BaseSettings):
     opa_url: str = "http://127.0.0.1:8181"
     opa_timeout_s: float = 2.0
 
-    # Which background workers this process runs besides the HTTP API.
-    workers: list[WorkerName] = Field(default_factory=lambda: list(get_args(WorkerName)))
+    # Which background workers `samsyn serve` runs beside the HTTP API: by default all but the
+    # read side (READ_SIDE), which `samsyn worker materializer sealer` runs. Listing them here
+    # runs them on the API's event loop instead (one process, as before: fine for a small
+    # pilot, but the API then shares its CPU and loop with every feed insert and seal).
+    workers: list[WorkerName] = Field(
+        default_factory=lambda: [w for w in get_args(WorkerName) if w not in READ_SIDE]
+    )
     # Each router instance needs its own instance name: it is part of the Kafka transactional id,
     # and a restarted instance with the same name fences its predecessor's open transaction.
     # It is also the router's static member name in its consumer group (group.instance.id): a

@@ -18,7 +18,6 @@ from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker.followup.catalogue import NONE
@@ -26,7 +25,7 @@ from broker.followup.disclosure import Cell
 from broker.followup.models import FollowupCount, FollowupLedger
 from broker.followup.publish import CellKey
 from broker.followup.tally import Hit, Ledger, StoreKey, add, from_audit, from_event
-from broker.infra.db import utcnow
+from broker.infra.db import dialect_insert, utcnow
 from broker.privacy.aead import Unreadable, associated, seal, unseal
 from broker.privacy.payloads import event_ad, join_envelope, open_personal
 from broker.registry.models import Organisation
@@ -74,10 +73,6 @@ def _opened(value: dict[str, Any], key: AESGCM | None) -> dict[str, Any] | None:
     except Unreadable:
         return None
     return {**value, "envelope": join_envelope(envelope, personal)}
-
-
-def _insert(session: AsyncSession) -> Any:
-    return (postgresql if session.get_bind().dialect.name == "postgresql" else sqlite).insert
 
 
 async def municipalities(session: AsyncSession) -> dict[str, str | None]:
@@ -141,7 +136,7 @@ async def apply(
         }
         for token, ledger in ledgers.items()
     ]
-    insert = _insert(session)(FollowupLedger)
+    insert = dialect_insert(session, FollowupLedger)
     await session.execute(
         insert.on_conflict_do_update(
             index_elements=["token"],
@@ -157,7 +152,7 @@ async def apply(
 
 
 async def _add_counts(session: AsyncSession, deltas: Mapping[StoreKey, list[int]]) -> None:
-    insert = _insert(session)(FollowupCount)
+    insert = dialect_insert(session, FollowupCount)
     table = FollowupCount.__table__
     await session.execute(
         insert.on_conflict_do_update(

@@ -16,12 +16,11 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 from aiokafka.structs import TopicPartition
 from sqlalchemy import BigInteger, String, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
 from broker.config import Settings
-from broker.infra.db import Base
+from broker.infra.db import Base, dialect_insert
 
 
 class ConsumerPosition(Base):
@@ -46,12 +45,11 @@ async def save(session: AsyncSession, group_id: str, offsets: dict[TopicPartitio
     """Record the positions inside the caller's transaction (one upsert)."""
     if not offsets:
         return
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     rows = [
         {"group_id": group_id, "topic": tp.topic, "partition": tp.partition, "next_offset": o}
         for tp, o in offsets.items()
     ]
-    stmt = dialect.insert(ConsumerPosition).values(rows)
+    stmt = dialect_insert(session, ConsumerPosition).values(rows)
     await session.execute(
         stmt.on_conflict_do_update(
             index_elements=["group_id", "topic", "partition"],

@@ -8,22 +8,21 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 
 from broker.auth.tokens import Caller
-from broker.contracts import EventType
 from broker.infra.db import transaction, utcnow
 from broker.infra.kafka import EVENTS
 from broker.ingest.models import AcceptedEvent
-from broker.policy.client import PolicyUnavailable
-from broker.policy.input import admission_input
+from broker.policy.client import Admission, PolicyUnavailable
+from broker.policy.input import Admissible, admission_inputs
 from broker.privacy.payloads import event_ad, seal_personal, split_envelope
 from broker.records import IngestedEvent
 from broker.runtime.metrics import ADMISSION_UNANSWERED, EVENTS_ACCEPTED
 from broker.runtime.state import AppState, OrgFacts
 from broker.subjects.input import subject_of
-from broker.subjects.personnummer import Personnummer
 from broker.web.errors import (
     Conflict,
     Forbidden,
@@ -67,9 +66,9 @@ class Prepared:
         return self.record.source_org
 
 
-async def prepare(state: AppState, caller: Caller, body: Any) -> Prepared:
-    """Validate one envelope, whichever HTTP content mode carried it; raise a :class:`Problem`
-    for anything wrong, before anything is written."""
+def _check(state: AppState, caller: Caller, body: Any) -> Admissible:
+    """What one envelope must be on its own (schema, source, type, data, subject); raise a
+    :class:`Problem` for the first thing wrong."""
     contracts = state.contracts
     errors = contracts.envelope_errors(body)
     if errors:
@@ -89,14 +88,53 @@ async def prepare(state: AppState, caller: Caller, body: Any) -> Prepared:
         raise InvalidInput(f"{errors[0]['pointer']}: {errors[0]['detail']}", errors=errors)
     subject = subject_of(envelope["subject"], pointer="/subject")
     envelope["subject"] = subject.digits
+    return Admissible(event_type, envelope, subject)
 
-    org = await state.organisation(caller.org)
-    if org is None:
-        raise Forbidden(f"organisation {caller.org!r} is not registered")
-    await _admit(state, event_type, envelope, org, subject)
 
-    pseudonym = state.keys.pseudonymiser.pseudonym(subject)
-    key = (await state.subject_keys.for_writing([pseudonym]))[pseudonym]
+async def prepare(state: AppState, caller: Caller, body: Any) -> Prepared:
+    """Validate one envelope, whichever HTTP content mode carried it; raise a :class:`Problem`
+    for anything wrong, before anything is written."""
+    [prepared] = await prepare_all(state, caller, [body])
+    if isinstance(prepared, Problem):
+        raise prepared
+    return prepared
+
+
+async def prepare_all(
+    state: AppState, caller: Caller, bodies: list[Any]
+) -> list[Prepared | Problem]:
+    """Validate the envelopes of one publish, each on its own (its :class:`Problem`, or the
+    event ready to be written), with one round trip per step for all of them: one database
+    query and one OPA query for their admission, one look-up of their children's keys."""
+    results: list[Prepared | Problem | None] = [None] * len(bodies)
+    checked: list[tuple[int, Admissible]] = []
+    for index, body in enumerate(bodies):
+        try:
+            checked.append((index, _check(state, caller, body)))
+        except Problem as err:
+            results[index] = err
+    org = await state.organisation(caller.org) if checked else None
+    if checked and org is None:
+        for index, _ in checked:
+            results[index] = Forbidden(f"organisation {caller.org!r} is not registered")
+    elif checked and org is not None:
+        refusals = await _admit(state, [event for _, event in checked], org)
+        admitted = []
+        for (index, event), refusal in zip(checked, refusals, strict=True):
+            if refusal is None:
+                admitted.append((index, event))
+            else:
+                results[index] = refusal
+        pseudonyms = [state.keys.pseudonymiser.pseudonym(e.subject) for _, e in admitted]
+        keys = await state.subject_keys.for_writing(pseudonyms) if admitted else {}
+        for (index, event), pseudonym in zip(admitted, pseudonyms, strict=True):
+            results[index] = _sealed(event.envelope, org, pseudonym, keys[pseudonym])
+    done = [r for r in results if r is not None]
+    assert len(done) == len(bodies), "every envelope has an outcome by now"
+    return done
+
+
+def _sealed(envelope: dict[str, Any], org: OrgFacts, pseudonym: str, key: AESGCM) -> Prepared:
     clear, personal = split_envelope(envelope)
     # One ciphertext for the Kafka record and the ledger row: the same associated data.
     sealed = seal_personal(key, personal, event_ad(org.id, envelope["id"]))
@@ -196,31 +234,35 @@ REFUSAL_POINTERS = {
 
 
 async def _admit(
-    state: AppState,
-    event_type: EventType,
-    envelope: dict[str, Any],
-    org: OrgFacts,
-    subject: Personnummer,
-) -> None:
-    """Refuse (422, nothing written) an event that the policy says can never be routed: a type
+    state: AppState, events: list[Admissible], org: OrgFacts
+) -> list[NotRoutable | None]:
+    """Refuse (422, nothing written) each event that the policy says can never be routed: a type
     its ground does not carry, a child over the ground's age limit, a report that can reach no
-    one... The rule is the policy's (samsyn.admission); without an answer from it the event is
-    accepted and the router, which asks the same rules, holds it until it can decide."""
+    one... The rule is the policy's (samsyn.admission), asked once for all ``events``; an event
+    without an answer from it is accepted and the router, which asks the same rules, holds it
+    until it can decide."""
     async with state.sessions() as session:
-        facts = await admission_input(session, event_type, envelope, org, subject, utcnow().date())
+        facts = await admission_inputs(session, events, org, utcnow().date())
     try:
-        verdict = await state.policy.admission(facts)
+        verdicts = await state.policy.admissions(facts)
     except PolicyUnavailable as err:
         log.warning("no admission verdict; accepting for the router to decide", error=str(err))
-        ADMISSION_UNANSWERED.inc()
-        return
-    if verdict.admit:
-        return
+        ADMISSION_UNANSWERED.inc(len(events))
+        return [None] * len(events)
+    refusals: list[NotRoutable | None] = []
+    for verdict in verdicts:
+        if verdict is None:
+            ADMISSION_UNANSWERED.inc()
+        refusals.append(None if verdict is None or verdict.admit else _not_routable(verdict))
+    return refusals
+
+
+def _not_routable(verdict: Admission) -> NotRoutable:
     errors = [
         {"pointer": REFUSAL_POINTERS.get(reason, "/"), "detail": reason}
         for reason in verdict.reasons
     ]
-    raise NotRoutable(
+    return NotRoutable(
         "Händelsen kan aldrig förmedlas enligt reglerna / the event can never be routed under "
         f"the rules: {', '.join(verdict.reasons)}",
         errors=errors,

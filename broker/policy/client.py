@@ -16,6 +16,7 @@ import structlog
 from opa_client.opa_async import AsyncOpaClient
 from prometheus_client import Histogram
 
+log = structlog.get_logger("samsyn.policy")
 PACKAGE = "samsyn.decide"
 RULE = "decisions"
 
@@ -129,20 +130,34 @@ class PolicyClient:
             faulted=faulted,
         )
 
-    async def admission(self, event: dict[str, Any]) -> Admission:
-        """May the ingest accept the event, or can it never be routed (``samsyn.admission``)?"""
+    async def admissions(self, events: list[dict[str, Any]]) -> list[Admission | None]:
+        """May the ingest accept each event, or can it never be routed (``samsyn.admission``)?
+        One query for the events of one publish, however many. An event the policy reports a
+        fault for has no verdict (None); raises :class:`PolicyUnavailable` when there is no
+        well-formed answer at all."""
         try:
-            answer = await self._client.query_rule({"event": event}, "samsyn.admission", "verdict")
+            answer = await self._client.query_rule(
+                {"events": events}, "samsyn.admission", "verdicts"
+            )
         except Exception as err:
             raise PolicyUnavailable(f"OPA query failed: {type(err).__name__}: {err}") from err
-        verdict = answer.get("result") if isinstance(answer, dict) else None
-        if not isinstance(verdict, dict) or not isinstance(verdict.get("reasons"), list):
-            raise PolicyUnavailable("OPA returned no admission verdict")
-        if verdict.get("fault") is True:
-            raise PolicyUnavailable(f"the policy reports a fault: {verdict['reasons']}")
-        return Admission(
-            admit=verdict.get("admit") is True, reasons=[str(r) for r in verdict["reasons"]]
-        )
+        verdicts = answer.get("result") if isinstance(answer, dict) else None
+        if not isinstance(verdicts, list) or len(verdicts) != len(events):
+            raise PolicyUnavailable("OPA returned no admission verdicts, or not one per event")
+        found: list[Admission | None] = []
+        for verdict in verdicts:
+            if not isinstance(verdict, dict) or not isinstance(verdict.get("reasons"), list):
+                raise PolicyUnavailable("OPA returned a malformed admission verdict")
+            if verdict.get("fault") is True:
+                log.warning("the policy reports an admission fault", reasons=verdict["reasons"])
+                found.append(None)
+                continue
+            found.append(
+                Admission(
+                    admit=verdict.get("admit") is True, reasons=[str(r) for r in verdict["reasons"]]
+                )
+            )
+        return found
 
     async def data_faults(self) -> list[str]:
         """What is wrong with the loaded policy data (``samsyn.ceiling.data_faults``): empty

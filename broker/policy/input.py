@@ -3,7 +3,8 @@
 The policy input carries no personal data: organisation ids and kinds, roles, the child's age,
 purposes, grounds, category and field names, and consent facts (never the child's number, never
 a field value or free text). The router builds one per batch; nödöppning builds one for the
-caller alone; the ingest asks about one event's admission (``admission_input``).
+caller alone; the ingest asks about the admission of the events of one publish
+(``admission_inputs``).
 """
 
 from __future__ import annotations
@@ -174,33 +175,45 @@ def report_municipalities(ev: Pending, orgs: dict[str, OrgFacts]) -> set[str]:
     return {m for m in named if m is not None}
 
 
-async def admission_input(
-    session: AsyncSession,
-    event_type: EventType,
-    envelope: dict[str, Any],
-    source: OrgFacts,
-    subject: Personnummer,
-    today: date,
-) -> dict[str, Any]:
-    """The facts ``samsyn.admission`` decides an event's admission on, at ingest: the same
+@dataclass(frozen=True)
+class Admissible:
+    """An event checked at ingest, as its admission is decided on."""
+
+    event_type: EventType
+    envelope: dict[str, Any]
+    subject: Personnummer
+
+
+async def admission_inputs(
+    session: AsyncSession, events: list[Admissible], source: OrgFacts, today: date
+) -> list[dict[str, Any]]:
+    """The facts ``samsyn.admission`` decides each event's admission on, at ingest: the same
     facts the router gives the policy about the event, and which of the municipalities it could
-    be reported to have social services."""
-    extension = envelope.get("municipality")
-    named = {m for m in (source.municipality, extension) if m is not None}
-    with_social: list[str] = []
-    if named:
+    be reported to have social services (one query for the whole publish)."""
+    named = [
+        {m for m in (source.municipality, e.envelope.get("municipality")) if m is not None}
+        for e in events
+    ]
+    with_social: set[str] = set()
+    if any(named):
         rows = await session.execute(
             select(Organisation.municipality)
-            .where(Organisation.kind == "social_services", Organisation.municipality.in_(named))
+            .where(
+                Organisation.kind == "social_services",
+                Organisation.municipality.in_(set().union(*named)),
+            )
             .distinct()
         )
-        with_social = sorted(m for m in rows.scalars() if m is not None)
-    return {
-        "type": event_type.name,
-        "source": {"org": source.id, "kind": source.kind, "municipality": source.municipality},
-        "purpose": envelope["purpose"],
-        "legal_basis": envelope["legalbasis"],
-        "municipality_extension": extension,
-        "age": subject.age_on(today),
-        "social_services_municipalities": with_social,
-    }
+        with_social = {m for m in rows.scalars() if m is not None}
+    return [
+        {
+            "type": e.event_type.name,
+            "source": {"org": source.id, "kind": source.kind, "municipality": source.municipality},
+            "purpose": e.envelope["purpose"],
+            "legal_basis": e.envelope["legalbasis"],
+            "municipality_extension": e.envelope.get("municipality"),
+            "age": e.subject.age_on(today),
+            "social_services_municipalities": sorted(n & with_social),
+        }
+        for e, n in zip(events, named, strict=True)
+    ]

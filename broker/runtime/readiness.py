@@ -2,7 +2,8 @@
 
 Kafka metadata, OPA with an activated bundle, its policy data (well formed and within the
 shipped ceiling: ``policy_data``) and a database round trip are checked at once, each within a
-few seconds; the Kafka workers a process runs add one check each (``router``,
+few seconds (OPA and its data only where the process asks OPA: not in a read-side worker,
+which decides nothing); the Kafka workers a process runs add one check each (``router``,
 ``materializer``, ``sealer``, ``followup``): down from a failed or stalled session until it
 makes progress again (``broker.runtime.supervise``); ``subject_keys`` is down until the key log
 is imported (``broker.privacy.keylog``). 200 ``{status, checks}`` when all are ok,
@@ -34,9 +35,9 @@ PROBE_TIMEOUT_S = 3.0
 
 
 def dependency_checks(
-    settings: Settings, engine: AsyncEngine, policy: PolicyClient
+    settings: Settings, engine: AsyncEngine, policy: PolicyClient | None
 ) -> dict[str, Check]:
-    """What every process needs: Kafka, OPA and the database."""
+    """What the process needs: Kafka, the database, and OPA when it has a policy client."""
 
     async def database() -> bool:
         async with engine.connect() as conn:
@@ -44,6 +45,7 @@ def dependency_checks(
         return True
 
     async def policy_data() -> bool:
+        assert policy is not None
         # OPA may be up with data that is malformed or widens the rules past the shipped
         # ceiling: every decision is then a fault and nothing is routed; say so, and which.
         faults = await policy.data_faults()
@@ -51,12 +53,13 @@ def dependency_checks(
             log.error("policy data refused", faults=faults)
         return not faults
 
-    return {
+    checks: dict[str, Check] = {
         "kafka": lambda: kafka.metadata_ok(settings),
-        "opa": policy.healthy,
-        "policy_data": policy_data,
         "database": database,
     }
+    if policy is not None:
+        checks |= {"opa": policy.healthy, "policy_data": policy_data}
+    return checks
 
 
 @runtime_checkable

@@ -20,7 +20,7 @@ from broker.runtime.readiness import Check, dependency_checks, readiness
 
 
 def worker_app(
-    settings: Settings, engine: AsyncEngine, policy: PolicyClient, workers: dict[str, Check]
+    settings: Settings, engine: AsyncEngine, policy: PolicyClient | None, workers: dict[str, Check]
 ) -> FastAPI:
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
 
@@ -31,9 +31,9 @@ def worker_app(
 
     @app.get("/readyz")
     async def readyz() -> Any:
-        """Kafka metadata, OPA with an activated bundle, and a database round trip: what a router
-        needs to route; and each worker's session making progress. 503 names what is down (a
-        router then holds its events: fail closed)."""
+        """Kafka metadata, a database round trip and, where a worker decides (the router), OPA
+        with an activated bundle; and each worker's session making progress. 503 names what is
+        down (a router then holds its events: fail closed)."""
         return await readiness({**dependency_checks(settings, engine, policy), **workers})
 
     @app.get("/metrics")
@@ -44,7 +44,7 @@ def worker_app(
 
 
 def server(
-    settings: Settings, engine: AsyncEngine, policy: PolicyClient, workers: dict[str, Check]
+    settings: Settings, engine: AsyncEngine, policy: PolicyClient | None, workers: dict[str, Check]
 ) -> uvicorn.Server:
     """The server; run ``await server.serve()``, stop it with ``server.should_exit = True``."""
     assert settings.metrics_port is not None

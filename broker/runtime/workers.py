@@ -1,5 +1,6 @@
 """The background workers a process may run, and ``samsyn worker NAME…`` to run them without the
-HTTP API (a router per instance in production; the API and the workers in one process locally)."""
+HTTP API: a router per instance in production, and the read side (materializer and sealer) in a
+process of its own everywhere, so that feed inserts and seals do not share the API's loop."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from broker.audit.sealer import Sealer
-from broker.config import Settings
+from broker.config import DECIDING, Settings
 from broker.contracts import Contracts
 from broker.followup.store import LedgerTokens
 from broker.followup.worker import Followup
@@ -45,12 +46,13 @@ def build_workers(
     settings: Settings,
     sessions: async_sessionmaker[AsyncSession],
     contracts: Contracts,
-    policy: PolicyClient,
+    policy: PolicyClient | None,
     keys: Keys,
     subject_keys: SubjectKeys,
 ) -> list[Worker]:
     workers: list[Worker] = []
     if "router" in settings.workers:
+        assert policy is not None, "the router decides: it needs a policy client"
         workers.append(Router(settings, sessions, contracts, policy, subject_keys))
         workers.append(LagMonitor(settings))  # router lag is watched where routers run
     if "materializer" in settings.workers:
@@ -128,7 +130,15 @@ async def run_workers(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with PolicyClient(settings.opa_url, settings.opa_timeout_s) as policy:
+    async with contextlib.AsyncExitStack() as resources:
+        # Only a process with a deciding worker asks OPA, or waits for it to be ready.
+        policy = (
+            await resources.enter_async_context(
+                PolicyClient(settings.opa_url, settings.opa_timeout_s)
+            )
+            if any(w in DECIDING for w in settings.workers)
+            else None
+        )
         workers = build_workers(settings, sessions, Contracts(), policy, keys, subject_keys)
         tasks: list[asyncio.Task[Any]] = []
         starting = asyncio.create_task(

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from broker.config import Settings
 from broker.infra import kafka, positions
-from broker.infra.db import utcnow
+from broker.infra.db import dialect_insert, utcnow
 from broker.ingest.models import EventRoute
 from broker.privacy.keyring import SubjectKeys
 from broker.records import (
@@ -156,27 +156,20 @@ class Materializer:
     async def _routes(
         self, session: AsyncSession, routes: dict[tuple[str, str], RoutingSummary]
     ) -> None:
-        """Record where the events went; a copy routed again (a retried publish) changes nothing.
+        """Record where the events went; a copy routed again (a retried publish) changes nothing
+        (one statement: the first summary stays).
 
         Inserts into their own table, not an UPDATE of ``accepted_events``: that row may not be
         committed yet (the API commits after Kafka's acknowledgement)."""
-        found = await session.execute(
-            select(EventRoute.source_org, EventRoute.event_id).where(
-                EventRoute.event_id.in_({event_id for _, event_id in routes})
-            )
-        )
-        known = {(row[0], row[1]) for row in found}
-        new = [
+        rows = [
             {
-                "source_org": key[0],
-                "event_id": key[1],
+                "source_org": source_org,
+                "event_id": event_id,
                 "recipients": msgspec.to_builtins(r.recipients),
             }
-            for key, r in routes.items()
-            if key not in known
+            for (source_org, event_id), r in routes.items()
         ]
-        if new:
-            await session.execute(insert(EventRoute), new)
+        await session.execute(dialect_insert(session, EventRoute).on_conflict_do_nothing(), rows)
 
     async def _deliveries(self, session: AsyncSession, ds: list[Delivery]) -> None:
         """Store the deliveries not stored before (idempotent on the delivery id), in order."""

@@ -5,9 +5,10 @@
 #   of accepting it to be denied for every recipient: the ground does not carry its type or
 #   purpose, does not let its source's kind disclose, the child is not under the ground's age
 #   limit, or the report can reach no one. The same rules as the decisions (samsyn.grounds):
-#   the ingest asks, it does not keep a copy. Query: POST /v1/data/samsyn/admission/verdict
-#   with {"input": {"event": {type, source: {org, kind, municipality}, purpose, legal_basis,
-#   municipality_extension, age, social_services_municipalities}}}.
+#   the ingest asks, it does not keep a copy. Query: POST /v1/data/samsyn/admission/verdicts
+#   with {"input": {"events": [{type, source: {org, kind, municipality}, purpose, legal_basis,
+#   municipality_extension, age, social_services_municipalities}, ...]}}: one query per
+#   publish, however many events its batch holds (verdict: the same for {"event": {...}}).
 package samsyn.admission
 
 import data.samsyn.ceiling
@@ -25,12 +26,21 @@ import data.samsyn.grounds
 #   holds the event, as for any fault.
 default verdict := {"admit": false, "reasons": ["indeterminate"], "fault": true}
 
-verdict := {
+verdict := _verdict(input.event)
+
+# METADATA
+# scope: document
+# title: May each event of a batch be accepted
+# description: |
+#   The verdict of each of input.events, in order: what verdict answers for each one alone.
+verdicts := [_verdict(e) | some e in input.events]
+
+_verdict(e) := {
 	"admit": count(reasons) == 0,
 	"reasons": sort(reasons),
 	"fault": count(reasons & decide.fault_reasons) > 0,
 } if {
-	reasons := _refusals(input.event)
+	reasons := _refusals(e)
 }
 
 _refusals(e) := {"malformed_input"} if {

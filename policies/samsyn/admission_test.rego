@@ -122,3 +122,22 @@ test_broken_ground_is_a_fault if {
 test_widened_data_is_a_fault if {
 	fault({"event": report}) == ["config_exceeds_ceiling"] with data.data.grounds.mandatory_report.age_below as 21
 }
+
+# A batch is asked once: each event gets what it would get alone, in order, a malformed one
+# (a fault) among them too.
+test_verdicts_of_a_batch_are_each_events_verdict if {
+	adult := object.union(report, {"age": 19})
+	broken := object.union(report, {"social_services_municipalities": null})
+	events := [report, adult, broken, report]
+	vs := admission.verdicts with input as {"events": events}
+	count(vs) == 4
+	every i, e in events {
+		vs[i] == admission.verdict with input as {"event": e}
+	}
+	vs[1].reasons == ["age_limit_exceeded"]
+	vs[2].fault
+}
+
+test_verdicts_of_no_events_are_none if {
+	admission.verdicts == [] with input as {"events": []}
+}

@@ -19,18 +19,54 @@ ALL_OK = {"database": "ok", "kafka": "ok", "opa": "ok", "policy_data": "ok"}
 
 
 def test_ready_names_every_check(samsyn: Samsyn) -> None:
-    """On the running stack /readyz is 200 with Kafka, OPA, its policy data and the database
-    ok, and each Kafka worker the process runs making progress."""
+    """On the running stack the API's /readyz is 200 with Kafka, OPA, its policy data and the
+    database ok, and each Kafka worker the API process runs making progress: not the
+    materializer and the sealer, which run in the read side's process and are checked there
+    (with Kafka and the database; the read side decides nothing, so OPA is none of its
+    business)."""
     r = samsyn.http.get(samsyn.url + "/readyz")
     assert r.status_code == 200
     assert r.json()["checks"] == {
         **ALL_OK,
-        "materializer": "ok",
         "router": "ok",
-        "sealer": "ok",
         "followup": "ok",
         "subject_keys": "ok",
     }
+    assert samsyn.read_side_url is not None
+    r = samsyn.http.get(samsyn.read_side_url + "/readyz")
+    assert r.status_code == 200
+    assert r.json()["checks"] == {
+        "database": "ok",
+        "kafka": "ok",
+        "materializer": "ok",
+        "sealer": "ok",
+        "subject_keys": "ok",
+    }
+
+
+def test_read_side_stays_ready_without_opa(stack: dict[str, str], tmp_path: Path) -> None:
+    """OPA gone: the API is 503 naming OPA (it admits events), the read side's worker, which
+    only stores what the router decided, stays ready and does not name OPA."""
+    opa = Opa()
+    opa.start()
+    s = start_samsyn(
+        {**stack, "SAMSYN_OPA_URL": opa.url},
+        f"sqlite+aiosqlite:///{tmp_path}/noopa.db",
+        workers="[]",
+        read_side=True,
+    )
+    try:
+        assert s.read_side_url is not None
+        opa.stop()
+        r = httpx.get(s.url + "/readyz", timeout=30)
+        assert r.status_code == 503
+        assert r.json()["checks"]["opa"] == "down"
+        r = httpx.get(s.read_side_url + "/readyz", timeout=30)
+        assert r.status_code == 200, r.text
+        assert "opa" not in r.json()["checks"]
+    finally:
+        s.stop()
+        opa.stop()
 
 
 def test_policy_data_past_the_ceiling_is_503_naming_it(

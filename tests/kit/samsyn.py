@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from broker.config import READ_SIDE
 from broker.demo.story import iso
 from tests.kit.fictional import child
 from tests.kit.stack import (
@@ -27,7 +28,8 @@ from tests.kit.waiting import eventually
 
 @dataclass
 class Samsyn:
-    """A running Samsyn process (API + workers) and its admin credentials."""
+    """A running Samsyn: the API process (with its workers), the read side's worker process
+    when it has one (materializer and sealer, as deployed), and the admin credentials."""
 
     url: str
     admin_id: str
@@ -35,6 +37,9 @@ class Samsyn:
     env: dict[str, str]
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    read_side: subprocess.Popen[bytes] | None = None
+    # The read side's /healthz, /readyz and /metrics (None when the API runs it, or nothing does).
+    read_side_url: str | None = None
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30))
     _admin: tuple[str, float] | None = None
 
@@ -95,7 +100,13 @@ class Samsyn:
         )
 
     def stop(self) -> None:
+        stop_process(self.read_side, timeout=15)
         stop_process(self.proc, timeout=15)
+
+    def metrics(self) -> str:
+        """The Prometheus text of every Samsyn process here (the API's, then the read side's)."""
+        urls = [self.url, *([self.read_side_url] if self.read_side_url else [])]
+        return "".join(self.http.get(u + "/metrics").text for u in urls)
 
 
 @dataclass
@@ -302,14 +313,19 @@ def start_samsyn(
     database_url: str,
     *,
     workers: str | None = None,
+    read_side: bool | None = None,
     extra_env: dict[str, str] | None = None,
     prefix: str | None = None,
     log_dir: Path | None = None,
     ready: bool = True,
 ) -> Samsyn:
-    """Start ``samsyn serve`` as its own process (migrations, topics, API and workers) and wait
-    until ``/readyz`` (or, with ``ready=False``, only ``/healthz``) answers 200; with
-    ``ready=False`` no topics are created either, so Kafka may be away."""
+    """Start ``samsyn serve`` as its own process (migrations, topics, API and workers), then the
+    read side (``samsyn worker materializer sealer``) beside it, as deployed, and wait until
+    each ``/readyz`` (or, with ``ready=False``, only ``/healthz``) answers 200; with
+    ``ready=False`` no topics are created either, so Kafka may be away.
+
+    ``workers`` (SAMSYN_WORKERS, a JSON list) sets the API's workers; a test that sets it gets
+    no read-side process unless it asks for one (``read_side=True``): it says what runs."""
     port = free_port()
     prefix = prefix or f"t{uuid.uuid4().hex[:8]}."
     admin_id, admin_secret = "test-admin", uuid.uuid4().hex
@@ -350,17 +366,38 @@ def start_samsyn(
         stderr=subprocess.STDOUT,
     )
     s = Samsyn(f"http://127.0.0.1:{port}", admin_id, admin_secret, env, proc, log_path)
-    deadline = time.monotonic() + 60
+    try:
+        if not (read_side if read_side is not None else workers is None):
+            _wait_up(s, proc, s.url, log_path, ready, time.monotonic() + 60)
+            return s
+        # The read side starts once the API answers at all (it has migrated the database and
+        # made the development keys, which the worker reads); then both become ready together.
+        _wait_up(s, proc, s.url, log_path, False, time.monotonic() + 60)
+        probes = free_port()
+        s.read_side_url = f"http://127.0.0.1:{probes}"
+        s.read_side = start_worker(s, *READ_SIDE, extra_env={"SAMSYN_METRICS_PORT": str(probes)})
+        deadline = time.monotonic() + 60
+        _wait_up(s, proc, s.url, log_path, ready, deadline)
+        worker_log = log_path.with_suffix(f".{'-'.join(READ_SIDE)}.log")
+        _wait_up(s, s.read_side, s.read_side_url, worker_log, ready, deadline)
+    except BaseException:
+        s.stop()
+        raise
+    return s
+
+
+def _wait_up(
+    s: Samsyn, proc: subprocess.Popen[bytes], url: str, log_path: Path, ready: bool, deadline: float
+) -> None:
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"samsyn exited: {log_path.read_text()[-3000:]}")
         try:
-            if s.http.get(s.url + ("/readyz" if ready else "/healthz")).status_code == 200:
-                return s
+            if s.http.get(url + ("/readyz" if ready else "/healthz")).status_code == 200:
+                return
         except httpx.TransportError:
             pass
         time.sleep(0.2)
-    s.stop()
     raise RuntimeError(f"samsyn not ready: {log_path.read_text()[-3000:]}")
 
 

@@ -23,7 +23,7 @@ import broker.policy.client
 import broker.router.loop
 import broker.runtime.lag
 import broker.runtime.metrics  # noqa: F401
-from broker.config import Settings
+from broker.config import READ_SIDE, Settings
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "deploy/compose/compose.yaml"
@@ -126,6 +126,24 @@ def test_compose_services_shape() -> None:
     assert set(api["environment"]) <= known
 
 
+def test_compose_read_side_is_its_own_service() -> None:
+    """The materializer and the sealer run in the read-side service only (not on the API's
+    loop), a static member under a stable name, health-checked on its /readyz; it has no OPA
+    dependency (it decides nothing)."""
+    services = compose()["services"]
+    api, read_side = services["api"], services["read-side"]
+    assert read_side["command"] == ["worker", *READ_SIDE]
+    env = read_side["environment"]
+    assert json.loads(env["SAMSYN_WORKERS"]) == list(READ_SIDE)
+    assert env["SAMSYN_WORKER_INSTANCE"]
+    assert "/readyz" in " ".join(read_side["healthcheck"]["test"])
+    assert env["SAMSYN_METRICS_PORT"] in " ".join(read_side["healthcheck"]["test"])
+    assert "opa" not in read_side["depends_on"]
+    assert not set(READ_SIDE) & set(json.loads(api["environment"]["SAMSYN_WORKERS"]))
+    known = {f"SAMSYN_{name.upper()}" for name in Settings.model_fields}
+    assert set(env) <= known
+
+
 def test_dockerfile_runs_samsyn_serve_as_non_root() -> None:
     text = (REPO / "Dockerfile").read_text()
     assert re.search(r"^FROM python:3\.11-slim\b", text, re.M)
@@ -150,7 +168,11 @@ def test_k8s_manifest_is_valid(name: str, doc: dict[str, Any]) -> None:
 
 def test_k8s_validation_is_not_vacuous() -> None:
     """A misspelt field fails validation, so the test above can fail."""
-    [doc] = [d for _, d in k8s_documents() if d["kind"] == "StatefulSet"]
+    [doc] = [
+        d
+        for _, d in k8s_documents()
+        if d["kind"] == "StatefulSet" and d["metadata"]["name"] == "samsyn-router"
+    ]
     doc["spec"]["template"]["spec"]["containers"][0]["livenessProbes"] = {}
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
@@ -191,6 +213,28 @@ def test_k8s_router_has_opa_sidecar_with_verification_key() -> None:
     assert env["SAMSYN_ROUTER_INSTANCE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
 
 
+def test_k8s_read_side_is_a_statefulset_of_static_members_without_opa() -> None:
+    """The materializer and the sealer run in their own StatefulSet (not in the API pods),
+    each pod a static member under its pod name (stable across restarts, never another pod's);
+    no OPA sidecar (the read side decides nothing); probed on its own port."""
+    specs = dict(pod_specs())
+    kinds = {d["kind"] for _, d in k8s_documents() if d["metadata"]["name"] == "samsyn-read-side"}
+    assert "StatefulSet" in kinds
+    spec = specs["samsyn-read-side"]
+    assert [c["name"] for c in spec["containers"]] == ["samsyn"]
+    [samsyn] = spec["containers"]
+    assert samsyn["args"] == ["worker", *READ_SIDE]
+    env = {e["name"]: e for e in samsyn["env"]}
+    assert json.loads(env["SAMSYN_WORKERS"]["value"]) == list(READ_SIDE)
+    assert env["SAMSYN_WORKER_INSTANCE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert samsyn["readinessProbe"]["httpGet"]["port"] == "probes"
+    [api] = [c for c in specs["samsyn-api"]["containers"] if c["name"] == "samsyn"]
+    api_env = {e["name"]: e for e in api["env"]}
+    assert not set(READ_SIDE) & set(json.loads(api_env["SAMSYN_WORKERS"]["value"]))
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    assert "read-side.yaml" in kustomization["resources"]
+
+
 def test_k8s_secrets_hold_placeholders_only() -> None:
     for _, doc in k8s_documents():
         if doc["kind"] == "Secret":
@@ -214,7 +258,7 @@ def test_k8s_database_reachable_only_from_api_router_and_init() -> None:
         for e in peer["podSelector"]["matchExpressions"]
         if e["key"] == "app.kubernetes.io/component"
     ]
-    assert sorted(component["values"]) == ["api", "init", "router"]
+    assert sorted(component["values"]) == ["api", "init", "read-side", "router"]
     assert [p["port"] for p in rule["ports"]] == [5432]
     default = [d for _, d in k8s_documents() if d["metadata"]["name"] == "default-deny-ingress"]
     assert [d["spec"]["podSelector"] for d in default] == [{}]

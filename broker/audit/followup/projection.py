@@ -12,7 +12,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker.audit.followup.models import (
@@ -35,6 +34,7 @@ from broker.audit.followup.vocabulary import (
 )
 from broker.audit.models import AuditRecord
 from broker.audit.service import as_dict
+from broker.infra.db import dialect_insert
 
 LOCAL = ZoneInfo("Europe/Stockholm")
 CATCH_UP_BATCH = 5000
@@ -56,12 +56,6 @@ def needs_review(rec: dict[str, Any]) -> bool:
 
 def _moment(value: Any) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(value)
-
-
-def _insert(session: AsyncSession, table: Any) -> Any:
-    """INSERT … ON CONFLICT for the session's backend."""
-    dialect = session.get_bind().dialect.name
-    return (postgresql if dialect == "postgresql" else sqlite).insert(table)
 
 
 async def project(
@@ -99,7 +93,9 @@ async def project(
 
 async def _queue(session: AsyncSession, items: list[dict[str, Any]]) -> None:
     if items:
-        await session.execute(_insert(session, ReviewItem).values(items).on_conflict_do_nothing())
+        await session.execute(
+            dialect_insert(session, ReviewItem).values(items).on_conflict_do_nothing()
+        )
 
 
 def _item(rec: dict[str, Any], moment: datetime) -> dict[str, Any]:
@@ -129,7 +125,9 @@ async def _sample(session: AsyncSession, rec: dict[str, Any], moment: datetime) 
         "drawn_by": rec.get("actor_client"),
         "drawn_at": moment,
     }
-    await session.execute(_insert(session, ReviewSample).values(row).on_conflict_do_nothing())
+    await session.execute(
+        dialect_insert(session, ReviewSample).values(row).on_conflict_do_nothing()
+    )
 
 
 async def _verdict(session: AsyncSession, rec: dict[str, Any], moment: datetime) -> None:
@@ -171,7 +169,7 @@ async def _count(
         }
         for k, n in daily.items()
     ]
-    stmt = _insert(session, AuditDaily).values(rows)
+    stmt = dialect_insert(session, AuditDaily).values(rows)
     await session.execute(
         stmt.on_conflict_do_update(
             index_elements=DAILY_KEY,
@@ -185,14 +183,14 @@ async def _count_children(session: AsyncSession, seen: set[tuple[date, str, str]
     if not seen:
         return
     rows = [{"day": d, "org": o, "subject_pseudonym": s} for d, o, s in seen]
-    stmt = _insert(session, DailyChild).values(rows).on_conflict_do_nothing()
+    stmt = dialect_insert(session, DailyChild).values(rows).on_conflict_do_nothing()
     new = Counter(
         (d, o) for d, o in (await session.execute(stmt.returning(DailyChild.day, DailyChild.org)))
     )
     if not new:
         return
     counts = [{"day": d, "org": o, "children": n} for (d, o), n in new.items()]
-    up = _insert(session, DailyReader).values(counts)
+    up = dialect_insert(session, DailyReader).values(counts)
     await session.execute(
         up.on_conflict_do_update(
             index_elements=["day", "org"],
@@ -202,7 +200,7 @@ async def _count_children(session: AsyncSession, seen: set[tuple[date, str, str]
 
 
 async def _advance(session: AsyncSession, seq: int) -> None:
-    up = _insert(session, FollowupState).values(id=1, projected_seq=seq)
+    up = dialect_insert(session, FollowupState).values(id=1, projected_seq=seq)
     await session.execute(
         up.on_conflict_do_update(index_elements=["id"], set_={"projected_seq": seq})
     )

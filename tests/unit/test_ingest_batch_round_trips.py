@@ -1,0 +1,126 @@
+"""A batched publish costs the round trips of one publish, not one per event: its events'
+admission is one database query and one policy query, and their children's keys one look-up,
+while each event still gets its own outcome (refused by the policy, invalid, or prepared)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+from joserfc.jwk import KeySet
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+import broker.audit.models  # noqa: F401  (the imports register every table on Base.metadata)
+import consumers.models  # noqa: F401
+from broker.auth.tokens import Caller
+from broker.config import Settings
+from broker.contracts import Contracts
+from broker.infra.db import Base, make_engine, make_sessionmaker
+from broker.infra.kafka_writer import KafkaWriter
+from broker.infra.keys import load_keys, subject_keys_of
+from broker.ingest.service import Prepared, prepare_all
+from broker.policy.client import Admission, PolicyClient
+from broker.registry.models import Organisation
+from broker.runtime.state import AppState
+from broker.web.errors import InvalidInput, NotRoutable
+from tests.kit import child
+from tests.kit.keylog import MemoryKeyLog
+
+SCHOOL = "skola-1"
+
+
+class CountingPolicy:
+    """The admission answers of a policy that refuses children of 18 and over, and the
+    queries it was asked."""
+
+    def __init__(self) -> None:
+        self.queries: list[list[dict[str, Any]]] = []
+
+    async def admissions(self, events: list[dict[str, Any]]) -> list[Admission | None]:
+        self.queries.append(events)
+        return [
+            Admission(admit=False, reasons=["age_limit_exceeded"])
+            if e["age"] >= 18
+            else Admission(admit=True, reasons=[])
+            for e in events
+        ]
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path}/ingest.db")
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    sessions = make_sessionmaker(engine)
+    async with sessions() as session, session.begin():
+        session.add(Organisation(id=SCHOOL, name="s", kind="school", municipality="1438"))
+        session.add(Organisation(id="soc-1", name="s", kind="social_services", municipality="1438"))
+    yield engine
+    await engine.dispose()
+
+
+def report(age: int) -> dict[str, Any]:
+    return {
+        "specversion": "1.0",
+        "id": str(uuid.uuid4()),
+        "source": f"org/{SCHOOL}",
+        "type": "se.backabarnet.mandatory.report.v1",
+        "time": "2026-11-26T10:00:00Z",
+        "subject": child(age),
+        "datacontenttype": "application/json",
+        "purpose": "mandatory_report",
+        "legalbasis": "mandatory_report",
+        "data": {"areas": ["omsorg"], "urgency": "normal", "description": "Fiktiv."},
+    }
+
+
+async def test_a_batch_is_admitted_with_one_query_each(engine: AsyncEngine) -> None:
+    settings = Settings()
+    sessions = make_sessionmaker(engine)
+    keys = await load_keys(settings, sessions)
+    policy = CountingPolicy()
+    subject_keys = subject_keys_of(settings, sessions, keys, MemoryKeyLog())
+    subject_keys.imported()
+    state = AppState(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        keys=keys,
+        subject_keys=subject_keys,
+        contracts=Contracts(),
+        kafka_writer=KafkaWriter(settings),
+        policy=cast(PolicyClient, policy),
+        local_keyset=KeySet([]),
+    )
+    invalid = {**report(7), "purpose": 3}
+    bodies = [report(7), report(12), invalid, report(19), report(8)]
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        results = await prepare_all(
+            state, Caller(client_id="c", org=SCHOOL, scopes=frozenset(), token_id="t"), bodies
+        )
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", seen)
+
+    assert [type(r) for r in results] == [Prepared, Prepared, InvalidInput, NotRoutable, Prepared]
+    assert [r.event_id for r in results if isinstance(r, Prepared)] == [
+        bodies[i]["id"] for i in (0, 1, 4)
+    ]
+    # One policy query for the four valid events, with the social services the report reaches.
+    [asked] = policy.queries
+    assert [e["age"] for e in asked] == [7, 12, 19, 8]
+    assert {tuple(e["social_services_municipalities"]) for e in asked} == {("1438",)}
+    # The database: the organisation once, the admission facts once, the children's keys once
+    # (looked up, then the three new ones written).
+    selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert len([s for s in selects if "organisations" in s]) == 2, selects
+    assert len([s for s in selects if "subject_keys" in s]) == 1, selects
