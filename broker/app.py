@@ -4,7 +4,7 @@ client and the background workers this process runs (router, materializer, seale
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -55,7 +55,13 @@ async def _oidc_keyset(settings: Settings) -> KeySet | None:
         return KeySet.import_key_set(resp.json())
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    kafka_writer_of: Callable[[Settings], KafkaWriter] = KafkaWriter,
+) -> FastAPI:
+    """The app on ``settings``; ``kafka_writer_of`` builds its Kafka producer (the in-process
+    test layer gives it an in-memory one, tests/kit/fake_kafka.py)."""
     settings = settings or get_settings()
     contracts = Contracts()
 
@@ -72,7 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             keys = await load_keys(settings, sessions)
             subject_keys = subject_keys_of(settings, sessions, keys)
             await ensure_admin_client(settings, sessions)
-            kafka_writer = KafkaWriter(settings)
+            kafka_writer = kafka_writer_of(settings)
             kafka_writer.start()
             resources.push_async_callback(kafka_writer.stop)
             policy = await resources.enter_async_context(
