@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from tests.kit import Samsyn
 
+
 def test_docs_pages_carry_a_policy_and_load_only_local_assets(samsyn: Samsyn) -> None:
     for path in ("/docs", "/redoc"):
         r = samsyn.call("GET", path)
