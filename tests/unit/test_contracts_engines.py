@@ -211,3 +211,23 @@ def test_invalid_input_is_explained_by_the_reference() -> None:
     (error,) = CONTRACTS.envelope_errors(bad)
     assert error["pointer"] == "/purpose"
     assert "'curiosity' is not one of" in error["detail"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("time", "2026-13-01T08:00:00Z"),
+        ("time", "2026-02-30T08:00:00Z"),
+        ("time", "2026-11-23 08:00"),
+        ("dataschema", "not a uri"),
+    ],
+)
+def test_formats_refused_by_both_engines(field: str, value: str) -> None:
+    """A time that is not RFC 3339 or a dataschema that is not a URI is refused, and the
+    reference engine says where: the reference checks these formats too (rfc3339-validator,
+    rfc3986-validator), so the two engines cannot disagree on them."""
+    bad = {**ENVELOPE, field: value}
+    assert not CONTRACTS.envelope.compiled.is_valid(bad)
+    errors = CONTRACTS.envelope_errors(bad)
+    assert errors
+    assert {e["pointer"] for e in errors} == {f"/{field}"}, errors
