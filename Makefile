@@ -59,11 +59,11 @@ TIMED_OUT := not faults and not cluster
 # The PostgreSQL leg runs what may behave differently on PostgreSQL: not stack_security (secured
 # Kafka, signed bundles), faults (bench/faults/ brings its own PostgreSQL), cluster (its own
 # Kafka), restore (always on PostgreSQL) nor one_database (routing, Kafka, metrics); the
-# in-process layer and the browser tests run on SQLite.
+# browser tests run on SQLite.
 PG_SELECTION := not stack_security and not restore and not one_database and $(TIMED_OUT)
 SQLITE_LEG = SAMSYN_TEST_DB=sqlite $(PY) -m pytest tests -q -n $(TEST_WORKERS) --dist loadfile -m "$(TIMED_OUT)"
 TIMED_LEG = SAMSYN_TEST_DB=sqlite $(PY) -m pytest tests -q -n 3 -m "$(TIMED)"
-PG_LEG = SAMSYN_TEST_DB=postgres $(PY) -m pytest tests/integration -q -n 2 --dist loadfile -m "$(PG_SELECTION)"
+PG_LEG = SAMSYN_TEST_DB=postgres $(PY) -m pytest tests/integration tests/inprocess -q -n 2 --dist loadfile -m "$(PG_SELECTION)"
 test: $(STAMP) stack ## everything CI runs, its legs side by side: lint, policy tests, unit, in-process, integration + browser (e2e) on SQLite, integration on PostgreSQL
 	@deploy/local/browser.sh -q
 	@# Each leg's test files run in parallel sessions (each its own Samsyn on the shared stack,
