@@ -57,9 +57,9 @@ TIMED_ALONE ?=
 TIMED := faults or cluster
 TIMED_OUT := not faults and not cluster
 # The PostgreSQL leg runs what may behave differently on PostgreSQL: not stack_security (secured
-# Kafka, signed bundles), faults (bench/faults/ brings its own PostgreSQL), cluster (its own
-# Kafka), restore (always on PostgreSQL) nor one_database (routing, Kafka, metrics); the
-# browser tests run on SQLite.
+# Kafka, signed bundles), faults (bench/faults/ brings its own three-broker Kafka and
+# PostgreSQL), cluster (its own Kafka), restore (always on PostgreSQL) nor one_database
+# (routing, Kafka, metrics); the browser tests run on SQLite.
 PG_SELECTION := not stack_security and not restore and not one_database and $(TIMED_OUT)
 SQLITE_LEG = SAMSYN_TEST_DB=sqlite $(PY) -m pytest tests -q -n $(TEST_WORKERS) --dist loadfile -m "$(TIMED_OUT)"
 TIMED_LEG = SAMSYN_TEST_DB=sqlite $(PY) -m pytest tests -q -n 3 -m "$(TIMED)"
@@ -80,7 +80,7 @@ test: $(STAMP) stack ## everything CI runs, its legs side by side: lint, policy 
 	fi
 
 EVENTS ?= 3000
-faults: stack ## the fault suite: EVENTS (3000) events under SIGKILLs, Kafka restarts, OPA and DB outages
+faults: stack ## the fault suite on three brokers: EVENTS (3000) events under SIGKILLs (API, routers, brokers), Kafka restarts, OPA and DB outages
 	@$(PY) -m bench.faults --events $(EVENTS)
 
 # make bench BENCH_SIZES=10000,100000 for a shorter run (and the other BENCH_* of bench/run.py's --help)

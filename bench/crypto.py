@@ -15,6 +15,7 @@ from broker.privacy.aead import new_data_key
 from broker.privacy.kek import LocalKeks
 from broker.privacy.keyring import SubjectKeys
 from broker.privacy.payloads import Personal, event_ad, open_personal, seal_personal
+from tests.kit.keylog import key_ring
 
 PERSONAL = Personal(
     subject="201206159814",
@@ -52,7 +53,7 @@ def main() -> None:
     ad = event_ad("amal-skola", "1b4e28ba-2fa1-11d2-883f-0016d3cca427")
     sealed = seal_personal(key, PERSONAL, ad)
     # No database: every lookup below is a cache hit.
-    keys = SubjectKeys(None, LocalKeks({"k": bytes(32)}, "k"))  # type: ignore[arg-type]
+    keys = key_ring(None, LocalKeks({"k": bytes(32)}, "k"))  # type: ignore[arg-type]
     pseudonym = "k1:" + "a" * 64
     keys._remember(pseudonym, key)
     rows = {

@@ -19,7 +19,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from bench.scenario import World
 from broker.config import Settings
 from broker.infra.db import make_engine, make_sessionmaker
+from broker.infra.kafka_writer import KafkaWriter
 from broker.infra.keys import load_keys, subject_keys_of
+from broker.privacy.keylog import KafkaKeyLog
 from broker.privacy.payloads import Personal, event_ad, join_envelope, open_personal, seal_personal
 from broker.records import IngestedEvent, decode_ingested, encode
 from broker.web.cursors import encode_cursor
@@ -249,7 +251,10 @@ async def read_templates(bootstrap: str, topic: str, database_url: str) -> list[
     try:
         sessions = make_sessionmaker(engine)
         settings = Settings(database_url=database_url, env="test")
-        subject_keys = subject_keys_of(settings, sessions, await load_keys(settings, sessions))
+        # Only reads: its key log writer is never started; the deployment imported the log.
+        log = KafkaKeyLog(KafkaWriter(settings))
+        subject_keys = subject_keys_of(settings, sessions, await load_keys(settings, sessions), log)
+        subject_keys.imported()
         keys = await subject_keys.for_reading({r.subject_pseudonym for r in records})
     finally:
         await engine.dispose()

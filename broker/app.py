@@ -3,6 +3,7 @@ client and the background workers this process runs (router, materializer, seale
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -26,14 +27,15 @@ from broker.infra.kafka_writer import KafkaWriter
 from broker.infra.keys import load_keys, subject_keys_of, verification_keys
 from broker.ingest.routes import router as ingest_router
 from broker.policy.client import PolicyClient
+from broker.privacy.keylog import KafkaKeyLog
 from broker.privacy.routes import router as privacy_router
 from broker.registry.bootstrap import ensure_admin_client
 from broker.registry.routes import router as registry_router
 from broker.runtime.logging import configure_logging, dump_tasks_on_sigusr1
 from broker.runtime.metrics import HttpMetrics
-from broker.runtime.readiness import dependency_checks, readiness, worker_checks
+from broker.runtime.readiness import dependency_checks, keys_check, readiness, worker_checks
 from broker.runtime.state import AppState
-from broker.runtime.workers import build_workers, start_workers, stop_workers
+from broker.runtime.workers import build_workers, start_after_key_import, stop_workers
 from broker.web.docs import install_docs
 from broker.web.errors import install_handlers
 from broker.web.head import HeadAsGet
@@ -76,11 +78,11 @@ def create_app(
             resources.push_async_callback(engine.dispose)
             sessions = make_sessionmaker(engine)
             keys = await load_keys(settings, sessions)
-            subject_keys = subject_keys_of(settings, sessions, keys)
             await ensure_admin_client(settings, sessions)
             kafka_writer = kafka_writer_of(settings)
             kafka_writer.start()
             resources.push_async_callback(kafka_writer.stop)
+            subject_keys = subject_keys_of(settings, sessions, keys, KafkaKeyLog(kafka_writer))
             policy = await resources.enter_async_context(
                 PolicyClient(settings.opa_url, settings.opa_timeout_s)
             )
@@ -98,9 +100,16 @@ def create_app(
             )
             app.state.samsyn = state
             workers = build_workers(settings, sessions, contracts, policy, keys, subject_keys)
-            state.worker_checks = worker_checks(workers)
-            tasks = start_workers(workers)
+            state.worker_checks = {**worker_checks(workers), **keys_check(subject_keys)}
+            # The API answers (/healthz; 503 where a key is needed) while the key log is read.
+            tasks: list[asyncio.Task[Any]] = []
+            stopping = asyncio.Event()
+            starting = asyncio.create_task(
+                start_after_key_import(settings, sessions, subject_keys, workers, tasks, stopping)
+            )
             resources.push_async_callback(stop_workers, workers, tasks)
+            resources.push_async_callback(asyncio.wait, {starting})
+            resources.callback(stopping.set)
             log.info(
                 "samsyn started",
                 workers=settings.workers,

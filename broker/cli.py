@@ -96,20 +96,29 @@ def _rotate_kek(_: argparse.Namespace) -> int:
     """Re-wrap every child's data key under the current KEK (SAMSYN_KEK_CURRENT_KID)."""
     from broker.config import get_settings
     from broker.infra.db import make_engine, make_sessionmaker
-    from broker.infra.keys import load_keys
+    from broker.infra.kafka_writer import KafkaWriter
+    from broker.infra.keys import load_keys, subject_keys_of
     from broker.infra.migrate import upgrade
-    from broker.privacy.keyring import SubjectKeys
+    from broker.privacy.keylog import KafkaKeyLog
 
     settings = get_settings()
     upgrade(settings.database_url)
 
     async def run() -> int:
         engine = make_engine(settings.database_url)
+        kafka_writer = KafkaWriter(settings)
         try:
             sessions = make_sessionmaker(engine)
-            keys = await load_keys(settings, sessions)
-            return await SubjectKeys(sessions, keys.keks).rewrap()
+            keys = subject_keys_of(
+                settings, sessions, await load_keys(settings, sessions), KafkaKeyLog(kafka_writer)
+            )
+            # Each re-wrapped key goes to the key log too (the running processes imported it).
+            kafka_writer.start()
+            await kafka_writer.connected(timeout_s=30)
+            keys.imported()
+            return await keys.rewrap()
         finally:
+            await kafka_writer.stop()
             await engine.dispose()
 
     rewrapped = asyncio.run(run())
@@ -128,6 +137,7 @@ def _gallring(args: argparse.Namespace) -> int:
     from broker.infra.keys import load_keys, subject_keys_of
     from broker.infra.migrate import upgrade
     from broker.privacy.gallring import run_gallring
+    from broker.privacy.keylog import KafkaKeyLog
 
     settings = get_settings()
     upgrade(settings.database_url)
@@ -137,7 +147,11 @@ def _gallring(args: argparse.Namespace) -> int:
         kafka_writer = KafkaWriter(settings)
         try:
             sessions = make_sessionmaker(engine)
-            subject_keys = subject_keys_of(settings, sessions, await load_keys(settings, sessions))
+            subject_keys = subject_keys_of(
+                settings, sessions, await load_keys(settings, sessions), KafkaKeyLog(kafka_writer)
+            )
+            # Like rotate-kek, a one-off beside the running processes, which imported the log.
+            subject_keys.imported()
             if not args.dry_run:
                 kafka_writer.start()
                 await kafka_writer.connected(timeout_s=30)

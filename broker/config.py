@@ -90,6 +90,13 @@ class Settings(BaseSettings):
     # process has it (a StatefulSet's pod name). A static member does not leave its group when
     # it stops, so a name that never comes back holds its partitions for a session timeout.
     worker_instance: str | None = None
+    # How long the routers' consumer group waits for a router that stopped answering before
+    # its partitions go to the others (heartbeats every fifth of it). A restarted router takes
+    # its partitions back at once whatever this is (static membership); this bounds how long
+    # the partitions of one gone for good wait. Brokers refuse a session timeout under their
+    # group.min.session.timeout.ms (6000 by default): theirs must be set to 1000 (README,
+    # Reliability). An event loop that stalls longer than this costs a needless rebalance.
+    router_session_timeout_ms: int = Field(default=1_500, ge=1_000)
     router_batch_max: int = 500
     # How long a transaction of a router that died without a successor of the same name stays
     # open before Kafka aborts it. Consumers reading read_committed stop at an open transaction,
@@ -163,6 +170,10 @@ class Settings(BaseSettings):
     # long: a key shredded by another process stays usable here at most this long.
     subject_key_cache_size: int = Field(default=10_000, ge=1)
     subject_key_cache_ttl_s: float = Field(default=60.0, gt=0)
+    # How long keys.v1 keeps the tombstone of a destroyed key (a pseudonym, no key): longer than
+    # the oldest backup that may be restored, which a tombstone destroys the key in again
+    # (broker/privacy/keylog.py). Read by `samsyn topics` when it creates the topic.
+    keys_tombstone_retention: timedelta = timedelta(days=90)
 
     # Gallring: how long each kind of information stays in the read model (docs/privacy.md).
     # ISO 8601 durations ("P30D", "PT12H"). A delivery goes at the first of its deadlines.

@@ -7,6 +7,8 @@
                    :class:`RelationshipEnded`, told apart by ``kind`` (key: child pseudonym)
 ``audit.v1``       :class:`AuditEntry`, an audit record before the sealer chains it
 ``events.dlq.v1``  :class:`ParkedEvent`, an event the policy could not decide (key: pseudonym)
+``keys.v1``        :class:`WrappedSubjectKey`, a child's data key wrapped by a KEK, or a tombstone
+                   (no value) once it is destroyed (key: child pseudonym; compacted)
 
 The bytes are compact JSON with sorted keys (what orjson with ``OPT_SORT_KEYS`` wrote before),
 so records written by an older release read as before. Times stay ISO 8601 strings as written:
@@ -169,6 +171,16 @@ class RelationshipEnded(RegistryChange, frozen=True, tag="relationship.ended"):
 RegistryRecord = ConsentCreated | ConsentWithdrawn | RelationshipCreated | RelationshipEnded
 
 
+# ----------------------------------------------------------------------------- keys.v1
+class WrappedSubjectKey(Record, frozen=True):
+    """A child's data key as the database holds it: wrapped by the KEK ``kek_id``, bound to the
+    pseudonym (``broker/privacy/kek.py``). Never the key in clear."""
+
+    pseudonym: str
+    kek_id: str
+    wrapped_key: bytes  # base64 in the JSON
+
+
 # ----------------------------------------------------------------------------- audit.v1
 class AuditEntry(Record, frozen=True):
     """An audit record as produced; the sealer adds ``seq``, ``prev_hash`` and ``hash``. Every
@@ -204,6 +216,7 @@ _ingested: Final = msgspec.json.Decoder(IngestedEvent)
 _deliveries: Final = msgspec.json.Decoder(DeliveriesRecord)
 _registry: Final = msgspec.json.Decoder(RegistryRecord)
 _audit: Final = msgspec.json.Decoder(AuditEntry)
+_wrapped_key: Final = msgspec.json.Decoder(WrappedSubjectKey)
 
 
 def encode(value: Any) -> bytes:
@@ -225,3 +238,7 @@ def decode_registry(raw: bytes) -> RegistryRecord:
 
 def decode_audit(raw: bytes) -> AuditEntry:
     return _audit.decode(raw)
+
+
+def decode_wrapped_key(raw: bytes) -> WrappedSubjectKey:
+    return _wrapped_key.decode(raw)

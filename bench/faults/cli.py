@@ -23,6 +23,15 @@ def main(argv: list[str] | None = None) -> int:
         "--kafka-restarts", type=int, default=3, help="restarts of the Kafka node (3)"
     )
     parser.add_argument(
+        "--kafka",
+        choices=("cluster", "node"),
+        default="cluster",
+        help="three brokers, RF 3, min.insync.replicas 2 (cluster, the default) or one node",
+    )
+    parser.add_argument(
+        "--broker-kills", type=int, default=2, help="SIGKILLs of a broker, cluster only (2)"
+    )
+    parser.add_argument(
         "--bound", type=float, default=60.0, help="fail when a recovery takes longer, s (60)"
     )
     parser.add_argument("--outage", type=float, default=8.0, help="OPA and database down, s (8)")
@@ -38,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         senders=args.senders,
         kills=args.kills,
         kafka_restarts=args.kafka_restarts,
+        cluster=args.kafka == "cluster",
+        broker_kills=args.broker_kills,
         bound_s=args.bound,
         outage_s=args.outage,
         recovery_timeout_s=args.timeout,

@@ -227,9 +227,10 @@ class Feeds:
         self.cursors: dict[str, str | None] = {o.id: None for o in orgs}
         self.copies: Counter[tuple[str, str]] = Counter()  # (event id, org) -> items
 
-    def poll(self) -> bool:
-        """Read what is new in every feed; False when the API did not answer (it may be down)."""
-        for org in self.orgs:
+    def poll(self, only: set[str] | None = None) -> bool:
+        """Read what is new in every feed (or in those of the organisations ``only`` names);
+        False when the API did not answer (it may be down)."""
+        for org in self.orgs if only is None else [o for o in self.orgs if o.id in only]:
             while True:
                 params: dict[str, Any] = {"limit": 500}
                 if self.cursors[org.id]:

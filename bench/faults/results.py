@@ -20,6 +20,7 @@ class Recovery:
     api_s: float | None  # fault end -> /readyz 200 (None: the API was not affected)
     routed_s: float | None  # fault end -> every event acknowledged until then delivered
     pending: int  # of those, not yet delivered when the API answered again
+    poll_s: float = 0.0  # how long the last read of every feed took (the figure's resolution)
 
 
 @dataclass
@@ -40,6 +41,16 @@ class Result:
     samples: list[str]
     bound_s: float = 60.0
     seconds: float = 0.0
+    broker_kills: int = 0
+    timeout_s: float = 180.0
+
+    @property
+    def worst(self) -> float:
+        """The longest recovery (a recovery not done counts as the whole timeout)."""
+        return max(
+            (r.routed_s if r.routed_s is not None else self.timeout_s for r in self.recoveries),
+            default=0.0,
+        )
 
     @property
     def slow(self) -> list[Recovery]:
@@ -51,7 +62,8 @@ class Result:
             f"faults: sent {self.sent}, acknowledged {self.acknowledged}, "
             f"delivered {self.delivered}, duplicated {self.duplicated}, lost {self.lost}, "
             f"disclosed while OPA down {self.disclosed_while_opa_down}, "
-            f"5xx {self.server_errors}"
+            f"5xx {self.server_errors}, broker kills {self.broker_kills}, "
+            f"worst recovery {self.worst:.1f} s"
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import random
 import shutil
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.faults.load import (
     ATTENDANCE_CONSENT,
@@ -32,8 +34,10 @@ from bench.faults.load import (
     wall,
 )
 from bench.faults.results import Recovery, Result, report
-from bench.faults.stack import PrivateStack
+from bench.faults.stack import BROKERS, PrivateStack
 from broker.demo.story import fictional_child
+from broker.router.handover import client_id
+from broker.router.loop import GROUP
 from tests.kit import REPO, Org, Samsyn, start_samsyn, start_worker
 
 
@@ -43,6 +47,8 @@ class Options:
     senders: int = 16
     kills: int = 3
     kafka_restarts: int = 3
+    cluster: bool = True  # three brokers (kafka-cluster.sh), else one node (kafka.sh)
+    broker_kills: int = 2  # on the cluster: SIGKILL a broker under load, then the next one
     bound_s: float = 60.0  # every recovery within this, or the run fails
     outage_s: float = 8.0
     recovery_timeout_s: float = 180.0
@@ -59,12 +65,16 @@ class Injection:
     label: str
     window: float
     act: Callable[[World, Load, Feeds], tuple[float, bool]] | None
+    # Events acknowledged this long after the fault's end count too: for a fault that has no
+    # end (a router gone for good), those that arrive meanwhile are what waits for recovery.
+    watch_s: float = 0.0
 
 
 @dataclass
 class World:
     samsyn: Samsyn
-    router: subprocess.Popen[bytes]
+    router: subprocess.Popen[bytes]  # router-1: SIGKILLed and restarted under its name
+    standby: subprocess.Popen[bytes] | None  # router-2: beside it, until it dies for good
     port: int
     orgs: list[Org]
     auditor: Org
@@ -78,7 +88,7 @@ class Suite:
         self.t0 = time.monotonic()
         run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
         self.var = opts.var or REPO / "var" / "faults" / run_id
-        self.stack = PrivateStack(self.var, self.say)
+        self.stack = PrivateStack(self.var, self.say, cluster=opts.cluster)
         self.errors = Errors()
         self.recoveries: list[Recovery] = []
         self.opa_window: tuple[datetime, datetime] | None = None
@@ -126,14 +136,32 @@ class Suite:
             workers='["materializer", "sealer"]',
             prefix="faults.",
             log_dir=self.var / "logs",
+            extra_env={
+                "SAMSYN_KAFKA_REPLICATION": str(self.stack.replication),
+                # The API comes back under the same name (as a StatefulSet pod would): its
+                # materializer and sealer take their partitions back at once (static members).
+                "SAMSYN_WORKER_INSTANCE": "api-1",
+            },
         )
-        router = start_worker(samsyn, "router")
+        router, standby = (
+            start_worker(samsyn, "router", extra_env={"SAMSYN_ROUTER_INSTANCE": name})
+            for name in ("router-1", "router-2")
+        )
         port = int(samsyn.url.rsplit(":", 1)[1])
         assert samsyn.proc is not None
-        self.say(f"samsyn API on {samsyn.url} (pid {samsyn.proc.pid}), router pid {router.pid}")
-        return self._population(samsyn, router, port)
+        self.say(
+            f"samsyn API on {samsyn.url} (pid {samsyn.proc.pid}), routers router-1 pid "
+            f"{router.pid} and router-2 pid {standby.pid}"
+        )
+        return self._population(samsyn, router, standby, port)
 
-    def _population(self, samsyn: Samsyn, router: subprocess.Popen[bytes], port: int) -> World:
+    def _population(
+        self,
+        samsyn: Samsyn,
+        router: subprocess.Popen[bytes],
+        standby: subprocess.Popen[bytes],
+        port: int,
+    ) -> World:
         n = self.opts.events
         munis = MUNICIPALITIES[: 3 if n < 1000 else len(MUNICIPALITIES)]
         per_muni = {
@@ -212,7 +240,7 @@ class Suite:
                     consent=consents[barn],
                 )
                 planned.append(Planned(env, m["school"], m["student_health"].id))
-        return World(samsyn, router, port, orgs, auditor, planned)
+        return World(samsyn, router, standby, port, orgs, auditor, planned)
 
     # -- recovery ---------------------------------------------------------------------------
 
@@ -226,9 +254,12 @@ class Suite:
         down_s: float,
         fault_end: float,
         api: bool,
+        watch_s: float = 0.0,
     ) -> Recovery:
         """Wait until the API answers again (when ``api``) and every event acknowledged by then
-        is in its recipient's feed; the times count from ``fault_end``."""
+        (and ``watch_s`` after ``fault_end``) is in its recipient's feed; the times count from
+        ``fault_end``. The feeds are read one after another: the time of the last full read is
+        kept with the figure (a delivery happened somewhere within it)."""
         deadline = fault_end + self.opts.recovery_timeout_s
         api_s: float | None = None
         if api:
@@ -237,19 +268,26 @@ class Suite:
                     raise RuntimeError(f"{fault} {label}: the API did not answer again")
                 time.sleep(0.1)
             api_s = time.monotonic() - fault_end
+        time.sleep(max(0.0, fault_end + watch_s - time.monotonic()))
         target = load.acked_snapshot()
         pending: int | None = None
         routed_s: float | None = None
+        poll_s = 0.0
+        waiting: set[str] | None = None  # after the first read, only feeds still waited on
         while time.monotonic() < deadline:
-            if feeds.poll():
-                left = len(feeds.missing(target))
+            polled = time.monotonic()
+            if feeds.poll(waiting):
+                poll_s = time.monotonic() - polled
+                missing = feeds.missing(target)
+                waiting = {e.recipient for e in missing}
+                left = len(missing)
                 if pending is None:
                     pending = left
                 if left == 0:
                     routed_s = time.monotonic() - fault_end
                     break
-            time.sleep(0.25)
-        rec = Recovery(fault, label, down_s, api_s, routed_s, pending or 0)
+            time.sleep(0.1 if watch_s else 0.25)
+        rec = Recovery(fault, label, down_s, api_s, routed_s, pending or 0, poll_s)
         self.recoveries.append(rec)
         self.say(
             f"{fault} {label}: down {down_s:.1f} s; "
@@ -279,8 +317,68 @@ class Suite:
         w.router.send_signal(signal.SIGKILL)
         w.router.wait()
         time.sleep(1.0)  # events pile up with no router
-        w.router = start_worker(w.samsyn, "router")
+        w.router = start_worker(
+            w.samsyn, "router", extra_env={"SAMSYN_ROUTER_INSTANCE": "router-1"}
+        )
         return time.monotonic() - started, False
+
+    def router_dies(self, w: World, load: Load, feeds: Feeds) -> tuple[float, bool]:
+        """SIGKILL router-2 for good: router-1 must take its partitions over (within 3 s: the
+        routers' group session, 1.5 s, and fencing its open transaction; README). First
+        router-1, restarted by the router kills, must be back in the routers' group: on a
+        loaded machine its process takes many seconds to start, and a router that is not
+        there cannot take anything over (an earlier run killed router-2 before it was)."""
+        assert w.standby is not None
+        waited = time.monotonic()
+        while self._routers_in_group(w) != {"router-1", "router-2"}:
+            if time.monotonic() - waited > self.opts.recovery_timeout_s:
+                raise RuntimeError("router-1 did not come back to the routers' group")
+            time.sleep(0.5)
+        self.say(f"router-dies: both routers in the group after {time.monotonic() - waited:.1f} s")
+        w.standby.send_signal(signal.SIGKILL)
+        w.standby.wait()
+        w.standby = None
+        return 0.0, False
+
+    def _routers_in_group(self, w: World) -> set[str]:
+        """The routers in the routers' consumer group with partitions, by their client ids."""
+
+        async def describe() -> set[str]:
+            admin = AIOKafkaAdminClient(bootstrap_servers=self.stack.kafka_bootstrap)
+            await admin.start()
+            try:
+                [described] = await admin.describe_consumer_groups(
+                    [w.samsyn.env["SAMSYN_TOPIC_PREFIX"] + GROUP]
+                )
+            finally:
+                await admin.close()
+            [group] = described.to_object()["groups"]
+            if group["state"] != "Stable":
+                return set()
+            return {
+                name
+                for name in ("router-1", "router-2")
+                for m in group["members"]
+                if m["client_id"] == client_id(name) and m["member_assignment"]
+            }
+
+        try:
+            return asyncio.run(describe())
+        except Exception:  # Kafka busy: not known to be there yet
+            return set()
+
+    def broker_kill(self, node: int) -> Callable[[World, Load, Feeds], tuple[float, bool]]:
+        """SIGKILL broker ``node`` under load; the other two go on (min.insync.replicas 2) while
+        it is away for the outage; then it is started again and catches up."""
+
+        def act(w: World, load: Load, feeds: Feeds) -> tuple[float, bool]:
+            started = time.monotonic()
+            self.stack.broker_kill(node)
+            time.sleep(self.opts.outage_s)
+            self.stack.broker_start(node)
+            return time.monotonic() - started, True
+
+        return act
 
     def kafka_restart(self, w: World, load: Load, feeds: Feeds) -> tuple[float, bool]:
         started = time.monotonic()
@@ -325,10 +423,23 @@ class Suite:
         """The faults in order; each injection gets its own slice of the events, released
         evenly over ``window`` seconds starting just before the damage."""
         k, outage, n = self.opts.kills, self.opts.outage_s, self.opts.kafka_restarts
+        b = self.opts.broker_kills if self.opts.cluster else 0
         return (
             [Injection("baseline", "-", 3.0, None)]
             + [Injection("api-kill", f"{i}/{k}", 6.0, self.api_kill) for i in range(1, k + 1)]
             + [Injection("router-kill", f"{i}/{k}", 4.0, self.router_kill) for i in range(1, k + 1)]
+            # Its events released over 2 s, dense enough that some land on the dead router's
+            # partitions in the 1.5 s watched after the kill.
+            + [Injection("router-dies", "1/1", 2.0, self.router_dies, watch_s=1.5)]
+            + [
+                Injection(
+                    "broker-kill",
+                    f"{i}/{b}",
+                    outage + 4.0,
+                    self.broker_kill(BROKERS[(i - 1) % len(BROKERS)]),
+                )
+                for i in range(1, b + 1)
+            ]
             + [
                 Injection("kafka-restart", f"{i}/{n}", 12.0, self.kafka_restart)
                 for i in range(1, n + 1)
@@ -370,9 +481,11 @@ class Suite:
             if load is not None:
                 load.stop()
             if w is not None:
-                with contextlib.suppress(Exception):
-                    w.router.kill()
-                    w.router.wait(10)
+                for router in (w.router, w.standby):
+                    with contextlib.suppress(Exception):
+                        if router is not None:
+                            router.kill()
+                            router.wait(10)
                 w.samsyn.stop()
         finally:
             self.stack.down(clean=clean)
@@ -393,7 +506,7 @@ class Suite:
         if inj.act is not None:
             down_s, api = inj.act(w, load, feeds)
             end = time.monotonic()
-            self.recover(w, load, feeds, inj.fault, inj.label, down_s, end, api)
+            self.recover(w, load, feeds, inj.fault, inj.label, down_s, end, api, inj.watch_s)
         releaser.join()
         # Recovery in between: the next fault starts once this slice is acknowledged and routed.
         deadline = time.monotonic() + self.opts.recovery_timeout_s
@@ -463,6 +576,8 @@ class Suite:
             samples=self.errors.samples,
             bound_s=self.opts.bound_s,
             seconds=time.monotonic() - self.t0,
+            broker_kills=sum(r.fault == "broker-kill" for r in self.recoveries),
+            timeout_s=self.opts.recovery_timeout_s,
         )
 
     def _not_routed(self, w: World, acked: list[Planned]) -> int:

@@ -4,7 +4,7 @@ Records are the typed JSON of :mod:`broker.records`: producers take records and 
 bytes; consumers hand out the bytes, which each reader decodes into the records its topic holds.
 Topic names: ``events.v1`` (key: child pseudonym), ``registry.v1`` (key: child
 pseudonym), ``deliveries.v1`` (key: recipient organisation), ``audit.v1`` (one partition, one
-ordered chain).
+ordered chain), ``keys.v1`` (key: child pseudonym; compacted, a tombstone is a null value).
 """
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ AUDIT = "audit.v1"
 # Events the policy could not decide (a fault for that event alone, after retries): parked here
 # for an operator, so that the rest of their partition is routed.
 DEAD_LETTERS = "events.dlq.v1"
+# Each child's wrapped data key, so that a database restored from a backup gets back the keys
+# made after it (broker/privacy/keylog.py).
+KEYS = "keys.v1"
 
 
 def connection(settings: Settings) -> dict[str, Any]:
@@ -53,7 +56,8 @@ def producer(settings: Settings, **extra: Any) -> AIOKafkaProducer:
         acks="all",
         enable_idempotence=True,
         linger_ms=1,
-        value_serializer=records.encode,
+        # None stays None: a tombstone in a compacted topic (keys.v1) is a record without value.
+        value_serializer=lambda v: None if v is None else records.encode(v),
         key_serializer=lambda k: k.encode() if isinstance(k, str) else k,
         **extra,
     )

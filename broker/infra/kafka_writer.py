@@ -89,9 +89,11 @@ class KafkaWriter:
         """Send and wait for acks=all on every value, or raise :class:`Unavailable`."""
         await self.send_keyed(topic, [(key, v) for v in values])
 
-    async def send_keyed(self, topic: str, records: Sequence[tuple[str | None, Record]]) -> None:
+    async def send_keyed(
+        self, topic: str, records: Sequence[tuple[str | None, Record | None]]
+    ) -> list[int]:
         """Send (key, value) records and wait for acks=all on every one, or raise
-        :class:`Unavailable`."""
+        :class:`Unavailable`; their offsets. A ``None`` value is a tombstone."""
         producer = self._producer
         if producer is not None:
             self._replace_if_dead(producer)
@@ -102,8 +104,7 @@ class KafkaWriter:
             futures = [
                 await producer.send(self.settings.topic(topic), v, key=k) for k, v in records
             ]
-            for fut in futures:
-                await fut
+            return [(await fut).offset for fut in futures]
         except Exception as err:
             self._replace_if_dead(producer, err)
             raise Unavailable(

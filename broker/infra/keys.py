@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from broker.config import Settings
 from broker.privacy.kek import KEK_BYTES, LocalKeks
+from broker.privacy.keylog import KeyLog
 from broker.privacy.keyring import SubjectKeys
 from broker.registry.models import KeyMaterial
 from broker.subjects.pseudonym import Pseudonymiser
@@ -131,12 +132,14 @@ async def load_keys(settings: Settings, factory: async_sessionmaker[AsyncSession
 
 
 def subject_keys_of(
-    settings: Settings, factory: async_sessionmaker[AsyncSession], keys: Keys
+    settings: Settings, factory: async_sessionmaker[AsyncSession], keys: Keys, log: KeyLog
 ) -> SubjectKeys:
-    """The children's data keys of this process, wrapped by the deployment's KEKs."""
+    """The children's data keys of this process, wrapped by the deployment's KEKs and written to
+    the key log ``log`` too."""
     return SubjectKeys(
         factory,
         keys.keks,
+        log,
         cache_size=settings.subject_key_cache_size,
         ttl_s=settings.subject_key_cache_ttl_s,
     )

@@ -34,6 +34,7 @@ from broker.infra.kafka import AUDIT
 from broker.infra.kafka_writer import KafkaWriter
 from broker.ingest.models import AcceptedEvent
 from broker.privacy.erase import remove_accepted_events, remove_feed_items
+from broker.privacy.keylog import KafkaKeyLog
 from broker.privacy.keyring import SubjectKeys
 from broker.privacy.models import SubjectKey
 from broker.records import AuditAction
@@ -211,6 +212,9 @@ class GallringWorker:
                 try:
                     done = await run_gallring(self.sessions, self.keys, self.settings, emit_audit)
                     log.info("gallring", **done.counts())
+                    # Keeps keys.v1 rolling its segments, so that compaction removes the wrapped
+                    # copies of destroyed keys within its bound even when no child is new.
+                    await KafkaKeyLog(kafka_writer).tick()
                 except Exception as err:
                     # Kafka still connecting, the database away: soon again, not in an hour.
                     log.warning("gallring failed", error=type(err).__name__)

@@ -4,24 +4,32 @@ The cache keeps unwrapped keys per process (least recently used out first, each 
 ``ttl_s``): a batch of events costs one query for the keys it lacks and no KEK call for the
 others. A key shredded by another process is therefore still usable here for at most ``ttl_s``;
 the process that shreds forgets it at once.
+
+Every key made, re-wrapped or destroyed is also written to the key log (``keylog.py``) inside the
+transaction that changes its row, so that a restored database gets back what came after its
+backup. No key is handed out before the process has imported that log (:meth:`imported`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any, cast
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from broker.infra.db import utcnow
 from broker.privacy.aead import new_data_key
 from broker.privacy.kek import KeyWrapper
-from broker.privacy.models import SubjectKey
+from broker.privacy.keylog import KeyLog
+from broker.privacy.models import SUBJECT_KEYS, SubjectKey
+from broker.records import WrappedSubjectKey
+from broker.web.errors import Unavailable
 
 
 class SubjectKeys:
@@ -29,17 +37,43 @@ class SubjectKeys:
         self,
         sessions: async_sessionmaker[AsyncSession],
         wrapper: KeyWrapper,
+        log: KeyLog,
         *,
         cache_size: int = 10_000,
         ttl_s: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
+        import_wait_s: float = 5.0,
     ) -> None:
         self.sessions = sessions
         self.wrapper = wrapper
+        self.log = log
+        self._imported = asyncio.Event()
+        self._import_wait_s = import_wait_s
         self._cache: OrderedDict[str, tuple[AESGCM, float]] = OrderedDict()
         self._size = cache_size
         self._ttl = ttl_s
         self._clock = clock
+
+    def imported(self) -> None:
+        """The key log is in the database (``keylog.import_key_log``): keys may be handed out.
+        Before, a restored database could still hold a key destroyed since its backup, or lack
+        one made since."""
+        self._imported.set()
+
+    @property
+    def ready(self) -> bool:
+        return self._imported.is_set()
+
+    async def _wait_for_import(self) -> None:
+        if self._imported.is_set():
+            return  # without suspending: the cached path stays a few microseconds
+        try:
+            await asyncio.wait_for(self._imported.wait(), self._import_wait_s)
+        except TimeoutError:
+            raise Unavailable(
+                "Barnens nycklar läses ännu in från Kafka; försök igen. "
+                "The children's data keys are still being read from Kafka; try again."
+            ) from None
 
     async def for_writing(self, pseudonyms: Iterable[str]) -> dict[str, AESGCM]:
         """The key of each child, made (or made anew, after a shred) where there is none."""
@@ -51,6 +85,7 @@ class SubjectKeys:
     async def for_reading(self, pseudonyms: Iterable[str]) -> dict[str, AESGCM]:
         """The key of each child that has one; a child without (never had one, or shredded) is
         left out, and its ciphertexts read as :class:`~broker.privacy.aead.Unreadable`."""
+        await self._wait_for_import()
         wanted = set(pseudonyms)
         keys: dict[str, AESGCM] = {}
         now = self._clock()
@@ -99,6 +134,12 @@ class SubjectKeys:
                 )
                 if cast(CursorResult[Any], remade).rowcount == 0:
                     session.add(SubjectKey(pseudonym=pseudonym, kek_id=kid, wrapped_key=wrapped))
+                    await session.flush()
+                # In the key log before the key seals anything: no record in Kafka whose key a
+                # restore could lose. The row stays locked until the commit.
+                await self._logged(
+                    session, WrappedSubjectKey(pseudonym=pseudonym, kek_id=kid, wrapped_key=wrapped)
+                )
         except IntegrityError:
             pass  # the row exists: ours or the other's key is in it, read below
         else:
@@ -117,6 +158,7 @@ class SubjectKeys:
         """Destroy the keys of ``pseudonyms`` in the caller's transaction; the ones destroyed."""
         wanted = sorted(set(pseudonyms))
         self.forget(wanted)
+        await self._wait_for_import()
         rows = await session.execute(
             update(SubjectKey)
             .where(SubjectKey.pseudonym.in_(wanted), SubjectKey.wrapped_key.is_not(None))
@@ -124,7 +166,29 @@ class SubjectKeys:
             .returning(SubjectKey.pseudonym)
             .execution_options(synchronize_session=False)
         )
-        return sorted(rows.scalars())
+        destroyed = sorted(rows.scalars())
+        if destroyed:
+            # Tombstones in the same transaction: a restore from an older backup destroys these
+            # keys again, and compaction removes their wrapped copies from the topic.
+            offsets = await self.log.tombstone(destroyed)
+            table = SUBJECT_KEYS
+            await (await session.connection()).execute(
+                update(table)
+                .where(table.c.pseudonym == bindparam("p"))
+                .values(log_offset=bindparam("o")),
+                [{"p": p, "o": o} for p, o in zip(destroyed, offsets, strict=True)],
+            )
+        return destroyed
+
+    async def _logged(self, session: AsyncSession, key: WrappedSubjectKey) -> None:
+        """Write ``key`` to the key log and its offset to its row (locked by the caller)."""
+        offset = await self.log.put(key)
+        await session.execute(
+            update(SubjectKey)
+            .where(SubjectKey.pseudonym == key.pseudonym)
+            .values(log_offset=offset)
+            .execution_options(synchronize_session=False)
+        )
 
     async def rewrap(self, batch: int = 500) -> int:
         """Re-wrap every data key not under the current KEK; the number re-wrapped.
@@ -132,6 +196,7 @@ class SubjectKeys:
         Each key is replaced only if its row is unchanged since it was read, so a key shredded or
         re-made meanwhile stays as that left it. The data keys themselves do not change: every
         ciphertext stays readable, and no cache needs to forget anything."""
+        await self._wait_for_import()
         current = self.wrapper.current_kid
         done = 0
         while True:
@@ -160,4 +225,11 @@ class SubjectKeys:
                         )
                         .values(kek_id=kid, wrapped_key=wrapped)
                     )
-                done += cast(CursorResult[Any], changed).rowcount
+                    if cast(CursorResult[Any], changed).rowcount:
+                        await self._logged(
+                            session,
+                            WrappedSubjectKey(
+                                pseudonym=row.pseudonym, kek_id=kid, wrapped_key=wrapped
+                            ),
+                        )
+                        done += 1

@@ -46,6 +46,7 @@ from broker.records import (
     decode_ingested,
 )
 from broker.registry.models import Consent
+from broker.router.handover import Handover, client_id, transactional_id
 from broker.router.outputs import Output, erased_outputs, outputs, parked
 from broker.runtime.supervise import (
     Progress,
@@ -160,17 +161,24 @@ class Router:
         s = self.settings
         consumer = kafka.consumer(
             s,
-            *TOPICS,
             group_id=GROUP,
             instance=s.router_instance,
+            client_id=client_id(s.router_instance),  # how the other routers see it (handover)
             # A batch may wait for OPA for a long time; staying in the group meanwhile keeps the
             # partitions here instead of handing them to a router that would wait as well.
             max_poll_interval_ms=3_600_000,
             max_partition_fetch_bytes=4 * 1024 * 1024,
+            # A router gone for good is noticed after the session timeout (the other routers
+            # learn of the rebalance at their next heartbeat): README, Reliability. A member
+            # that is alive but slow to rejoin during a rebalance keeps its place for longer.
+            session_timeout_ms=s.router_session_timeout_ms,
+            heartbeat_interval_ms=max(100, s.router_session_timeout_ms // 5),
+            rebalance_timeout_ms=max(10_000, s.router_session_timeout_ms),
         )
+        consumer.subscribe([s.topic(t) for t in TOPICS], listener=Handover(s, GROUP))
         producer = kafka.producer(
             s,
-            transactional_id=s.topic(f"samsyn-{s.router_instance}"),
+            transactional_id=transactional_id(s, s.router_instance),
             transaction_timeout_ms=s.router_transaction_timeout_ms,
             # Right after a commit Kafka answers the next transaction's first write with
             # CONCURRENT_TRANSACTIONS until its markers are written; at aiokafka's default
@@ -250,7 +258,9 @@ class Router:
         await producer.begin_transaction()
         for out in decided.produced:
             await producer.send(s.topic(out.topic), out.value, key=out.key)
-        await producer.send_offsets_to_transaction(decided.offsets, s.topic(GROUP))
+        # Each offset names this router: whoever takes the partition over fences it (handover).
+        offsets = {tp: (offset, s.router_instance) for tp, offset in decided.offsets.items()}
+        await producer.send_offsets_to_transaction(offsets, s.topic(GROUP))
         await producer.commit_transaction()
 
     async def _decide(

@@ -4,7 +4,8 @@ Kafka metadata, OPA with an activated bundle, its policy data (well formed and w
 shipped ceiling: ``policy_data``) and a database round trip are checked at once, each within a
 few seconds; the Kafka workers a process runs add one check each (``router``,
 ``materializer``, ``sealer``, ``followup``): down from a failed or stalled session until it
-makes progress again (``broker.runtime.supervise``). 200 ``{status, checks}`` when all are ok,
+makes progress again (``broker.runtime.supervise``); ``subject_keys`` is down until the key log
+is imported (``broker.privacy.keylog``). 200 ``{status, checks}`` when all are ok,
 else 503 problem+json naming what is down.
 """
 
@@ -22,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from broker.config import Settings
 from broker.infra import kafka
 from broker.policy.client import PolicyClient
+from broker.privacy.keyring import SubjectKeys
 from broker.runtime.metrics import DEPENDENCY_UP
 from broker.runtime.supervise import Progress
 from broker.web.errors import PROBLEM_JSON, TYPE_BASE
@@ -74,6 +76,13 @@ def worker_checks(workers: Iterable[object]) -> dict[str, Check]:
         return ready
 
     return {type(w).__name__.lower(): check(w.progress) for w in workers if isinstance(w, Watched)}
+
+
+def keys_check(subject_keys: SubjectKeys) -> dict[str, Check]:
+    async def imported() -> bool:
+        return subject_keys.ready
+
+    return {"subject_keys": imported}
 
 
 async def readiness(checks: Mapping[str, Check]) -> Any:

@@ -18,15 +18,17 @@ from broker.contracts import Contracts
 from broker.followup.store import LedgerTokens
 from broker.followup.worker import Followup
 from broker.infra.db import make_engine, make_sessionmaker
+from broker.infra.kafka_writer import KafkaWriter
 from broker.infra.keys import Keys, load_keys, subject_keys_of
 from broker.policy.client import PolicyClient
 from broker.privacy.gallring import GallringWorker
+from broker.privacy.keylog import KafkaKeyLog, import_key_log
 from broker.privacy.keyring import SubjectKeys
 from broker.router.loop import Router
 from broker.runtime import worker_http
 from broker.runtime.lag import LagMonitor
 from broker.runtime.logging import configure_logging, dump_tasks_on_sigusr1
-from broker.runtime.readiness import worker_checks
+from broker.runtime.readiness import keys_check, worker_checks
 from consumers.feed.materializer import Materializer
 from consumers.webhooks.sender import WebhookSender
 
@@ -65,6 +67,23 @@ def build_workers(
     return workers
 
 
+async def start_after_key_import(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    subject_keys: SubjectKeys,
+    workers: list[Worker],
+    tasks: list[asyncio.Task[Any]],
+    stopping: asyncio.Event,
+) -> None:
+    """Import the key log, then hand out keys and start ``workers`` (their tasks into
+    ``tasks``): nothing is opened or sealed with a key a restored database should not hold, or
+    found missing that the log has."""
+    if await import_key_log(settings, sessions, stopping) is None:
+        return
+    subject_keys.imported()
+    tasks.extend(start_workers(workers))
+
+
 def start_workers(workers: list[Worker]) -> list[asyncio.Task[Any]]:
     """Run each worker as a task; a worker that ends before it was asked to stop is logged (it
     would otherwise be gone without a trace while the process stays up)."""
@@ -101,25 +120,32 @@ async def run_workers(settings: Settings) -> None:
     engine = make_engine(settings.database_url, settings.database_pool_size)
     sessions = make_sessionmaker(engine)
     keys = await load_keys(settings, sessions)
-    subject_keys = subject_keys_of(settings, sessions, keys)
+    # The key log's writer: gallring and the follow-up make and destroy keys here.
+    kafka_writer = KafkaWriter(settings)
+    kafka_writer.start()
+    subject_keys = subject_keys_of(settings, sessions, keys, KafkaKeyLog(kafka_writer))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     async with PolicyClient(settings.opa_url, settings.opa_timeout_s) as policy:
         workers = build_workers(settings, sessions, Contracts(), policy, keys, subject_keys)
-        tasks = start_workers(workers)
+        tasks: list[asyncio.Task[Any]] = []
+        starting = asyncio.create_task(
+            start_after_key_import(settings, sessions, subject_keys, workers, tasks, stop)
+        )
         # /healthz, /readyz and /metrics for probes and scrapes, when a port is set.
+        checks = {**worker_checks(workers), **keys_check(subject_keys)}
         http = (
-            worker_http.server(settings, engine, policy, worker_checks(workers))
-            if settings.metrics_port
-            else None
+            worker_http.server(settings, engine, policy, checks) if settings.metrics_port else None
         )
         serving = asyncio.create_task(http.serve(), name="http") if http else None
         log.info("workers started", workers=settings.workers, http_port=settings.metrics_port)
         await stop.wait()
+        await starting
         await stop_workers(workers, tasks)
         if http is not None and serving is not None:
             http.should_exit = True
             await serving
+    await kafka_writer.stop()
     await engine.dispose()

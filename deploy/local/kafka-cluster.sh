@@ -2,7 +2,7 @@
 # A three-broker Kafka cluster in KRaft mode on loopback: what production runs (replication
 # factor 3, min.insync.replicas 2), small enough for two cores. Each node is broker and
 # controller (three voters), from the same jars as kafka.sh. Used by the broker-fault tests
-# (tests/integration/test_kafka_cluster.py) and `make faults-cluster`.
+# (tests/integration/test_kafka_cluster.py) and `make faults` (bench/faults/).
 #
 # usage: deploy/local/kafka-cluster.sh start|stop|kill|status|bootstrap|clean [NODE]
 #   start [N]   start every node (or node N) that is not running; wait until each answers, and
@@ -90,6 +90,9 @@ unclean.leader.election.enable=false
 auto.create.topics.enable=false
 num.partitions=3
 group.initial.rebalance.delay.ms=0
+# The routers' group session is 1.5 s (SAMSYN_ROUTER_SESSION_TIMEOUT_MS: a router gone for
+# good is replaced within 3 s); the default floor of 6 s would refuse it.
+group.min.session.timeout.ms=1000
 broker.heartbeat.interval.ms=500
 # A killed broker is fenced after this long without heartbeats (default 9 s): leaders move
 # sooner, which is what the recovery figures measure.

@@ -165,6 +165,9 @@ min.insync.replicas=1
 auto.create.topics.enable=false
 num.partitions=3
 group.initial.rebalance.delay.ms=0
+# The routers' group session is 1.5 s (SAMSYN_ROUTER_SESSION_TIMEOUT_MS: a router gone for
+# good is replaced within 3 s); the default floor of 6 s would refuse it.
+group.min.session.timeout.ms=1000
 broker.heartbeat.interval.ms=500
 log.retention.hours=24
 log.segment.bytes=67108864

@@ -115,6 +115,9 @@ auto.create.topics.enable=false
 num.partitions=3
 # Consumer groups start at once instead of waiting 3 s for more members.
 group.initial.rebalance.delay.ms=0
+# The routers' group session is 1.5 s (SAMSYN_ROUTER_SESSION_TIMEOUT_MS: a router gone for
+# good is replaced within 3 s); the default floor of 6 s would refuse it.
+group.min.session.timeout.ms=1000
 # The broker is unfenced on a heartbeat: beat more often than every 2 s to be ready sooner.
 broker.heartbeat.interval.ms=500
 

@@ -29,13 +29,22 @@ from broker.config import Settings
 from broker.demo import story as demo_story
 from broker.demo.seed import seed
 from broker.infra.db import make_engine, make_sessionmaker
+from broker.infra.kafka_writer import KafkaWriter
 from broker.infra.keys import load_keys, subject_keys_of
+from broker.infra.topics import PARTITIONS
 from broker.ingest.models import AcceptedEvent, EventRoute
 from broker.privacy.aead import Unreadable
+from broker.privacy.keylog import TICK, KafkaKeyLog
 from broker.privacy.keyring import SubjectKeys
 from broker.privacy.models import SubjectKey
 from broker.privacy.payloads import event_ad, feed_ad, open_personal
-from broker.records import Delivery, IngestedEvent, decode_deliveries, decode_ingested
+from broker.records import (
+    Delivery,
+    IngestedEvent,
+    decode_deliveries,
+    decode_ingested,
+    decode_wrapped_key,
+)
 from broker.subjects.personnummer import luhn_digit
 from consumers.models import FeedItem
 from tests.kit import (
@@ -51,7 +60,7 @@ from tests.kit import (
 pytestmark = pytest.mark.integration
 
 SCENARIOS = Path(os.environ.get("SAMSYN_SCENARIOS", "/work/shared/scenarios"))
-TOPICS = ("events.v1", "events.dlq.v1", "deliveries.v1", "registry.v1", "audit.v1")
+TOPICS = tuple(PARTITIONS)  # every topic `samsyn topics` creates, keys.v1 included
 # A fictional child's number anywhere in text: 12 digits (or 10, perhaps with - or +), serial
 # 980-999, not inside a longer run of digits or hex (hashes, pseudonyms).
 NUMBER = re.compile(
@@ -238,6 +247,51 @@ def test_no_personnummer_or_free_text_in_kafka_database_or_logs(
         assert not personnummer_in(blob), (place, sorted(personnummer_in(blob))[:5])
         leaked = [t for t in texts if t in blob]
         assert not leaked, (place, leaked[:3])
+    assert_keys_only_wrapped(private, [(k, v) for t, k, v in records if t == "keys.v1"])
+
+
+def assert_keys_only_wrapped(
+    samsyn: Samsyn, records: list[tuple[bytes | None, bytes | None]]
+) -> None:
+    """keys.v1 holds pseudonyms and KEK-wrapped keys, nothing else: each value is exactly the
+    database's wrapped key of the child it is keyed by, and no data key appears in clear (raw
+    or base64) in any record."""
+
+    async def clear_keys() -> tuple[dict[str, bytes | None], list[bytes]]:
+        engine = make_engine(samsyn.env["SAMSYN_DATABASE_URL"])
+        try:
+            sessions = make_sessionmaker(engine)
+            keks = (await load_keys(settings_of(samsyn), sessions)).keks
+            async with sessions() as session:
+                rows = list((await session.execute(select(SubjectKey))).scalars())
+            clear = [
+                await keks.unwrap(r.kek_id, r.wrapped_key, context=r.pseudonym.encode())
+                for r in rows
+                if r.kek_id is not None and r.wrapped_key is not None
+            ]
+            return {r.pseudonym: r.wrapped_key for r in rows}, clear
+        finally:
+            await engine.dispose()
+
+    wrapped, clear = asyncio.run(clear_keys())
+    assert records
+    assert clear
+    latest: dict[str, bytes | None] = {}
+    for key, value in records:
+        assert key is not None
+        pseudonym = key.decode()
+        if pseudonym == TICK:
+            assert value is None
+            continue
+        assert pseudonym in wrapped, pseudonym
+        latest[pseudonym] = value
+        for data_key in clear:
+            assert data_key not in (value or b"")
+            assert base64.b64encode(data_key) not in (value or b"")
+    for pseudonym, value in latest.items():
+        logged = None if value is None else decode_wrapped_key(value)
+        assert logged is None or logged.pseudonym == pseudonym
+        assert (logged and logged.wrapped_key) == wrapped[pseudonym], pseudonym
 
 
 async def fresh_keys(samsyn: Samsyn) -> tuple[AsyncEngine, SubjectKeys]:
@@ -245,7 +299,11 @@ async def fresh_keys(samsyn: Samsyn) -> tuple[AsyncEngine, SubjectKeys]:
     settings = settings_of(samsyn)
     engine = make_engine(settings.database_url)
     sessions = make_sessionmaker(engine)
-    return engine, subject_keys_of(settings, sessions, await load_keys(settings, sessions))
+    # Only reads: its key log writer is never started; the deployment imported the log.
+    log = KafkaKeyLog(KafkaWriter(settings))
+    keys = subject_keys_of(settings, sessions, await load_keys(settings, sessions), log)
+    keys.imported()
+    return engine, keys
 
 
 def open_raw(samsyn: Samsyn, pseudonyms: set[str]) -> dict[str, int]:

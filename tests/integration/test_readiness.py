@@ -29,6 +29,7 @@ def test_ready_names_every_check(samsyn: Samsyn) -> None:
         "router": "ok",
         "sealer": "ok",
         "followup": "ok",
+        "subject_keys": "ok",
     }
 
 
@@ -66,7 +67,8 @@ def test_policy_data_past_the_ceiling_is_503_naming_it(
 
 def test_kafka_down_is_503_naming_kafka(stack: dict[str, str], tmp_path: Path) -> None:
     """With no Kafka at its address the process still starts, /healthz is 200, /readyz is 503
-    problem+json naming Kafka (and only Kafka)."""
+    problem+json naming Kafka and what waits for it: the children's data keys, which are handed
+    out only once keys.v1 is imported."""
     dead = f"127.0.0.1:{free_port()}"
     s = start_samsyn(
         {**stack, "SAMSYN_KAFKA_BOOTSTRAP": dead},
@@ -79,7 +81,7 @@ def test_kafka_down_is_503_naming_kafka(stack: dict[str, str], tmp_path: Path) -
         r = httpx.get(s.url + "/readyz", timeout=30)
         assert r.status_code == 503
         assert r.headers["content-type"].startswith("application/problem+json")
-        assert r.json()["checks"] == {**ALL_OK, "kafka": "down"}
-        assert r.json()["detail"] == "down: kafka"
+        assert r.json()["checks"] == {**ALL_OK, "kafka": "down", "subject_keys": "down"}
+        assert r.json()["detail"] == "down: kafka, subject_keys"
     finally:
         s.stop()

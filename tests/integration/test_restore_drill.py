@@ -3,8 +3,10 @@ events flow, restore it into a fresh database and start Samsyn on it with the sa
 
 What must come back: the registry (organisations, clients, consents, relationships), the feeds
 and the audit chain; what the backup missed, the read model and the chain take again from Kafka
-(each read-side consumer resumes from the positions stored beside its rows); nothing is
-delivered twice, and the restored chain ends in the very head the original had.
+(each read-side consumer resumes from the positions stored beside its rows), the data keys of
+children first seen after it from keys.v1; nothing is delivered twice, and the restored chain
+ends in the very head the original had. What must not come back: the key of a child shredded
+after the backup.
 """
 
 from __future__ import annotations
@@ -91,29 +93,14 @@ def deliveries(org: Org, ids: set[str]) -> Counter[str] | None:
     return found if set(found) == ids else None
 
 
-@pytest.mark.parametrize(
-    "children_during_backup",
-    [
-        "known",
-        pytest.param(
-            "new",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="a child's data key made after the backup is not in the restored database, "
-                "so what Kafka still holds about that child no longer opens (docs/operations.md: "
-                "a compacted key topic would carry the keys across a restore)",
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("children_during_backup", ["known", "new"])
 def test_backup_taken_under_load_restores_and_catches_up(
     stack: dict[str, str], tmp_path: Path, children_during_backup: str
 ) -> None:
     """pg_dump while events flow, pg_restore into a fresh database, Samsyn on it: feeds,
     consents and the chain come back, the read model catches up, nothing is delivered twice.
-    Reports during the backup are about children known before it ("known"); about children
-    first seen during it ("new"), the restore cannot open them yet (strict xfail: a fix turns
-    it into a failure that asks for the marker to go)."""
+    Reports during the backup are about children known before it ("known") or first seen
+    during it ("new"): their data keys, which the backup may lack, come back from keys.v1."""
     original_url = new_postgres_database(stack, f"samsyn_drill_{uuid.uuid4().hex[:8]}")
     prefix = f"r{uuid.uuid4().hex[:8]}."
     first = start_samsyn(stack, original_url, prefix=prefix)
@@ -193,5 +180,64 @@ def test_backup_taken_under_load_restores_and_catches_up(
             )
         )
         assert health.wait_feed(lambda i: i["type"].endswith("attendance.flagged.v1"))
+    finally:
+        second.stop()
+
+
+def test_a_key_shredded_after_the_backup_stays_shredded_after_the_restore(
+    stack: dict[str, str], tmp_path: Path
+) -> None:
+    """A backup holds a child's key; the child is erased after it. Restored from that backup,
+    Samsyn destroys the key again (its tombstone in keys.v1) before it shows anything: the
+    child's report, still in the backup's feed, does not open (without the tombstone it would:
+    the backup holds the live key). A child first seen after the backup, and one known before
+    it, read as before."""
+    original_url = new_postgres_database(stack, f"samsyn_drill_{uuid.uuid4().hex[:8]}")
+    prefix = f"r{uuid.uuid4().hex[:8]}."
+    # Without the follow-up: it would give the erased child a new key for its ledger (the
+    # report reaches it after the erasure), and a new key opens nothing old either, which would
+    # hide whether the tombstone did its work.
+    workers = '["router", "materializer", "sealer"]'
+    first = start_samsyn(stack, original_url, prefix=prefix, workers=workers)
+    try:
+        school, social = first.org("school", "1493"), first.org("social_services", "1493")
+        erased, kept, later = child(12), child(12), child(12)
+        before = {barn: report(school, barn) for barn in (erased, kept)}
+        for env in before.values():
+            school.publish(env)
+        ids = {str(e["id"]) for e in before.values()}
+        eventually(lambda: deliveries(social, ids), "the reports in the feed")
+        backup = tmp_path / "samsyn.dump"
+        subprocess.run(
+            [postgres_tool("pg_dump"), "-Fc", "-f", str(backup), libpq_url(original_url)],
+            check=True,
+        )
+        shred = first.call(
+            "POST",
+            f"/v1/admin/subjects/{erased}/shred",
+            first.admin,
+            json={"reason": "Ärende 2026/118: fel barn"},
+        )
+        assert shred.status_code == 200, shred.text
+        assert shred.json()["keys_destroyed"] == 1
+        after = report(school, later)
+        school.publish(after)
+        eventually(lambda: deliveries(social, {str(after["id"])}), "the later report")
+    finally:
+        first.stop()
+
+    restored_url = new_postgres_database(stack, f"samsyn_restored_{uuid.uuid4().hex[:8]}")
+    subprocess.run(
+        [postgres_tool("pg_restore"), "--no-owner", "-d", libpq_url(restored_url), str(backup)],
+        check=True,
+    )
+    second = start_samsyn(stack, restored_url, prefix=prefix, workers=workers)
+    try:
+        social = on(second, social)
+        wanted = {str(before[kept]["id"]), str(after["id"])}
+        eventually(lambda: deliveries(social, wanted), "the kept and the later report", 120)
+        shown = social.feed()
+        assert {i["subject"] for i in shown} == {kept, later}
+        assert str(before[erased]["id"]) not in {i["event_id"] for i in shown}
     finally:
         second.stop()

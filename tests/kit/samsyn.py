@@ -324,6 +324,9 @@ def start_samsyn(
         "SAMSYN_ADMIN_CLIENT_ID": admin_id,
         "SAMSYN_ADMIN_CLIENT_SECRET": admin_secret,
         "SAMSYN_AUDIT_CHECKPOINT_SECONDS": "1",
+        # Logs written as they happen: the last lines before a SIGKILL are what a fault test
+        # needs (a file's block buffer would lose them).
+        "PYTHONUNBUFFERED": "1",
         **(extra_env or {}),
     }
     if workers is not None:

@@ -74,13 +74,14 @@ class PrivateServices:
         self.var = var
         self.env = {**os.environ, "SAMSYN_VAR": str(var)}
 
-    def script(self, name: str, command: str) -> None:
-        """Run ``deploy/local/<name>.sh <command>``; its output goes to ``<var>/<name>.out``."""
+    def script(self, name: str, command: str, *args: str) -> None:
+        """Run ``deploy/local/<name>.sh <command> [args]``; its output goes to
+        ``<var>/<name>.out``."""
         self.var.mkdir(parents=True, exist_ok=True)
         out = self.var / f"{name}.out"
         with out.open("ab") as sink:
             done = subprocess.run(
-                [str(REPO / "deploy" / "local" / f"{name}.sh"), command],
+                [str(REPO / "deploy" / "local" / f"{name}.sh"), command, *args],
                 env=self.env,
                 cwd=REPO,
                 stdout=sink,
@@ -89,7 +90,9 @@ class PrivateServices:
             )
         if done.returncode != 0:
             tail = out.read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"{name}.sh {command} failed ({done.returncode}):\n{tail}")
+            raise RuntimeError(
+                f"{name}.sh {' '.join([command, *args])} failed ({done.returncode}):\n{tail}"
+            )
 
     def stack_env(self) -> dict[str, str]:
         """The addresses the scripts wrote (SAMSYN_KAFKA_BOOTSTRAP, SAMSYN_TEST_POSTGRES_DSN)."""

@@ -28,6 +28,7 @@ from broker.records import (
     RelationshipCreated,
     RelationshipEnded,
     RoutingSummary,
+    WrappedSubjectKey,
     encode,
 )
 from tests.kit import REPO
@@ -100,6 +101,7 @@ def test_topics_and_records_are_the_codes(doc: dict[str, Any]) -> None:
         ("routed", (RoutingSummary,)),
         ("registryChange", changes),
         ("auditRecord", (AuditEntry,)),
+        ("wrappedKey", (WrappedSubjectKey,)),
     ):
         assert set(messages[name]["payload"]["properties"]) == _fields(*structs), name
     made = json.loads(

@@ -23,9 +23,9 @@ from broker.config import Settings
 from broker.infra.db import Base, make_engine, make_sessionmaker
 from broker.ingest.models import AcceptedEvent, EventRoute
 from broker.privacy.kek import LocalKeks
-from broker.privacy.keyring import SubjectKeys
 from broker.records import RoutedRecipient, RoutingSummary
 from consumers.feed.materializer import Materializer
+from tests.kit.keylog import key_ring
 
 SUMMARY = RoutingSummary(
     source_org="school-a",
@@ -45,7 +45,7 @@ async def sessions(tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSess
 
 async def _apply(sessions: async_sessionmaker[AsyncSession], value: RoutingSummary) -> None:
     materializer = Materializer(
-        Settings(), sessions, SubjectKeys(sessions, LocalKeks({"k": bytes(32)}, "k"))
+        Settings(), sessions, key_ring(sessions, LocalKeks({"k": bytes(32)}, "k"))
     )
     async with sessions() as session, session.begin():
         await materializer.apply(session, value, 0)

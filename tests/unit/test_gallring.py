@@ -19,11 +19,11 @@ from broker.infra.db import Base, make_engine, make_sessionmaker, utcnow
 from broker.ingest.models import AcceptedEvent
 from broker.privacy.gallring import run_gallring
 from broker.privacy.kek import LocalKeks
-from broker.privacy.keyring import SubjectKeys
 from broker.privacy.models import SubjectKey
 from broker.records import AuditEntry
 from broker.registry.models import Consent, Organisation, Relationship
 from consumers.models import FeedItem
+from tests.kit.keylog import key_ring
 
 NOW = utcnow()
 DAY = timedelta(days=1)
@@ -159,7 +159,7 @@ async def seed(sessions: async_sessionmaker[AsyncSession]) -> None:
                 ),
             ]
         )
-    keys = SubjectKeys(sessions, LocalKeks({"k": bytes(32)}, "k"))
+    keys = key_ring(sessions, LocalKeks({"k": bytes(32)}, "k"))
     await keys.for_writing([child(n) for n in range(1, 11)])
     async with sessions() as session, session.begin():
         for row in (await session.execute(select(SubjectKey))).scalars():
@@ -191,7 +191,7 @@ async def test_gallring_removes_exactly_the_expired_and_destroys_exactly_the_orp
     async def sink(*records: AuditEntry) -> None:
         audit.extend(records)
 
-    keys = SubjectKeys(sessions, LocalKeks({"k": bytes(32)}, "k"))
+    keys = key_ring(sessions, LocalKeks({"k": bytes(32)}, "k"))
     dry = await run_gallring(sessions, keys, SETTINGS, sink, now=NOW, dry_run=True)
     assert await state(sessions) == before
     assert audit == []

@@ -35,13 +35,13 @@ class FakeProducer:
     async def stop(self) -> None:
         self.stopped = True
 
-    async def send(self, topic: str, value: Any, key: Any = None) -> asyncio.Future[None]:
+    async def send(self, topic: str, value: Any, key: Any = None) -> asyncio.Future[Any]:
         self.sent.append(value)
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         if self.error is not None:
             done.set_exception(self.error)
         else:
-            done.set_result(None)
+            done.set_result(SimpleNamespace(offset=len(self.sent) - 1))  # RecordMetadata
         return done
 
 

@@ -20,7 +20,6 @@ import broker.ingest.models  # noqa: F401
 from broker.config import Settings
 from broker.infra.db import Base, make_engine, make_sessionmaker, utcnow
 from broker.privacy.kek import LocalKeks
-from broker.privacy.keyring import SubjectKeys
 from broker.privacy.models import SubjectKey
 from broker.privacy.payloads import Personal, feed_ad, open_personal, seal_personal
 from broker.records import (
@@ -35,6 +34,7 @@ from broker.registry.models import Consent, Organisation
 from consumers.feed.materializer import Materializer
 from consumers.models import FeedItem
 from consumers.notices import CONSENT_WITHDRAWN
+from tests.kit.keylog import key_ring
 
 CONSENT = "c-1"
 KEKS = LocalKeks({"k": bytes(range(32))}, "k")
@@ -103,7 +103,7 @@ async def _apply(
     sessions: async_sessionmaker[AsyncSession],
     records: list[DeliveriesRecord | RegistryRecord],
 ) -> int:
-    materializer = Materializer(Settings(), sessions, SubjectKeys(sessions, KEKS))
+    materializer = Materializer(Settings(), sessions, key_ring(sessions, KEKS))
     async with sessions() as session, session.begin():
         await materializer.apply_all(session, [(r, 0) for r in records])
     return materializer._stored

@@ -22,7 +22,6 @@ from broker.contracts import Contracts
 from broker.infra.db import Base, make_engine, make_sessionmaker, utcnow
 from broker.policy.client import PolicyAnswer, PolicyTimeout, PolicyUnavailable
 from broker.privacy.kek import LocalKeks
-from broker.privacy.keyring import SubjectKeys
 from broker.privacy.payloads import (
     event_ad,
     feed_ad,
@@ -43,6 +42,7 @@ from broker.records import (
 from broker.registry.models import Organisation, Relationship
 from broker.router.loop import EVENTS_PARKED, Router
 from tests.kit import child
+from tests.kit.keylog import key_ring
 
 KEKS = LocalKeks({"k": bytes(range(32))}, "k")
 CANDIDATES = {"eh-a": "student_health", "soc-a": "social_services", "police": "police"}
@@ -130,7 +130,7 @@ async def _world(sessions: async_sessionmaker[AsyncSession], children: int) -> l
                 "data": {"period_start": "2026-09-01", "absence_percent": 31.0},
             }
             made.append((pseudonym, event_id, envelope))
-    keys = await SubjectKeys(sessions, KEKS).for_writing([p for p, _, _ in made])
+    keys = await key_ring(sessions, KEKS).for_writing([p for p, _, _ in made])
     for i, (pseudonym, event_id, envelope) in enumerate(made):
         clear, personal = split_envelope(envelope)
         value = IngestedEvent(
@@ -156,7 +156,7 @@ def _router(sessions: async_sessionmaker[AsyncSession], opa: FakeOpa, batch_max:
         sessions,
         Contracts(),
         opa,  # type: ignore[arg-type]
-        SubjectKeys(sessions, KEKS),
+        key_ring(sessions, KEKS),
     )
 
 
@@ -182,7 +182,7 @@ async def test_every_pair_is_decided_by_one_query(
     deliveries = [o.value for o in decided.produced if isinstance(o.value, Delivery)]
     assert sorted({d.org for d in deliveries}) == ["eh-a", "soc-a"]
     # Each delivery carries the child's number and its slice sealed under the child's key.
-    keys = await SubjectKeys(sessions, KEKS).for_reading({d.subject_pseudonym for d in deliveries})
+    keys = await key_ring(sessions, KEKS).for_reading({d.subject_pseudonym for d in deliveries})
     subjects = {r.event_id: r.subject for r in records}
     for d in deliveries:
         opened = open_personal(keys[d.subject_pseudonym], d.sealed, feed_ad(d.delivery_id))
@@ -197,7 +197,7 @@ async def test_an_event_of_an_erased_child_is_denied_and_goes_nowhere(
     a deny ``subject_erased`` and an empty routing summary say so."""
     records = await _world(sessions, 2)
     async with sessions() as session, session.begin():
-        await SubjectKeys(sessions, KEKS).shred(session, [f"k1:{0:064x}"])
+        await key_ring(sessions, KEKS).shred(session, [f"k1:{0:064x}"])
     opa = FakeOpa()
     decided = await _router(sessions, opa, 500)._decide(records, {})
     assert decided is not None
@@ -291,7 +291,7 @@ async def test_a_fault_for_one_event_parks_it_and_the_rest_is_routed(
     assert dead.faults == ["malformed_input"]
     # The dead letter holds the child's number and data sealed, as events.v1 does.
     assert not {"subject", "data"} & set(dead.envelope)
-    key = (await SubjectKeys(sessions, KEKS).for_reading([dead.subject_pseudonym]))[
+    key = (await key_ring(sessions, KEKS).for_reading([dead.subject_pseudonym]))[
         dead.subject_pseudonym
     ]
     opened = open_personal(key, dead.sealed, event_ad("school-a", bad["id"]))

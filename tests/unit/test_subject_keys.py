@@ -23,6 +23,7 @@ from broker.privacy.aead import Unreadable, associated, seal, unseal
 from broker.privacy.kek import LocalKeks, UnknownKek
 from broker.privacy.keyring import SubjectKeys
 from broker.privacy.models import SubjectKey
+from tests.kit.keylog import key_ring
 
 OLD_KEK = bytes(range(32))
 
@@ -52,7 +53,7 @@ async def sessions(tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSess
 
 def keyring(sessions: async_sessionmaker[AsyncSession], **keks: bytes) -> SubjectKeys:
     wrapper = LocalKeks(keks or {"k1": OLD_KEK}, sorted(keks or {"k1": OLD_KEK})[-1])
-    return SubjectKeys(sessions, wrapper)
+    return key_ring(sessions, wrapper)
 
 
 async def test_a_key_is_made_once_and_stored_only_wrapped(
@@ -139,7 +140,7 @@ async def test_the_cache_is_bounded_and_expires(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     now = [0.0]
-    keys = SubjectKeys(
+    keys = key_ring(
         sessions, LocalKeks({"k1": OLD_KEK}, "k1"), cache_size=1, ttl_s=10, clock=lambda: now[0]
     )
     await keys.for_writing([CHILD, OTHER])
