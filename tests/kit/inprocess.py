@@ -131,7 +131,9 @@ def start_inprocess(database_url: str, *, opa_url: str, **settings: Any) -> InPr
     )
     upgrade(database_url)
     kafka = FakeKafkaWriter(chosen)
-    app = AppThread(create_app(chosen, kafka_writer_of=lambda _: kafka))
+    app = AppThread(
+        create_app(chosen, kafka_writer_of=lambda _: kafka, read_keys=kafka.read_key_log)
+    )
     app.start()
     env = {
         "SAMSYN_ENV": "test",
