@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -27,7 +27,7 @@ from broker.infra.kafka_writer import KafkaWriter
 from broker.infra.keys import load_keys, subject_keys_of, verification_keys
 from broker.ingest.routes import router as ingest_router
 from broker.policy.client import PolicyClient
-from broker.privacy.keylog import KafkaKeyLog
+from broker.privacy.keylog import KafkaKeyLog, KeyLogReader
 from broker.privacy.routes import router as privacy_router
 from broker.registry.bootstrap import ensure_admin_client
 from broker.registry.routes import router as registry_router
@@ -57,7 +57,15 @@ async def _oidc_keyset(settings: Settings) -> KeySet | None:
         return KeySet.import_key_set(resp.json())
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    kafka_writer_of: Callable[[Settings], KafkaWriter] = KafkaWriter,
+    read_keys: KeyLogReader | None = None,
+) -> FastAPI:
+    """The app on ``settings``; ``kafka_writer_of`` builds its Kafka producer and ``read_keys``
+    reads the key log at start (Kafka's by default; the in-process test layer gives both an
+    in-memory Kafka, tests/kit/fake_kafka.py)."""
     settings = settings or get_settings()
     contracts = Contracts()
 
@@ -73,7 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             sessions = make_sessionmaker(engine)
             keys = await load_keys(settings, sessions)
             await ensure_admin_client(settings, sessions)
-            kafka_writer = KafkaWriter(settings)
+            kafka_writer = kafka_writer_of(settings)
             kafka_writer.start()
             resources.push_async_callback(kafka_writer.stop)
             subject_keys = subject_keys_of(settings, sessions, keys, KafkaKeyLog(kafka_writer))
@@ -99,7 +107,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             tasks: list[asyncio.Task[Any]] = []
             stopping = asyncio.Event()
             starting = asyncio.create_task(
-                start_after_key_import(settings, sessions, subject_keys, workers, tasks, stopping)
+                start_after_key_import(
+                    settings, sessions, subject_keys, workers, tasks, stopping, read_keys
+                )
             )
             resources.push_async_callback(stop_workers, workers, tasks)
             resources.push_async_callback(asyncio.wait, {starting})

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -203,15 +203,24 @@ async def apply_key_log(
     return Imported(len(keys), len(tombstones))
 
 
+# What reads the key log at start: Kafka, or the in-process test layer's in-memory log.
+KeyLogReader = Callable[[Settings], Awaitable[dict[str, Latest]]]
+
+
 async def import_key_log(
-    settings: Settings, sessions: async_sessionmaker[AsyncSession], stopping: asyncio.Event
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    stopping: asyncio.Event,
+    read: KeyLogReader | None = None,
 ) -> Imported | None:
-    """Read ``keys.v1`` and apply it, again and again until it works (Kafka may still be
-    starting); ``None`` if ``stopping`` is set first."""
+    """Read ``keys.v1`` (with ``read``, :func:`read_key_log` by default) and apply it, again
+    and again until it works (Kafka may still be starting); ``None`` if ``stopping`` is set
+    first."""
+    read = read or read_key_log
     backoff = 0.5
     while not stopping.is_set():
         try:
-            done = await apply_key_log(sessions, await read_key_log(settings))
+            done = await apply_key_log(sessions, await read(settings))
         except Exception as err:
             log.warning("key log not imported yet", error=repr(err), retry_in_s=backoff)
             with contextlib.suppress(TimeoutError):

@@ -23,7 +23,7 @@ from broker.infra.kafka_writer import KafkaWriter
 from broker.infra.keys import Keys, load_keys, subject_keys_of
 from broker.policy.client import PolicyClient
 from broker.privacy.gallring import GallringWorker
-from broker.privacy.keylog import KafkaKeyLog, import_key_log
+from broker.privacy.keylog import KafkaKeyLog, KeyLogReader, import_key_log
 from broker.privacy.keyring import SubjectKeys
 from broker.router.loop import Router
 from broker.runtime import worker_http
@@ -76,11 +76,12 @@ async def start_after_key_import(
     workers: list[Worker],
     tasks: list[asyncio.Task[Any]],
     stopping: asyncio.Event,
+    read_keys: KeyLogReader | None = None,
 ) -> None:
-    """Import the key log, then hand out keys and start ``workers`` (their tasks into
-    ``tasks``): nothing is opened or sealed with a key a restored database should not hold, or
-    found missing that the log has."""
-    if await import_key_log(settings, sessions, stopping) is None:
+    """Import the key log (read with ``read_keys``, Kafka's by default), then hand out keys and
+    start ``workers`` (their tasks into ``tasks``): nothing is opened or sealed with a key a
+    restored database should not hold, or found missing that the log has."""
+    if await import_key_log(settings, sessions, stopping, read_keys) is None:
         return
     subject_keys.imported()
     tasks.extend(start_workers(workers))

@@ -18,7 +18,7 @@ import pytest
 
 from tests.kit import Samsyn, child
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.one_database]
 GENERATOR = Path(sys.executable).with_name("openapi-python-client")
 
 

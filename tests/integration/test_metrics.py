@@ -19,7 +19,7 @@ from broker.runtime.lag import LagMonitor
 from broker.runtime.offsets import LagProbe
 from tests.kit import Samsyn, child
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.one_database]
 
 
 Samples = dict[str, list[tuple[dict[str, str], float]]]

@@ -14,7 +14,7 @@ import pytest
 
 from tests.kit import Opa, Org, child, start_samsyn, start_worker
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.one_database]
 
 
 def report(skola: Org, barn: str) -> dict[str, object]:

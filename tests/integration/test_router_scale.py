@@ -22,7 +22,7 @@ from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
 from tests.kit import Org, Samsyn, child, free_port, start_samsyn, start_worker
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.one_database]
 
 EVENTS = 300
 WATCHED = 20

@@ -6,7 +6,7 @@ import pytest
 
 from tests.kit import Samsyn, audit_for, child
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.one_database]
 
 
 def test_event_with_four_candidates(samsyn: Samsyn) -> None:

@@ -3,11 +3,7 @@ answers."""
 
 from __future__ import annotations
 
-import pytest
-
 from tests.kit import Samsyn
-
-pytestmark = pytest.mark.integration
 
 
 def test_docs_pages_carry_a_policy_and_load_only_local_assets(samsyn: Samsyn) -> None:
