@@ -47,6 +47,15 @@ def libpq_url(async_url: str) -> str:
     return async_url.replace("postgresql+asyncpg://", "postgresql://")
 
 
+def restore(stack: dict[str, str], backup: Path) -> str:
+    """``pg_restore`` of the backup into a new database of the stack; that database's URL."""
+    url = new_postgres_database(stack, f"samsyn_restored_{uuid.uuid4().hex[:8]}")
+    subprocess.run(
+        [postgres_tool("pg_restore"), "--no-owner", "-d", libpq_url(url), str(backup)], check=True
+    )
+    return url
+
+
 def backed_up_deliveries(url: str) -> int:
     import asyncpg
 
@@ -146,11 +155,7 @@ def test_backup_taken_under_load_restores_and_catches_up(
     finally:
         first.stop()
 
-    restored_url = new_postgres_database(stack, f"samsyn_restored_{uuid.uuid4().hex[:8]}")
-    subprocess.run(
-        [postgres_tool("pg_restore"), "--no-owner", "-d", libpq_url(restored_url), str(backup)],
-        check=True,
-    )
+    restored_url = restore(stack, backup)
     # The backup was taken mid-stream: it lacks deliveries that the feed had before the stop.
     assert backed_up_deliveries(restored_url) < len(sent)
     second = start_samsyn(stack, restored_url, prefix=prefix)
@@ -226,11 +231,7 @@ def test_a_key_shredded_after_the_backup_stays_shredded_after_the_restore(
     finally:
         first.stop()
 
-    restored_url = new_postgres_database(stack, f"samsyn_restored_{uuid.uuid4().hex[:8]}")
-    subprocess.run(
-        [postgres_tool("pg_restore"), "--no-owner", "-d", libpq_url(restored_url), str(backup)],
-        check=True,
-    )
+    restored_url = restore(stack, backup)
     second = start_samsyn(stack, restored_url, prefix=prefix, workers=workers)
     try:
         social = on(second, social)
