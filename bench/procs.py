@@ -29,6 +29,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.kit import (
     REPO,
     Samsyn,
+    answers,
     free_port,
     new_postgres_database,
     start_samsyn,
@@ -94,16 +95,9 @@ class PrivateOpa:
             stdout=(workdir / "opa.log").open("wb"),
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/health?bundles", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"private OPA did not start; see {workdir / 'opa.log'}")
+        if not answers(f"{self.url}/health?bundles", 30):
+            self.stop()
+            raise RuntimeError(f"private OPA did not start; see {workdir / 'opa.log'}")
 
     def stop(self) -> None:
         stop_process(self.proc, timeout=10)
@@ -191,18 +185,11 @@ class Deployment:
         self.router = start_worker(
             self.api, "router", extra_env={"SAMSYN_METRICS_PORT": str(self.router_port)}
         )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        url = f"http://127.0.0.1:{self.router_port}/readyz"
+        if not answers(url, 60, interval=0.2, request_timeout=2, proc=self.router):
             if self.router.poll() is not None:
                 raise RuntimeError("the router exited; see var/bench/logs/")
-            try:
-                r = httpx.get(f"http://127.0.0.1:{self.router_port}/readyz", timeout=2)
-                if r.status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError("the router did not become ready")
+            raise RuntimeError("the router did not become ready")
 
     def stop_router(self) -> None:
         stop_process(self.router, timeout=30)

@@ -21,7 +21,7 @@ from tests.kit.stack import (
     stack_env,
     stop_process,
 )
-from tests.kit.waiting import eventually
+from tests.kit.waiting import answers, eventually
 from tests.kit.webhooks import Push, WebhookReceiver, signature_valid
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "Samsyn",
     "Shared",
     "WebhookReceiver",
+    "answers",
     "audit_for",
     "child",
     "eventually",

@@ -7,10 +7,9 @@ import asyncio
 import os
 import socket
 import subprocess
-import time
 from pathlib import Path
 
-import httpx
+from tests.kit.waiting import answers
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -147,15 +146,8 @@ class Opa:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError("private OPA did not start")
+        if not answers(self.url + "/health", 30):
+            raise RuntimeError("private OPA did not start")
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
