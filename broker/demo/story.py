@@ -18,11 +18,14 @@ import httpx
 
 from broker.records import AuditAction
 from broker.subjects.personnummer import luhn_digit
+from consumers.notices import CONSENT_WITHDRAWN
 
 SCHOOL, STUDENT_HEALTH, SOCIAL = "amal-skola", "amal-elevhalsa", "amal-socialtjanst"
 HEALTH_CENTRE, BUP, POLICE = "vgr-vc-dalsland", "vgr-bup-dalsland", "polisen-fyrbodal"
 AUDITOR = "dalsland-granskning"
 PARTIES = (SCHOOL, STUDENT_HEALTH, SOCIAL, HEALTH_CENTRE, BUP, POLICE)
+# How long a step may take to show in the feeds and the audit trail before the demo gives up.
+SETTLE_WITHIN_S = 60
 
 
 def fictional_child(age: int) -> str:
@@ -53,8 +56,14 @@ class Story:
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30))
     tokens: dict[str, str] = field(default_factory=dict)
     cursors: dict[str, str | None] = field(default_factory=dict)
-    audit_after: int = 0
     results: list[StepResult] = field(default_factory=list)
+    # What the current step waits for: the event ids each organisation was given, how many
+    # decisions each event had, and who is owed a withdrawal notice.
+    due_items: dict[str, set[str]] = field(default_factory=dict)
+    due_decisions: dict[str, int] = field(default_factory=dict)
+    due_notices: set[str] = field(default_factory=set)
+    # Who received something under each consent, so a withdrawal knows whom to expect notices for.
+    under_consent: dict[str, set[str]] = field(default_factory=dict)
 
     def token(self, org: str) -> str:
         if org not in self.tokens:
@@ -108,50 +117,80 @@ class Story:
         if consent:
             env["consentref"] = consent
         self.call(org, "POST", "/v1/events", json=env)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.call(org, "GET", f"/v1/events/{env['id']}")["status"] == "routed":
-                return str(env["id"])
+        event_id = str(env["id"])
+        status = self.call(org, "GET", f"/v1/events/{event_id}")
+        deadline = time.monotonic() + SETTLE_WITHIN_S
+        while status["status"] != "routed":
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"event {event_id} was not routed")
             time.sleep(0.1)
-        raise RuntimeError(f"event {env['id']} was not routed")
+            status = self.call(org, "GET", f"/v1/events/{event_id}")
+        self.due_decisions[event_id] = len(status["recipients"])
+        for recipient in status["recipients"]:
+            if recipient["shared"]:
+                self.due_items.setdefault(recipient["org"], set()).add(event_id)
+                if consent:
+                    self.under_consent.setdefault(consent, set()).add(recipient["org"])
+        return event_id
 
-    def settle(self, title: str, subject_pseudonym_hint: str) -> StepResult:
-        """Read every party's new feed items and the audit trail's new denials."""
+    def withdraw(self, org: str, consent: str) -> None:
+        self.call(org, "POST", f"/v1/consents/{consent}/withdraw", json={})
+        self.due_notices |= self.under_consent.get(consent, set())
+
+    def settle(self, title: str, subject: str) -> StepResult:
+        """Read every party's new feed items and the step's denials from the audit trail, until
+        what the broker said it decided is there: each event's deliveries in the recipients'
+        feeds, each withdrawal notice, and a sealed audit record for each decision."""
         step = StepResult(title)
-        time.sleep(1.5)  # let the sealer seal this step's decisions
+        deadline = time.monotonic() + SETTLE_WITHIN_S
+        while True:
+            self._read_feeds(step)
+            decisions = [r for r in self._decisions(subject) if r["event_id"] in self.due_decisions]
+            missing = self._missing(step, len(decisions))
+            if not missing:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"step {title!r} did not settle: {missing}")
+            time.sleep(0.2)
+        step.withheld = [r for r in decisions if r["outcome"] == "deny"]
+        self.due_items, self.due_decisions, self.due_notices = {}, {}, set()
+        self.results.append(step)
+        if not self.quiet:
+            print_step(len(self.results), step)
+        return step
+
+    def _read_feeds(self, step: StepResult) -> None:
         for org in PARTIES:
             params: dict[str, Any] = {"limit": 500}
             if self.cursors.get(org):
                 params["after"] = self.cursors[org]
             page = self.call(org, "GET", "/v1/feed", params=params)
             if page["items"]:
-                step.received[org] = page["items"]
+                step.received.setdefault(org, []).extend(page["items"])
             self.cursors[org] = page["next"]
+
+    def _decisions(self, subject: str) -> list[dict[str, Any]]:
         page = self.call(
             AUDITOR,
             "GET",
             "/v1/audit/records",
-            params={
-                "subject": subject_pseudonym_hint,
-                "action": AuditAction.DECISION,
-                "outcome": "deny",
-                "cursor": None,
-                "limit": 1000,
-            },
+            params={"subject": subject, "action": AuditAction.DECISION, "limit": 1000},
         )
-        step.withheld = [r for r in page["items"] if r["seq"] > self.audit_after]
-        everything = self.call(
-            AUDITOR,
-            "GET",
-            "/v1/audit/records",
-            params={"subject": subject_pseudonym_hint, "limit": 1000},
-        )
-        if everything["items"]:
-            self.audit_after = max(r["seq"] for r in everything["items"])
-        self.results.append(step)
-        if not self.quiet:
-            print_step(len(self.results), step)
-        return step
+        return list(page["items"])
+
+    def _missing(self, step: StepResult, decisions: int) -> list[str]:
+        """What the step still waits for, in words for the error if it never comes."""
+        missing = []
+        for org, event_ids in sorted(self.due_items.items()):
+            seen = {i.get("event_id") for i in step.received.get(org, [])}
+            missing += [f"{org} has not received {e}" for e in sorted(event_ids - seen)]
+        for org in sorted(self.due_notices):
+            if not any(i["type"] == CONSENT_WITHDRAWN for i in step.received.get(org, [])):
+                missing.append(f"{org} has no withdrawal notice")
+        due = sum(self.due_decisions.values())
+        if decisions < due:
+            missing.append(f"{decisions} of {due} decisions are in the audit trail")
+        return missing
 
 
 def describe(item: dict[str, Any]) -> str:
@@ -321,8 +360,7 @@ def play(url: str, clients: dict[str, dict[str, str]], *, quiet: bool = False) -
         barn,
     )
 
-    story.call(SCHOOL, "POST", f"/v1/consents/{consent}/withdraw", json={})
-    time.sleep(1.0)
+    story.withdraw(SCHOOL, consent)
     story.settle(
         "Vårdnadshavarna återkallar samtycket; mottagarna underrättas / the guardians "
         "withdraw consent and the recipients are told",
