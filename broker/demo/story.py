@@ -127,7 +127,9 @@ class Story:
             status = self.call(org, "GET", f"/v1/events/{event_id}")
         self.due_decisions[event_id] = len(status["recipients"])
         for recipient in status["recipients"]:
-            if recipient["shared"]:
+            # Only the story's parties are read: another organisation of the municipality (a
+            # test's, on a shared broker) may get a mandatory report too.
+            if recipient["shared"] and recipient["org"] in PARTIES:
                 self.due_items.setdefault(recipient["org"], set()).add(event_id)
                 if consent:
                     self.under_consent.setdefault(consent, set()).add(recipient["org"])

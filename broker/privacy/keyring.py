@@ -3,7 +3,9 @@
 The cache keeps unwrapped keys per process (least recently used out first, each at most
 ``ttl_s``): a batch of events costs one query for the keys it lacks and no KEK call for the
 others. A key shredded by another process is therefore still usable here for at most ``ttl_s``;
-the process that shreds forgets it at once.
+the process that shreds forgets it at once, and caches no key it reads while a shred's
+transaction is open (the key read may be the one being destroyed: the shred's own audit record
+reaches the follow-up worker before the commit, and it asks for that child's key).
 
 Every key made, re-wrapped or destroyed is also written to the key log (``keylog.py``) inside the
 transaction that changes its row, so that a restored database gets back what came after its
@@ -19,9 +21,10 @@ from collections.abc import Callable, Iterable
 from typing import Any, cast
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import CursorResult, bindparam, select, update
+from sqlalchemy import CursorResult, bindparam, event, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction
 
 from broker.infra.db import utcnow
 from broker.privacy.aead import new_data_key
@@ -53,6 +56,10 @@ class SubjectKeys:
         self._size = cache_size
         self._ttl = ttl_s
         self._clock = clock
+        # What a key read from the database must not have crossed to be cached: a forget (the
+        # count moved) or an open shred.
+        self._forgets = 0
+        self._shreds_open = 0
 
     def imported(self) -> None:
         """The key log is in the database (``keylog.import_key_log``): keys may be handed out.
@@ -96,6 +103,7 @@ class SubjectKeys:
                 keys[pseudonym] = cached[0]
         missing = wanted - keys.keys()
         if missing:
+            forgets = self._forgets
             async with self.sessions() as session:
                 rows = await session.execute(
                     select(SubjectKey).where(
@@ -104,16 +112,20 @@ class SubjectKeys:
                 )
                 stored = list(rows.scalars())
             for row in stored:
-                keys[row.pseudonym] = await self._unwrap(row)
+                keys[row.pseudonym] = await self._unwrap(row, forgets)
         return keys
 
-    async def _unwrap(self, row: SubjectKey) -> AESGCM:
+    async def _unwrap(self, row: SubjectKey, forgets: int) -> AESGCM:
         assert row.kek_id is not None
         assert row.wrapped_key is not None
         raw = await self.wrapper.unwrap(row.kek_id, row.wrapped_key, context=row.pseudonym.encode())
-        return self._remember(row.pseudonym, AESGCM(raw))
+        return self._remember(row.pseudonym, AESGCM(raw), forgets)
 
-    def _remember(self, pseudonym: str, key: AESGCM) -> AESGCM:
+    def _remember(self, pseudonym: str, key: AESGCM, forgets: int) -> AESGCM:
+        """``key``, cached unless a key was forgotten since ``forgets`` was read or a shred is
+        open: then it may be a destroyed key, good for the caller's moment but not for ttl_s."""
+        if self._forgets != forgets or self._shreds_open:
+            return key
         self._cache[pseudonym] = (key, self._clock())
         self._cache.move_to_end(pseudonym)
         while len(self._cache) > self._size:
@@ -122,6 +134,7 @@ class SubjectKeys:
 
     async def _create(self, pseudonym: str) -> AESGCM:
         """A new key for the child; if another process made one first, that one (first wins)."""
+        forgets = self._forgets
         raw = new_data_key()
         kid, wrapped = await self.wrapper.wrap(raw, context=pseudonym.encode())
         try:
@@ -143,21 +156,23 @@ class SubjectKeys:
         except IntegrityError:
             pass  # the row exists: ours or the other's key is in it, read below
         else:
-            return self._remember(pseudonym, AESGCM(raw))
+            return self._remember(pseudonym, AESGCM(raw), forgets)
         async with self.sessions() as session:
             row = await session.get(SubjectKey, pseudonym)
         if row is None or row.wrapped_key is None:
             raise RuntimeError("a child's data key was shredded while it was being made")
-        return await self._unwrap(row)
+        return await self._unwrap(row, forgets)
 
     def forget(self, pseudonyms: Iterable[str]) -> None:
+        self._forgets += 1
         for pseudonym in pseudonyms:
             self._cache.pop(pseudonym, None)
 
     async def shred(self, session: AsyncSession, pseudonyms: Iterable[str]) -> list[str]:
-        """Destroy the keys of ``pseudonyms`` in the caller's transaction; the ones destroyed."""
+        """Destroy the keys of ``pseudonyms`` in the caller's transaction; the ones destroyed.
+        Until that transaction ends (commit or rollback) this process caches no key it reads."""
         wanted = sorted(set(pseudonyms))
-        self.forget(wanted)
+        self._hold_cache_until_end(session, wanted)
         await self._wait_for_import()
         rows = await session.execute(
             update(SubjectKey)
@@ -179,6 +194,20 @@ class SubjectKeys:
                 [{"p": p, "o": o} for p, o in zip(destroyed, offsets, strict=True)],
             )
         return destroyed
+
+    def _hold_cache_until_end(self, session: AsyncSession, pseudonyms: list[str]) -> None:
+        self._shreds_open += 1
+        self.forget(pseudonyms)
+        open_ = [True]  # the listener stays on the (short-lived) session, idle
+
+        def ended(_: Session, transaction: SessionTransaction) -> None:
+            # The outermost transaction: committed, rolled back or closed unfinished.
+            if open_[0] and transaction.parent is None:
+                open_[0] = False
+                self._shreds_open -= 1
+                self.forget(pseudonyms)
+
+        event.listen(session.sync_session, "after_transaction_end", ended)
 
     async def _logged(self, session: AsyncSession, key: WrappedSubjectKey) -> None:
         """Write ``key`` to the key log and its offset to its row (locked by the caller)."""

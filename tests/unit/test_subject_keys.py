@@ -136,6 +136,39 @@ async def test_a_shredded_key_reads_nothing_and_a_new_event_gets_a_new_key(
     assert unseal_value(fresh, seal_value(fresh, "ny", AD), AD) == "ny"
 
 
+async def test_a_key_read_while_its_shred_is_open_is_not_cached(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """The shred's own audit record reaches the follow-up worker before the shred commits, and
+    the worker asks for that child's key: it still reads the key being destroyed. Used for that
+    moment, that key must not stay in the cache after the commit."""
+    keys = keyring(sessions)
+    sealed = seal_value((await keys.for_writing([CHILD, OTHER]))[CHILD], "orolig", AD)
+    keys.forget([CHILD, OTHER])
+    async with sessions() as session, session.begin():
+        assert await keys.shred(session, [CHILD]) == [CHILD]
+        during = await keys.for_reading([CHILD, OTHER])  # another connection: before the commit
+        assert unseal_value(during[CHILD], sealed, AD) == "orolig"
+        assert keys._cache == {}
+    assert await keys.for_reading([CHILD]) == {}
+    assert OTHER in await keys.for_reading([OTHER])
+    assert OTHER in keys._cache  # the shred over, keys are cached again
+
+
+@pytest.mark.parametrize("end", ["rollback", "close"])
+async def test_a_shred_that_does_not_commit_keeps_the_key_and_the_cache_works_after(
+    sessions: async_sessionmaker[AsyncSession], end: str
+) -> None:
+    keys = keyring(sessions)
+    await keys.for_writing([CHILD])
+    async with sessions() as session:
+        await keys.shred(session, [CHILD])
+        if end == "rollback":  # else closed unfinished
+            await session.rollback()
+    assert CHILD in await keys.for_reading([CHILD])
+    assert CHILD in keys._cache
+
+
 async def test_the_cache_is_bounded_and_expires(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
