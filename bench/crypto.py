@@ -55,7 +55,7 @@ def main() -> None:
     # No database: every lookup below is a cache hit.
     keys = key_ring(None, LocalKeks({"k": bytes(32)}, "k"))  # type: ignore[arg-type]
     pseudonym = "k1:" + "a" * 64
-    keys._remember(pseudonym, key)
+    keys._remember(pseudonym, key, keys._forgets)
     rows = {
         "seal (ingest; the router per delivery)": lambda: seal_personal(key, PERSONAL, ad),
         "open (the router per event; each read)": lambda: open_personal(key, sealed, ad),
