@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     topic_prefix: str = ""
     opa_url: str = "http://127.0.0.1:8181"
     opa_timeout_s: float = 2.0
+    # How long the API remembers an admission verdict for the same facts (broker/policy/memo.py:
+    # the router decides every event anew; 0 asks OPA for every publish).
+    admission_memo_s: float = Field(default=2.0, ge=0, le=60)
 
     # Which background workers `samsyn serve` runs beside the HTTP API: by default all but the
     # read side (READ_SIDE), which `samsyn worker materializer sealer` runs. Listing them here

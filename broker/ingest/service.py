@@ -238,17 +238,26 @@ async def _admit(
 ) -> list[NotRoutable | None]:
     """Refuse (422, nothing written) each event that the policy says can never be routed: a type
     its ground does not carry, a child over the ground's age limit, a report that can reach no
-    one... The rule is the policy's (samsyn.admission), asked once for all ``events``; an event
-    without an answer from it is accepted and the router, which asks the same rules, holds it
-    until it can decide."""
+    one... The rule is the policy's (samsyn.admission), asked once for the ``events`` whose facts
+    it has not answered in the last seconds (``broker/policy/memo.py``); an event without an
+    answer from it is accepted and the router, which asks the same rules, holds it until it can
+    decide."""
     async with state.sessions() as session:
         facts = await admission_inputs(session, events, org, utcnow().date())
-    try:
-        verdicts = await state.policy.admissions(facts)
-    except PolicyUnavailable as err:
-        log.warning("no admission verdict; accepting for the router to decide", error=str(err))
-        ADMISSION_UNANSWERED.inc(len(events))
-        return [None] * len(events)
+    memo = state.admission_memo
+    keys = [memo.key(f) for f in facts]
+    verdicts = [memo.get(k) for k in keys]
+    asked = [i for i, verdict in enumerate(verdicts) if verdict is None]
+    if asked:
+        try:
+            answers = await state.policy.admissions([facts[i] for i in asked])
+        except PolicyUnavailable as err:
+            log.warning("no admission verdict; accepting for the router to decide", error=str(err))
+            answers = [None] * len(asked)
+        for i, answer in zip(asked, answers, strict=True):
+            verdicts[i] = answer
+            if answer is not None:
+                memo.put(keys[i], answer)
     refusals: list[NotRoutable | None] = []
     for verdict in verdicts:
         if verdict is None:

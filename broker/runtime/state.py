@@ -16,6 +16,7 @@ from broker.infra.kafka import AUDIT
 from broker.infra.kafka_writer import KafkaWriter
 from broker.infra.keys import Keys
 from broker.policy.client import PolicyClient
+from broker.policy.memo import AdmissionMemo
 from broker.privacy.keyring import SubjectKeys
 from broker.records import AuditEntry
 from broker.registry.models import ApiClient, Organisation
@@ -50,6 +51,7 @@ class AppState:
     worker_checks: dict[str, Callable[[], Awaitable[bool]]] = field(default_factory=dict)
     token_limiter: RateLimiter = field(init=False)
     publish_limiter: RateLimiter = field(init=False)
+    admission_memo: AdmissionMemo = field(init=False)
     _client_seen: dict[str, float] = field(default_factory=dict)
     _orgs: dict[str, OrgFacts] = field(default_factory=dict)
 
@@ -57,6 +59,7 @@ class AppState:
         s = self.settings
         self.token_limiter = RateLimiter(s.rate_token_per_s, s.rate_token_burst)
         self.publish_limiter = RateLimiter(s.rate_publish_per_s, s.rate_publish_burst)
+        self.admission_memo = AdmissionMemo(s.admission_memo_s)
 
     async def client_is_active(self, client_id: str) -> bool:
         """True for an existing, enabled client; positive answers are cached for a few seconds."""

@@ -78,14 +78,12 @@ def report(age: int) -> dict[str, Any]:
     }
 
 
-async def test_a_batch_is_admitted_with_one_query_each(engine: AsyncEngine) -> None:
-    settings = Settings()
+async def state_of(engine: AsyncEngine, policy: CountingPolicy, settings: Settings) -> AppState:
     sessions = make_sessionmaker(engine)
     keys = await load_keys(settings, sessions)
-    policy = CountingPolicy()
     subject_keys = subject_keys_of(settings, sessions, keys, MemoryKeyLog())
     subject_keys.imported()
-    state = AppState(
+    return AppState(
         settings=settings,
         engine=engine,
         sessions=sessions,
@@ -96,6 +94,14 @@ async def test_a_batch_is_admitted_with_one_query_each(engine: AsyncEngine) -> N
         policy=cast(PolicyClient, policy),
         local_keyset=KeySet([]),
     )
+
+
+CALLER = Caller(client_id="c", org=SCHOOL, scopes=frozenset(), token_id="t")
+
+
+async def test_a_batch_is_admitted_with_one_query_each(engine: AsyncEngine) -> None:
+    policy = CountingPolicy()
+    state = await state_of(engine, policy, Settings())
     invalid = {**report(7), "purpose": 3}
     bodies = [report(7), report(12), invalid, report(19), report(8)]
     statements: list[str] = []
@@ -105,9 +111,7 @@ async def test_a_batch_is_admitted_with_one_query_each(engine: AsyncEngine) -> N
 
     event.listen(engine.sync_engine, "before_cursor_execute", seen)
     try:
-        results = await prepare_all(
-            state, Caller(client_id="c", org=SCHOOL, scopes=frozenset(), token_id="t"), bodies
-        )
+        results = await prepare_all(state, CALLER, bodies)
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", seen)
 
@@ -124,3 +128,19 @@ async def test_a_batch_is_admitted_with_one_query_each(engine: AsyncEngine) -> N
     selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
     assert len([s for s in selects if "organisations" in s]) == 2, selects
     assert len([s for s in selects if "subject_keys" in s]) == 1, selects
+
+
+@pytest.mark.parametrize("memo_s", [2.0, 0.0])
+async def test_admission_asks_only_for_facts_it_has_not_just_had_answered(
+    engine: AsyncEngine, memo_s: float
+) -> None:
+    """The same facts (same type, ground, source, age...) within admission_memo_s get the
+    answer OPA gave them (refusals too); new facts are asked; with 0 every publish asks."""
+    policy = CountingPolicy()
+    state = await state_of(engine, policy, Settings(admission_memo_s=memo_s))
+    first = await prepare_all(state, CALLER, [report(7), report(19)])
+    again = await prepare_all(state, CALLER, [report(7), report(19), report(12)])
+    assert [type(r) for r in first] == [Prepared, NotRoutable]
+    assert [type(r) for r in again] == [Prepared, NotRoutable, Prepared]
+    asked = [[e["age"] for e in query] for query in policy.queries]
+    assert asked == ([[7, 19], [12]] if memo_s else [[7, 19], [7, 19, 12]])
