@@ -20,7 +20,7 @@ from broker.policy.client import Admission, PolicyUnavailable
 from broker.policy.input import Admissible, admission_inputs
 from broker.privacy.payloads import event_ad, seal_personal, split_envelope
 from broker.records import IngestedEvent
-from broker.runtime.metrics import ADMISSION_UNANSWERED, EVENTS_ACCEPTED
+from broker.runtime.metrics import ADMISSION_REMEMBERED, ADMISSION_UNANSWERED, EVENTS_ACCEPTED
 from broker.runtime.state import AppState, OrgFacts
 from broker.subjects.input import subject_of
 from broker.web.errors import (
@@ -248,6 +248,7 @@ async def _admit(
     keys = [memo.key(f) for f in facts]
     verdicts = [memo.get(k) for k in keys]
     asked = [i for i, verdict in enumerate(verdicts) if verdict is None]
+    ADMISSION_REMEMBERED.inc(len(events) - len(asked))
     if asked:
         try:
             answers = await state.policy.admissions([facts[i] for i in asked])

@@ -24,6 +24,11 @@ ADMISSION_UNANSWERED = Counter(
     "Events accepted without the policy's admission verdict (OPA away or a policy fault); "
     "the router decides them under the same rules",
 )
+ADMISSION_REMEMBERED = Counter(
+    "samsyn_ingest_admission_remembered_total",
+    "Admission verdicts taken from memory (the same facts answered within "
+    "SAMSYN_ADMISSION_MEMO_S) instead of asking OPA",
+)
 EVENTS_ACCEPTED = Counter(
     "samsyn_events_accepted_total",
     "Events accepted by ingest (202, first time; repeats of an id are not counted)",

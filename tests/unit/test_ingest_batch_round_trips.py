@@ -11,6 +11,7 @@ from typing import Any, cast
 
 import pytest
 from joserfc.jwk import KeySet
+from prometheus_client import REGISTRY
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -138,8 +139,12 @@ async def test_admission_asks_only_for_facts_it_has_not_just_had_answered(
     answer OPA gave them (refusals too); new facts are asked; with 0 every publish asks."""
     policy = CountingPolicy()
     state = await state_of(engine, policy, Settings(admission_memo_s=memo_s))
+    remembered = REGISTRY.get_sample_value("samsyn_ingest_admission_remembered_total") or 0.0
     first = await prepare_all(state, CALLER, [report(7), report(19)])
     again = await prepare_all(state, CALLER, [report(7), report(19), report(12)])
+    assert REGISTRY.get_sample_value("samsyn_ingest_admission_remembered_total") == (
+        remembered + (2 if memo_s else 0)
+    )
     assert [type(r) for r in first] == [Prepared, NotRoutable]
     assert [type(r) for r in again] == [Prepared, NotRoutable, Prepared]
     asked = [[e["age"] for e in query] for query in policy.queries]
