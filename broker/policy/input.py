@@ -171,7 +171,13 @@ def _municipality(org: OrgFacts | None) -> str | None:
 
 
 def report_municipalities(ev: Pending, orgs: dict[str, OrgFacts]) -> set[str]:
-    named = {_municipality(orgs.get(ev.source_org)), ev.envelope.get("municipality")}
+    return _report_municipalities(orgs.get(ev.source_org), ev.envelope)
+
+
+def _report_municipalities(source: OrgFacts | None, envelope: dict[str, Any]) -> set[str]:
+    """Where a report could go: its source's municipality and the one its municipality
+    extension names."""
+    named = {_municipality(source), envelope.get("municipality")}
     return {m for m in named if m is not None}
 
 
@@ -190,10 +196,7 @@ async def admission_inputs(
     """The facts ``samsyn.admission`` decides each event's admission on, at ingest: the same
     facts the router gives the policy about the event, and which of the municipalities it could
     be reported to have social services (one query for the whole publish)."""
-    named = [
-        {m for m in (source.municipality, e.envelope.get("municipality")) if m is not None}
-        for e in events
-    ]
+    named = [_report_municipalities(source, e.envelope) for e in events]
     with_social: set[str] = set()
     if any(named):
         rows = await session.execute(
