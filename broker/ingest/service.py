@@ -242,8 +242,7 @@ async def _admit(
     it has not answered in the last seconds (``broker/policy/memo.py``); an event without an
     answer from it is accepted and the router, which asks the same rules, holds it until it can
     decide."""
-    async with state.sessions() as session:
-        facts = await admission_inputs(session, events, org, utcnow().date())
+    facts = await admission_inputs(events, org, utcnow().date(), state.with_social_services)
     memo = state.admission_memo
     keys = [memo.key(f) for f in facts]
     verdicts = [memo.get(k) for k in keys]

@@ -9,6 +9,7 @@ caller alone; the ingest asks about the admission of the events of one publish
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -191,23 +192,16 @@ class Admissible:
 
 
 async def admission_inputs(
-    session: AsyncSession, events: list[Admissible], source: OrgFacts, today: date
+    events: list[Admissible],
+    source: OrgFacts,
+    today: date,
+    with_social_services: Callable[[set[str]], Awaitable[set[str]]],
 ) -> list[dict[str, Any]]:
     """The facts ``samsyn.admission`` decides each event's admission on, at ingest: the same
     facts the router gives the policy about the event, and which of the municipalities it could
-    be reported to have social services (one query for the whole publish)."""
+    be reported to have social services (asked once for the whole publish)."""
     named = [_report_municipalities(source, e.envelope) for e in events]
-    with_social: set[str] = set()
-    if any(named):
-        rows = await session.execute(
-            select(Organisation.municipality)
-            .where(
-                Organisation.kind == "social_services",
-                Organisation.municipality.in_(set().union(*named)),
-            )
-            .distinct()
-        )
-        with_social = {m for m in rows.scalars() if m is not None}
+    with_social = await with_social_services(set().union(*named))
     return [
         {
             "type": e.event_type.name,

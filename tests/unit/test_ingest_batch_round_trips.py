@@ -149,3 +149,41 @@ async def test_admission_asks_only_for_facts_it_has_not_just_had_answered(
     assert [type(r) for r in again] == [Prepared, NotRoutable, Prepared]
     asked = [[e["age"] for e in query] for query in policy.queries]
     assert asked == ([[7, 19], [12]] if memo_s else [[7, 19], [7, 19, 12]])
+
+
+async def test_a_municipality_with_social_services_is_looked_up_once(engine: AsyncEngine) -> None:
+    """Where a report can go is asked of the database until the municipality is found to have
+    social services, and then never again (organisations are never removed); one without them
+    is asked each time, so social services registered there count from the next publish."""
+    policy = CountingPolicy()
+    state = await state_of(engine, policy, Settings(admission_memo_s=0))
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "organisations" in statement:
+            statements.append(statement)
+
+    elsewhere = {**report(7), "source": "org/skola-2"}
+    async with state.sessions() as session, session.begin():
+        session.add(Organisation(id="skola-2", name="s", kind="school", municipality="1439"))
+    event.listen(engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        for _ in range(3):
+            await prepare_all(state, CALLER, [report(7)])
+        reach_1438 = len(statements) - 1  # the school's facts once
+        caller_2 = Caller(client_id="c2", org="skola-2", scopes=frozenset(), token_id="t2")
+        before = len(statements)
+        await prepare_all(state, caller_2, [{**elsewhere, "id": str(uuid.uuid4())}])
+        await prepare_all(state, caller_2, [{**elsewhere, "id": str(uuid.uuid4())}])
+        asked_1439 = len(statements) - before - 1  # skola-2's facts once
+        async with state.sessions() as session, session.begin():
+            session.add(
+                Organisation(id="soc-2", name="s", kind="social_services", municipality="1439")
+            )
+        await prepare_all(state, caller_2, [{**elsewhere, "id": str(uuid.uuid4())}])
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", seen)
+    assert reach_1438 == 1, statements
+    assert asked_1439 == 2, statements
+    reached = [e["social_services_municipalities"] for q in policy.queries for e in q]
+    assert reached == [["1438"]] * 3 + [[], [], ["1439"]]
