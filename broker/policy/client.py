@@ -16,9 +16,14 @@ import structlog
 from opa_client.opa_async import AsyncOpaClient
 from prometheus_client import Histogram
 
+from broker.policy.coalesce import Coalesced
+
 log = structlog.get_logger("samsyn.policy")
 PACKAGE = "samsyn.decide"
 RULE = "decisions"
+# The most admission questions in one query when concurrent publishes are asked together: five
+# batched publishes' worth, far below a query that would near OPA's timeout.
+ADMISSION_QUERY_MAX = 500
 
 OPA_SECONDS = Histogram(
     "samsyn_opa_query_seconds",
@@ -71,6 +76,7 @@ class PolicyClient:
             timeout=timeout_s,
             retries=0,  # the router owns retries, with its own backoff
         )
+        self._admissions = Coalesced(self._ask_admissions, ADMISSION_QUERY_MAX)
 
     async def __aenter__(self) -> PolicyClient:
         await self._client.__aenter__()
@@ -132,9 +138,13 @@ class PolicyClient:
 
     async def admissions(self, events: list[dict[str, Any]]) -> list[Admission | None]:
         """May the ingest accept each event, or can it never be routed (``samsyn.admission``)?
-        One query for the events of one publish, however many. An event the policy reports a
-        fault for has no verdict (None); raises :class:`PolicyUnavailable` when there is no
-        well-formed answer at all."""
+        One query for the events of one publish, however many, shared with the publishes that
+        ask meanwhile (``broker/policy/coalesce.py``). An event the policy reports a fault for
+        has no verdict (None); raises :class:`PolicyUnavailable` when there is no well-formed
+        answer at all."""
+        return await self._admissions(events)
+
+    async def _ask_admissions(self, events: list[dict[str, Any]]) -> list[Admission | None]:
         try:
             answer = await self._client.query_rule(
                 {"events": events}, "samsyn.admission", "verdicts"
