@@ -14,6 +14,7 @@ back by position), so what is decided does not change, only how many queries dec
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
@@ -35,7 +36,9 @@ class Coalesced(Generic[Q, A]):
         answer: asyncio.Future[list[A]] = asyncio.get_running_loop().create_future()
         self._waiting.append((questions, answer))
         if self._asking is None:
-            self._asking = asyncio.create_task(self._ask_all())
+            # A context of its own: the queries belong to no one request, so their log lines
+            # must not carry the request id of whichever caller happened to start the task.
+            self._asking = asyncio.create_task(self._ask_all(), context=contextvars.Context())
         return await answer
 
     async def _ask_all(self) -> None:

@@ -4,6 +4,7 @@ to its own questions (broker/policy/coalesce.py)."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 
 import pytest
 
@@ -99,3 +100,18 @@ async def test_a_caller_that_gives_up_leaves_the_others_their_answers() -> None:
     assert gone.cancelled()
     # And the next lone question is asked at once again.
     assert await ask([5]) == [10]
+
+
+async def test_the_query_runs_outside_its_first_callers_context() -> None:
+    """The log lines of a shared query name no one caller's request."""
+    seen: list[str | None] = []
+    request = contextvars.ContextVar[str | None]("request", default=None)
+
+    async def asker(questions: list[int]) -> list[int]:
+        seen.append(request.get())
+        return questions
+
+    ask = Coalesced(asker, most=10)
+    request.set("req-1")
+    assert await ask([1]) == [1]
+    assert seen == [None]
