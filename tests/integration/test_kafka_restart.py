@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.kit import Org, PrivateServices, child, start_samsyn
+from tests.kit import Org, PrivateServices, answers, child, start_samsyn
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.slow]
 
@@ -117,12 +117,15 @@ def test_routing_resumes_after_every_kafka_restart(
         )
         assert set(got) == set(accepted), "lost deliveries"
         assert max(got.values()) == 1, "duplicated deliveries"
-        ready = samsyn.call("GET", "/readyz")
-        assert ready.status_code == 200, ready.text
-        assert "router" in ready.json()["checks"]
+        # Every process ready again, within the same bound: a worker that met the last restart
+        # mid-batch may still be in its restart backoff (up to 10 s, after a 20 s stall) when
+        # the last delivery lands; seen once at a load of two cores busy, the sealer's
+        # coordinator answering NodeNotReady for a minute after the third restart.
         assert samsyn.read_side_url is not None
+        for url in (samsyn.url, samsyn.read_side_url):
+            assert answers(f"{url}/readyz", ROUTED_WITHIN_S, interval=1), f"{url} not ready"
+        assert "router" in samsyn.call("GET", "/readyz").json()["checks"]
         read_side = httpx.get(f"{samsyn.read_side_url}/readyz", timeout=10)
-        assert read_side.status_code == 200, read_side.text
         assert {"materializer", "sealer"} <= set(read_side.json()["checks"])
         print(f"routing resumed {', '.join(f'{s:.1f}' for s in recoveries)} s after the restarts")
     finally:
