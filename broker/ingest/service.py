@@ -17,7 +17,7 @@ from broker.infra.db import transaction, utcnow
 from broker.infra.kafka import EVENTS
 from broker.ingest.models import AcceptedEvent
 from broker.policy.client import Admission, PolicyUnavailable
-from broker.policy.input import Admissible, admission_inputs
+from broker.policy.input import Admissible, admission_inputs, social_services
 from broker.privacy.payloads import event_ad, seal_personal, split_envelope
 from broker.records import IngestedEvent
 from broker.runtime.metrics import ADMISSION_REMEMBERED, ADMISSION_UNANSWERED, EVENTS_ACCEPTED
@@ -242,7 +242,9 @@ async def _admit(
     it has not answered in the last seconds (``broker/policy/memo.py``); an event without an
     answer from it is accepted and the router, which asks the same rules, holds it until it can
     decide."""
-    facts = await admission_inputs(events, org, utcnow().date(), state.with_social_services)
+    facts = await admission_inputs(
+        events, org, utcnow().date(), lambda munis: _with_social_services(state, munis)
+    )
     memo = state.admission_memo
     keys = [memo.key(f) for f in facts]
     verdicts = [memo.get(k) for k in keys]
@@ -264,6 +266,19 @@ async def _admit(
             ADMISSION_UNANSWERED.inc()
         refusals.append(None if verdict is None or verdict.admit else _not_routable(verdict))
     return refusals
+
+
+async def _with_social_services(state: AppState, municipalities: set[str]) -> set[str]:
+    """Which of these municipalities have social services (where a report can go). One found
+    to have them is remembered for the process's lifetime (``AppState.social_services_known``);
+    the others are asked each time, since social services may be registered there later. Every
+    publish used to pay a transaction for this."""
+    known = state.social_services_known
+    unknown = municipalities - known
+    if unknown:
+        async with state.sessions() as session:
+            known.update(await social_services(session, unknown))
+    return municipalities & known
 
 
 def _not_routable(verdict: Admission) -> NotRoutable:

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 
 from fastapi import Request
 from joserfc.jwk import KeySet
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from broker.config import Settings
@@ -55,7 +54,9 @@ class AppState:
     admission_memo: AdmissionMemo = field(init=False)
     _client_seen: dict[str, float] = field(default_factory=dict)
     _orgs: dict[str, OrgFacts] = field(default_factory=dict)
-    _social_services: set[str] = field(default_factory=set)
+    # Municipalities found to have social services (broker.ingest.service: where a report can
+    # go). Organisations are never removed or moved, so a found one stays found.
+    social_services_known: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -89,25 +90,6 @@ class AppState:
         facts = OrgFacts(row.id, row.kind, row.municipality)
         self._orgs[org_id] = facts
         return facts
-
-    async def with_social_services(self, municipalities: set[str]) -> set[str]:
-        """Which of these municipalities have social services (where a report can go).
-        Organisations are never removed or moved, so a municipality found to have them is
-        remembered for the process's lifetime; the others are asked each time (social services
-        may be registered there later). Every publish used to pay a transaction for this."""
-        unknown = municipalities - self._social_services
-        if unknown:
-            async with self.sessions() as session:
-                rows = await session.execute(
-                    select(Organisation.municipality)
-                    .where(
-                        Organisation.kind == "social_services",
-                        Organisation.municipality.in_(unknown),
-                    )
-                    .distinct()
-                )
-            self._social_services.update(m for m in rows.scalars() if m is not None)
-        return municipalities & self._social_services
 
     def forget_client(self, client_id: str) -> None:
         self._client_seen.pop(client_id, None)
