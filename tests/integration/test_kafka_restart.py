@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.kit import Org, PrivateServices, answers, child, start_samsyn
+from tests.kit import Org, PrivateServices, child, eventually, start_samsyn
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.slow]
 
@@ -62,6 +62,12 @@ def publish_until_accepted(skola: Org, env: dict[str, Any], give_up_s: float = 1
         assert r is None or r.status_code == 503, r.text
         time.sleep(0.3)
     raise AssertionError(f"event {env['id']} not accepted within {give_up_s} s")
+
+
+def ready_checks(url: str) -> dict[str, str] | None:
+    """The checks of a ``/readyz`` that answers 200, else None."""
+    answer = httpx.get(f"{url}/readyz", timeout=10)
+    return answer.json()["checks"] if answer.status_code == 200 else None
 
 
 def test_routing_resumes_after_every_kafka_restart(
@@ -122,11 +128,12 @@ def test_routing_resumes_after_every_kafka_restart(
         # the last delivery lands; seen once at a load of two cores busy, the sealer's
         # coordinator answering NodeNotReady for a minute after the third restart.
         assert samsyn.read_side_url is not None
-        for url in (samsyn.url, samsyn.read_side_url):
-            assert answers(f"{url}/readyz", ROUTED_WITHIN_S, interval=1), f"{url} not ready"
-        assert "router" in samsyn.call("GET", "/readyz").json()["checks"]
-        read_side = httpx.get(f"{samsyn.read_side_url}/readyz", timeout=10)
-        assert {"materializer", "sealer"} <= set(read_side.json()["checks"])
+        api = eventually(lambda: ready_checks(samsyn.url), "API ready", ROUTED_WITHIN_S)
+        assert "router" in api
+        read_side = eventually(
+            lambda: ready_checks(str(samsyn.read_side_url)), "read side ready", ROUTED_WITHIN_S
+        )
+        assert {"materializer", "sealer"} <= set(read_side)
         print(f"routing resumed {', '.join(f'{s:.1f}' for s in recoveries)} s after the restarts")
     finally:
         samsyn.stop()
