@@ -56,6 +56,10 @@ def producer(settings: Settings, **extra: Any) -> AIOKafkaProducer:
         acks="all",
         enable_idempotence=True,
         linger_ms=1,
+        # A router transaction holds thousands of records. At aiokafka's default (16 KiB per
+        # partition) every full batch made send() wait for the sender to drain it, and the
+        # transaction went out as many small produce requests. Below the 1 MiB request limit.
+        max_batch_size=512 * 1024,
         # None stays None: a tombstone in a compacted topic (keys.v1) is a record without value.
         value_serializer=lambda v: None if v is None else records.encode(v),
         key_serializer=lambda k: k.encode() if isinstance(k, str) else k,
