@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import Index, Integer, String, Text, text
+from sqlalchemy import Index, Integer, String, Table, Text, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -44,6 +45,9 @@ class FeedItem(Base):
     first_read_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
+
+# The table itself, for the materializer's many rows at once (not the ORM's bulk path).
+FEED_ITEMS = cast(Table, FeedItem.__table__)
 
 # The PostgreSQL advisory lock that every transaction adding feed items holds until it commits.
 FEED_WRITE_LOCK = 0x53414D53

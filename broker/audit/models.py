@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import Index, Integer, String
+from sqlalchemy import Index, Integer, String, Table
 from sqlalchemy.orm import Mapped, mapped_column
 
 from broker.infra.db import Base
@@ -43,6 +44,11 @@ class AuditRecord(Base):
     review: Mapped[bool | None]
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+# The table itself, for the sealer's many rows at once: an INSERT of the mapped class goes
+# through the ORM's bulk path, which cost a quarter of the read side's CPU.
+AUDIT_RECORDS = cast(Table, AuditRecord.__table__)
 
 
 class AuditCheckpoint(Base):

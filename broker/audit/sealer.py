@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from broker.audit.chain import GENESIS, record_hash, sign_checkpoint
 from broker.audit.followup import projection
 from broker.audit.followup.queue import refresh_overdue
-from broker.audit.models import AuditCheckpoint, AuditRecord
+from broker.audit.models import AUDIT_RECORDS, AuditCheckpoint, AuditRecord
 from broker.config import Settings
 from broker.infra import kafka, positions
 from broker.infra.db import utcnow
@@ -134,8 +134,7 @@ class Sealer:
             prev = digest
         sealed = len(rows)
         if rows:
-            # One bulk INSERT (executemany) rather than an ORM object per record.
-            await session.execute(insert(AuditRecord), rows)
+            await session.execute(insert(AUDIT_RECORDS), rows)
             await projection.project(session, rows, self.settings.audit_office_hours)
         if sealed:
             CHAIN_LENGTH.set(seq)

@@ -43,7 +43,7 @@ from broker.runtime.supervise import (
     keep_running,
     within,
 )
-from consumers.models import FeedItem, lock_feed
+from consumers.models import FEED_ITEMS, FeedItem, lock_feed
 from consumers.notices import CONSENT_WITHDRAWN, notice
 from consumers.reads import Opened, opened
 
@@ -181,7 +181,7 @@ class Materializer:
         if not new:
             return
         await session.execute(
-            insert(FeedItem),
+            insert(FEED_ITEMS),
             [
                 {
                     "item_id": d.delivery_id,
