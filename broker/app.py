@@ -26,6 +26,7 @@ from broker.infra.db import make_engine, make_sessionmaker
 from broker.infra.kafka_writer import KafkaWriter
 from broker.infra.keys import load_keys, subject_keys_of, verification_keys
 from broker.ingest.routes import router as ingest_router
+from broker.ingest.service import grouped_publishes
 from broker.policy.client import PolicyClient
 from broker.privacy.keylog import KafkaKeyLog, KeyLogReader
 from broker.privacy.routes import router as privacy_router
@@ -100,6 +101,7 @@ def create_app(
                 local_keyset=KeySet([*verification_keys(settings, keys.jwt)]),
                 oidc_keyset=await _oidc_keyset(settings),
             )
+            state.publishes = grouped_publishes(state)
             app.state.samsyn = state
             workers = build_workers(settings, sessions, contracts, policy, keys, subject_keys)
             state.worker_checks = {**worker_checks(workers), **keys_check(subject_keys)}

@@ -16,7 +16,7 @@ import structlog
 from opa_client.opa_async import AsyncOpaClient
 from prometheus_client import Histogram
 
-from broker.policy.coalesce import Coalesced
+from broker.runtime.coalesce import Coalesced
 
 log = structlog.get_logger("samsyn.policy")
 PACKAGE = "samsyn.decide"

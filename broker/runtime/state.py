@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 from joserfc.jwk import KeySet
@@ -20,7 +21,12 @@ from broker.policy.memo import AdmissionMemo
 from broker.privacy.keyring import SubjectKeys
 from broker.records import AuditEntry
 from broker.registry.models import ApiClient, Organisation
+from broker.runtime.coalesce import Coalesced
 from broker.web.ratelimit import RateLimiter
+
+if TYPE_CHECKING:
+    from broker.ingest.service import Accepted, Prepared
+    from broker.web.errors import Problem
 
 CLIENT_CACHE_S = 5.0
 
@@ -57,6 +63,9 @@ class AppState:
     # Municipalities found to have social services (broker.ingest.service: where a report can
     # go). Organisations are never removed or moved, so a found one stays found.
     social_services_known: set[str] = field(default_factory=set)
+    # One-event publishes written together (broker.ingest.service.grouped_publishes); set by
+    # the app's lifespan, which knows the ingest service (this module may not import it).
+    publishes: Coalesced[Prepared, Accepted | Problem] = field(init=False)
 
     def __post_init__(self) -> None:
         s = self.settings

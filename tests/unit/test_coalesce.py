@@ -8,7 +8,7 @@ import contextvars
 
 import pytest
 
-from broker.policy.coalesce import Coalesced
+from broker.runtime.coalesce import Coalesced
 
 
 class Gated:

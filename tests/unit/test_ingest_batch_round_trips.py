@@ -4,6 +4,7 @@ while each event still gets its own outcome (refused by the policy, invalid, or 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any, cast
 import pytest
 from joserfc.jwk import KeySet
 from prometheus_client import REGISTRY
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import broker.audit.models  # noqa: F401  (the imports register every table on Base.metadata)
@@ -23,11 +24,11 @@ from broker.contracts import Contracts
 from broker.infra.db import Base, make_engine, make_sessionmaker
 from broker.infra.kafka_writer import KafkaWriter
 from broker.infra.keys import load_keys, subject_keys_of
-from broker.ingest.service import Prepared, prepare_all
+from broker.ingest.service import Prepared, accept, grouped_publishes, prepare_all
 from broker.policy.client import Admission, PolicyClient
 from broker.registry.models import Organisation
 from broker.runtime.state import AppState
-from broker.web.errors import InvalidInput, NotRoutable
+from broker.web.errors import Conflict, InvalidInput, NotRoutable
 from tests.kit import child
 from tests.kit.keylog import MemoryKeyLog
 
@@ -187,3 +188,90 @@ async def test_a_municipality_with_social_services_is_looked_up_once(engine: Asy
     assert asked_1439 == 2, statements
     reached = [e["social_services_municipalities"] for q in policy.queries for e in q]
     assert reached == [["1438"]] * 3 + [[], [], ["1439"]]
+
+
+class GatedWriter:
+    """A Kafka writer that holds its writes while the gate is shut, and the records of each."""
+
+    def __init__(self) -> None:
+        self.writes: list[int] = []
+        self.written = asyncio.Event()
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+    async def send_keyed(self, topic: str, keyed: list[tuple[str, Any]]) -> None:
+        self.writes.append(len(keyed))
+        self.written.set()
+        await self.gate.wait()
+
+    async def send(self, topic: str, value: Any, key: str | None = None) -> None:
+        self.writes.append(1)
+
+
+async def gated_state(engine: AsyncEngine) -> tuple[AppState, GatedWriter, dict[str, Any]]:
+    """A state whose writer is gated, and a child whose key exists (a new child's key is
+    written while its event is prepared, which SQLite would hold behind the gated write)."""
+    state = await state_of(engine, CountingPolicy(), Settings())
+    writer = GatedWriter()
+    state.kafka_writer = cast(KafkaWriter, writer)
+    state.publishes = grouped_publishes(state)
+    known = report(7)
+    await accept(state, CALLER, known)
+    writer.writes.clear()
+    writer.written.clear()
+    writer.gate.clear()
+    return state, writer, known["subject"]
+
+
+def about(subject: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    return {**report(7), "subject": subject, **changes}
+
+
+async def accepted_rows(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        return int((await conn.execute(text("SELECT count(*) FROM accepted_events"))).scalar_one())
+
+
+async def test_one_event_publishes_that_arrive_meanwhile_are_written_together(
+    engine: AsyncEngine,
+) -> None:
+    state, writer, subject = await gated_state(engine)
+    bodies = [about(subject) for _ in range(6)]
+    first = asyncio.create_task(accept(state, CALLER, bodies[0]))
+    await writer.written.wait()
+    rest = [asyncio.create_task(accept(state, CALLER, b)) for b in bodies[1:]]
+    await asyncio.sleep(0.2)  # all five are prepared and waiting for the write ahead of them
+    assert not any(t.done() for t in [first, *rest])  # nobody is answered before Kafka is
+    writer.gate.set()
+    results = await asyncio.gather(first, *rest)
+
+    assert writer.writes == [1, 5]
+    assert [(r.event_id, r.first_time) for r in results] == [(b["id"], True) for b in bodies]
+    assert await accepted_rows(engine) == 1 + 6
+    again = await accept(state, CALLER, bodies[3])
+    assert (again.event_id, again.first_time) == (bodies[3]["id"], False)
+
+
+async def test_a_repeat_among_grouped_publishes_is_answered_as_a_repeat(
+    engine: AsyncEngine,
+) -> None:
+    """The same id twice in one write fails its insert: each event is then written alone, one
+    accepted, the other answered as the repeat it is; a different body under it is a conflict."""
+    state, writer, subject = await gated_state(engine)
+    body, other = about(subject), about(subject)
+    changed = {**body, "time": "2026-11-27T10:00:00Z"}
+    first = asyncio.create_task(accept(state, CALLER, about(subject)))
+    await writer.written.wait()
+    grouped = [asyncio.create_task(accept(state, CALLER, b)) for b in (body, other, body)]
+    conflicting = asyncio.create_task(accept(state, CALLER, changed))
+    await asyncio.sleep(0.2)
+    writer.gate.set()
+    await first
+    results = await asyncio.gather(*grouped)
+    with pytest.raises(Conflict):
+        await conflicting
+
+    assert [r.first_time for r in results] == [True, True, False]
+    # The grouped write failed at its insert, before Kafka; then each went alone.
+    assert writer.writes == [1, 1, 1]
+    assert await accepted_rows(engine) == 1 + 3
