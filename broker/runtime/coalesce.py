@@ -1,14 +1,15 @@
-"""Questions that arrive while one is being answered, asked together in the next query.
+"""Work that arrives while some is being done, done together in the next round.
 
-An admission query for one event cost OPA about as much as one for many: most of it is the fixed
-cost of a query (the policy data's checks run with every query). Publishes of one event come in
-concurrently, each asking alone; coalesced, the questions that arrive while a query is out wait
-for it to return and then go to OPA as one query. A lone question is asked at once, so nothing
-waits when the API is quiet, and under load a question waits at most for the query ahead of it:
-the same pattern as a database's group commit.
+Some work costs about as much for many items as for one: an admission query (most of it is
+OPA's fixed cost per query, the policy data's checks) and the write of a one-event publish (a
+transaction and a Kafka round trip). Requests come in concurrently, each with its own few items;
+coalesced, the items that arrive while a round is out wait for it to return and then go as one.
+A lone item is handled at once, so nothing waits when the API is quiet, and under load an item
+waits at most for the round ahead of it: the same pattern as a database's group commit.
 
-Each question is answered by the same rules from its own facts alone (the answers are matched
-back by position), so what is decided does not change, only how many queries decide it.
+Each item gets its own answer (matched back by position), so what is decided or written does not
+change, only how many rounds do it. Users: ``PolicyClient.admissions`` and
+``broker.ingest.service.grouped_publishes``.
 """
 
 from __future__ import annotations
