@@ -179,9 +179,12 @@ def grouped_publishes(state: AppState) -> Coalesced[Prepared, Accepted | Problem
     return Coalesced(lambda events: store_together(state, events), state.settings.max_batch_events)
 
 
-async def store(state: AppState, event: Prepared, *, attempt: int = 1) -> Accepted:
-    """Write one prepared event: its ledger row and its Kafka record, or nothing."""
-    if attempt > 1:
+async def store_alone(state: AppState, event: Prepared) -> Accepted:
+    """Write one prepared event on its own, after the write of its group failed on an id met
+    before: answered from its ledger row if it has one (a repeat, or a conflict), else its row
+    and its Kafka record, or nothing. Tried twice: a concurrent request with the same id may
+    win the insert and then roll back."""
+    for _ in range(2):
         async with state.sessions() as session:
             existing = await session.get(AcceptedEvent, (event.source_org, event.event_id))
         if existing is not None:
@@ -191,23 +194,16 @@ async def store(state: AppState, event: Prepared, *, attempt: int = 1) -> Accept
                     "another body; ids are idempotency keys"
                 )
             return Accepted(event_id=event.event_id, first_time=False)
-    try:
-        # Insert first: a new id (nearly every publish) costs no lookup; a repeated one fails
-        # the insert on the primary key and is answered from the row it met.
-        async with transaction(state.sessions) as session:
-            # A statement rather than session.add(): no unit of work to flush for one row.
-            await session.execute(insert(AcceptedEvent).values(**_row(event)))
-            await state.kafka_writer.send(EVENTS, event.record, key=event.pseudonym)
-    except IntegrityError:
-        # Accepted before, or a concurrent request with the same id won the insert: answer as
-        # a repeat (or insert after all, if that request's transaction rolled back).
-        if attempt >= 3:
-            raise Unavailable(
-                f"event {event.event_id!r} is being published concurrently; try again"
-            ) from None
-        return await store(state, event, attempt=attempt + 1)
-    EVENTS_ACCEPTED.labels(event.envelope["type"]).inc()
-    return Accepted(event_id=event.event_id, first_time=True)
+        try:
+            async with transaction(state.sessions) as session:
+                # A statement rather than session.add(): no unit of work to flush for one row.
+                await session.execute(insert(AcceptedEvent).values(**_row(event)))
+                await state.kafka_writer.send(EVENTS, event.record, key=event.pseudonym)
+        except IntegrityError:
+            continue  # a concurrent request with the same id won the insert
+        EVENTS_ACCEPTED.labels(event.envelope["type"]).inc()
+        return Accepted(event_id=event.event_id, first_time=True)
+    raise Unavailable(f"event {event.event_id!r} is being published concurrently; try again")
 
 
 async def store_together(state: AppState, events: list[Prepared]) -> list[Accepted | Problem]:
@@ -225,7 +221,7 @@ async def store_together(state: AppState, events: list[Prepared]) -> list[Accept
         results: list[Accepted | Problem] = []
         for event in events:
             try:
-                results.append(await store(state, event, attempt=2))
+                results.append(await store_alone(state, event))
             except (Conflict, Unavailable) as err:
                 results.append(err)
         return results
