@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import JSON, String, Text
+from sqlalchemy import JSON, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from broker.infra.db import Base, utcnow
@@ -26,6 +26,10 @@ class AcceptedEvent(Base):
     envelope: Mapped[dict[str, Any]]
     sealed: Mapped[str | None] = mapped_column(Text)
     accepted_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# The table itself, for the rows of a grouped or batched publish (not the ORM's bulk path).
+ACCEPTED_EVENTS = cast(Table, AcceptedEvent.__table__)
 
 
 class EventRoute(Base):

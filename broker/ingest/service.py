@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from broker.auth.tokens import Caller
 from broker.infra.db import transaction, utcnow
 from broker.infra.kafka import EVENTS
-from broker.ingest.models import AcceptedEvent
+from broker.ingest.models import ACCEPTED_EVENTS, AcceptedEvent
 from broker.policy.client import Admission, PolicyUnavailable
 from broker.policy.input import Admissible, admission_inputs, social_services
 from broker.privacy.payloads import event_ad, seal_personal, split_envelope
@@ -196,8 +196,7 @@ async def store_alone(state: AppState, event: Prepared) -> Accepted:
             return Accepted(event_id=event.event_id, first_time=False)
         try:
             async with transaction(state.sessions) as session:
-                # A statement rather than session.add(): no unit of work to flush for one row.
-                await session.execute(insert(AcceptedEvent).values(**_row(event)))
+                await session.execute(insert(ACCEPTED_EVENTS).values(**_row(event)))
                 await state.kafka_writer.send(EVENTS, event.record, key=event.pseudonym)
         except IntegrityError:
             continue  # a concurrent request with the same id won the insert
@@ -215,7 +214,7 @@ async def store_together(state: AppState, events: list[Prepared]) -> list[Accept
         return []
     try:
         async with transaction(state.sessions) as session:
-            await session.execute(insert(AcceptedEvent), [_row(e) for e in events])
+            await session.execute(insert(ACCEPTED_EVENTS), [_row(e) for e in events])
             await state.kafka_writer.send_keyed(EVENTS, [(e.pseudonym, e.record) for e in events])
     except IntegrityError:
         results: list[Accepted | Problem] = []
