@@ -18,11 +18,14 @@ def _serve(args: argparse.Namespace) -> int:
     from broker.app import create_app
     from broker.config import get_settings
     from broker.infra.migrate import upgrade
+    from broker.runtime.heap import tune_collector
 
     settings = get_settings()
     upgrade(settings.database_url)
+    app = create_app(settings)
+    tune_collector()
     uvicorn.run(
-        create_app(settings),
+        app,
         host=args.host,
         port=args.port,
         log_level="warning",
@@ -36,8 +39,10 @@ def _worker(args: argparse.Namespace) -> int:
     import uvloop
 
     from broker.config import Settings
+    from broker.runtime.heap import tune_collector
     from broker.runtime.workers import run_workers
 
+    tune_collector()
     # The same event loop as the API's (uvicorn picks uvloop): the router spends a third of its
     # CPU in the loop itself (Kafka fetches, OPA and database round trips), uvloop halves that.
     uvloop.run(run_workers(Settings(workers=args.names)))
