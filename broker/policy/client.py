@@ -10,8 +10,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
+import msgspec
 import structlog
 from opa_client.opa_async import AsyncOpaClient
 from prometheus_client import Histogram
@@ -66,10 +67,41 @@ class Admission:
     reasons: list[str]
 
 
+class _MsgspecOpaClient(AsyncOpaClient):  # type: ignore[misc]
+    """opa-python-client whose queries are encoded and answered through msgspec. Why: the
+    library's aiohttp session encodes with the standard library's ``json`` and decodes the
+    answer with it, which took a tenth of the router's CPU on the answers of large batches.
+    Same request (``POST /v1/data/<path>`` with ``{"input": ...}``), same errors (a non-2xx
+    raises), same session and connection handling (the library's ``_request``)."""
+
+    async def query_rule(
+        self,
+        input_data: dict[str, Any],
+        package_path: str,
+        rule_name: str | None = None,
+        query_params: dict[str, str] | None = None,
+    ) -> Any:
+        path = package_path.replace(".", "/") + (f"/{rule_name}" if rule_name else "")
+        url = f"{self.root_url}/data/{path}"
+        if query_params:
+            url = f"{url}?{urlencode(query_params)}"
+        async with self._request(
+            "POST",
+            url,
+            data=_ENCODE({"input": input_data}),
+            headers={"Content-Type": "application/json"},
+        ) as response:
+            response.raise_for_status()
+            return msgspec.json.decode(await response.read())
+
+
+_ENCODE = msgspec.json.Encoder().encode
+
+
 class PolicyClient:
     def __init__(self, url: str, timeout_s: float) -> None:
         parts = urlsplit(url)
-        self._client = AsyncOpaClient(
+        self._client = _MsgspecOpaClient(
             host=parts.hostname or "127.0.0.1",
             port=parts.port or (443 if parts.scheme == "https" else 8181),
             ssl=parts.scheme == "https",
