@@ -14,6 +14,7 @@ without committing any.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import random
 import time
@@ -404,9 +405,17 @@ class Router:
 
     @staticmethod
     def _count(produced: list[Output]) -> None:
+        # Counted per batch, then added: a labelled increment per decision took a twentieth of
+        # the router's CPU.
+        decisions: collections.Counter[tuple[str, str]] = collections.Counter()
+        routed = 0
         for out in produced:
             value = out.value
             if isinstance(value, AuditEntry) and value.action == AuditAction.DECISION:
-                DECISIONS.labels(value.outcome, value.legal_ground or "-").inc()
+                decisions[value.outcome, value.legal_ground or "-"] += 1
             elif isinstance(value, RoutingSummary):
-                ROUTED.inc()
+                routed += 1
+        for labels, n in decisions.items():
+            DECISIONS.labels(*labels).inc(n)
+        if routed:
+            ROUTED.inc(routed)
