@@ -3,7 +3,8 @@
 For each batch: decide (one OPA query; several smaller ones while OPA times out on one that
 large), re-check the consents the allows relied on, then produce the deliveries, routing
 summaries and audit records and commit the input offsets in one Kafka transaction. The next
-batch is decided while one is committed. Any failure tears the clients down and starts again
+batch is gathered (for up to ``SAMSYN_ROUTER_LINGER_MS`` after its first event) and decided
+while one is committed. Any failure tears the clients down and starts again
 from the committed offsets, so a batch is either wholly routed or not at all; deterministic
 delivery ids let the read model drop the copies that a zombie instance might still commit.
 A transaction that does not finish within ``SAMSYN_KAFKA_DEADLINE_S`` is such a failure,
@@ -219,9 +220,9 @@ class Router:
             )
             records = [r for rs in batch.values() for r in rs]
             self.progress.hold(bool(records) or ready is not None)
-            _observe_ages("fetched", records)
-            offsets = {tp: rs[-1].offset + 1 for tp, rs in batch.items() if rs}
-            deciding = asyncio.create_task(self._decide(records, offsets)) if records else None
+            deciding = (
+                asyncio.create_task(self._gather_and_decide(consumer, records)) if records else None
+            )
             try:
                 if ready is not None:
                     if not await self._commit(producer, ready):
@@ -236,6 +237,21 @@ class Router:
                     deciding.cancel()
                     with contextlib.suppress(BaseException):
                         await deciding
+
+    async def _gather_and_decide(
+        self, consumer: AIOKafkaConsumer, records: list[Any]
+    ) -> Decided | None:
+        """Gather the batch that ``records`` begin for up to ``router_linger_ms`` (meanwhile the
+        batch before it commits), then decide it."""
+        s = self.settings
+        records = await kafka.gather(
+            consumer, records, max_records=s.router_batch_max, linger_ms=s.router_linger_ms
+        )
+        _observe_ages("fetched", records)
+        offsets: dict[TopicPartition, int] = {}
+        for r in records:
+            offsets[TopicPartition(r.topic, r.partition)] = r.offset + 1
+        return await self._decide(records, offsets)
 
     async def _commit(self, producer: AIOKafkaProducer, decided: Decided) -> bool:
         """Re-check the consents the allows relied on, then produce the batch's records and
