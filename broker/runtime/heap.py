@@ -1,24 +1,24 @@
 """How the long-running processes (API, workers) set Python's cyclic garbage collector.
 
-Why: the router and the read side allocate many short-lived objects per event (records, dicts,
-rows), and at the interpreter's default (a young collection every 700 allocations, each older
-one walking every object that survived start-up) the collector took about a fifth of the
-router's CPU. Frozen, the objects of start-up (modules, classes, schemas) are never walked
-again; a larger young generation collects as much garbage less often. Reference counting still
-frees almost everything at once; only cycles wait for a collection.
+Why: each full collection walks every object that survived start-up (modules, classes,
+schemas, the ORM's mappings), and with the many short-lived objects the router and the read
+side make per event those collections took about a fifth of the router's CPU. Frozen, the
+objects of start-up are never walked again.
+
+The collector's thresholds stay the interpreter's: an abandoned session's clients (a worker
+session left behind, its Kafka client or its database connection with a transaction open) are
+closed when a full collection finds them (``broker/runtime/supervise.py``). With young
+collections every 20,000 allocations instead of 700, a left-behind session held SQLite's write
+lock for minutes after a Kafka restart (``test_kafka_restart``); frozen alone, the router's
+CPU was the same (README, Benchmark, session 8).
 """
 
 from __future__ import annotations
 
 import gc
 
-# Allocations before a young collection; young collections before a middle one; middle ones
-# before a full one. The interpreter's defaults are (700, 10, 10).
-THRESHOLDS = (20_000, 50, 100)
-
 
 def tune_collector() -> None:
     """Call once the process has imported and built what it keeps for its whole life."""
     gc.collect()
     gc.freeze()
-    gc.set_threshold(*THRESHOLDS)

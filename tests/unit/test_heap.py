@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from broker.runtime.heap import THRESHOLDS, tune_collector
+from broker.runtime.heap import tune_collector
 
 
 @pytest.fixture
@@ -19,12 +19,13 @@ def restored_collector() -> Iterator[None]:
 
 
 @pytest.mark.usefixtures("restored_collector")
-def test_start_up_objects_are_frozen_and_young_collections_are_rarer() -> None:
+def test_start_up_objects_are_frozen_and_thresholds_kept() -> None:
     gc.unfreeze()
+    before = gc.get_threshold()
     tune_collector()
     assert gc.get_freeze_count() > 0
-    assert gc.get_threshold() == THRESHOLDS
-    assert THRESHOLDS[0] > 700  # the interpreter's default, which the router paid for
+    # Abandoned sessions' clients are closed by full collections: not made rarer.
+    assert gc.get_threshold() == before
 
 
 @pytest.mark.usefixtures("restored_collector")
