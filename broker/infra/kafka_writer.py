@@ -20,7 +20,7 @@ from aiokafka.errors import InvalidProducerEpoch, OutOfOrderSequenceNumber, Prod
 from broker.config import Settings
 from broker.infra import kafka
 from broker.records import Record
-from broker.runtime.supervise import close_within
+from broker.runtime.supervise import close_within, within
 from broker.web.errors import Unavailable
 
 log = structlog.get_logger("samsyn.kafka")
@@ -101,12 +101,25 @@ class KafkaWriter:
         if producer is None:
             raise Unavailable("Kafka is not reachable; nothing was written, try again")
         try:
-            futures = [
-                await producer.send(self.settings.topic(topic), v, key=k) for k, v in records
-            ]
-            return [(await fut).offset for fut in futures]
+            # Within the deadline: a caller may hold a database transaction meanwhile (a new
+            # child's key is logged before its row commits; on SQLite that locks every writer),
+            # and a producer that no longer delivers would hold it for ever.
+            return await within(
+                self._deliver(producer, topic, records),
+                self.settings.kafka_deadline_s,
+                "the Kafka write",
+            )
         except Exception as err:
             self._replace_if_dead(producer, err)
             raise Unavailable(
                 "Kafka did not acknowledge the write; nothing was accepted, try again"
             ) from err
+
+    async def _deliver(
+        self,
+        producer: AIOKafkaProducer,
+        topic: str,
+        records: Sequence[tuple[str | None, Record | None]],
+    ) -> list[int]:
+        futures = [await producer.send(self.settings.topic(topic), v, key=k) for k, v in records]
+        return [(await fut).offset for fut in futures]

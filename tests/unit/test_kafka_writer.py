@@ -90,3 +90,25 @@ async def test_a_producer_whose_sender_ended_is_replaced(monkeypatch: pytest.Mon
     assert dead.stopped
     assert fresh.stopped
     running.cancel()
+
+
+class SilentProducer(FakeProducer):
+    """Takes every record and never acknowledges it (a sender that no longer delivers)."""
+
+    async def send(self, topic: str, value: Any, key: Any = None) -> asyncio.Future[Any]:
+        self.sent.append(value)
+        return asyncio.get_running_loop().create_future()
+
+
+async def test_a_write_that_is_never_acknowledged_ends_within_the_deadline() -> None:
+    """A caller may hold a database transaction while it writes (a new child's key is logged
+    before its row commits); on SQLite that transaction locks every writer, so the write must
+    end, with 503, within SAMSYN_KAFKA_DEADLINE_S."""
+    running = asyncio.create_task(asyncio.Event().wait())
+    writer = KafkaWriter(Settings(kafka_deadline_s=0.2))
+    writer._producer = SilentProducer(running)
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(Unavailable):
+        await writer.send("registry.v1", withdrawn("c-1"))
+    assert asyncio.get_running_loop().time() - started < 2
+    running.cancel()
