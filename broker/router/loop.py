@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from broker.config import Settings
 from broker.contracts import Contracts
-from broker.infra import kafka
+from broker.infra import kafka, positions
 from broker.infra.db import utcnow
 from broker.policy.client import PolicyClient, PolicyTimeout, PolicyUnavailable
 from broker.policy.input import Pending, policy_input
@@ -248,10 +248,7 @@ class Router:
             consumer, records, max_records=s.router_batch_max, linger_ms=s.router_linger_ms
         )
         _observe_ages("fetched", records)
-        offsets: dict[TopicPartition, int] = {}
-        for r in records:
-            offsets[TopicPartition(r.topic, r.partition)] = r.offset + 1
-        return await self._decide(records, offsets)
+        return await self._decide(records, positions.next_offsets(records))
 
     async def _commit(self, producer: AIOKafkaProducer, decided: Decided) -> bool:
         """Re-check the consents the allows relied on, then produce the batch's records and
