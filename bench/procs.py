@@ -221,6 +221,14 @@ class Deployment:
     def router_metrics(self) -> dict[str, float]:
         return scrape(f"http://127.0.0.1:{self.router_port}/metrics")
 
+    def api_metrics(self) -> dict[str, float]:
+        return scrape(f"{self.api.url}/metrics")
+
+    def opa_queries(self) -> float:
+        """How many queries OPA has answered (``POST /v1/data``), from its own metrics."""
+        found = scrape(f"{self.opa.url}/metrics")
+        return total(found, "http_request_duration_seconds_count", handler="v1/data")
+
     def read_side_metrics(self) -> dict[str, float]:
         """The materializer's and the sealer's counters."""
         assert self.api.read_side_url is not None

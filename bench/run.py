@@ -249,6 +249,7 @@ def pipeline_phase(
         base = snapshot(dep)
         router0 = dep.router_metrics()
         started = time.time()
+    api0, opa0 = dep.api_metrics(), dep.opa_queries()
     sampler_procs = {k: [v] for k, v in dep.pids().items()} | procs.stack_pids()
     sampler_procs["opa"] = [dep.opa.proc.pid] if dep.opa.proc else []
     bench_cpu0 = procs.self_cpu()
@@ -283,6 +284,14 @@ def pipeline_phase(
     batches = total(router1, "samsyn_router_batch_events_count") - total(
         router0, "samsyn_router_batch_events_count"
     )
+    api1 = dep.api_metrics()
+    admissions = {
+        name: round(
+            total(api1, f"samsyn_ingest_admission_{name}_total")
+            - total(api0, f"samsyn_ingest_admission_{name}_total")
+        )
+        for name in ("remembered", "unanswered")
+    }
     result = {
         "mode": mode,
         "events": n,
@@ -301,6 +310,9 @@ def pipeline_phase(
         "others_cores": round(sampler.busy_cores() - sum(cpu.values()) / sampler.seconds(), 2),
         "cpu_ms_per_event": {k: round(v / n * 1000, 3) for k, v in cpu.items()},
         "router_batches": batches,
+        # every query the router and the API asked of OPA in the phase (OPA's own count)
+        "opa_queries": round(dep.opa_queries() - opa0),
+        "admissions": admissions,
         "router_stages": procs.stages(router0, router1),
         "policy_per_event_ms": policy_quantiles(router0, router1),
         "peak_rss_mb": {name: round(sampler.peak(name), 1) for name in procs.SAMSYN_PROCESSES},
@@ -314,7 +326,8 @@ def pipeline_phase(
         result["profile"] = {name: summary(spy_dir / f"{name}.txt") for name in spied}
     log(
         f"  {mode}: routed {result['routed_per_s']}/s, end to end {result['e2e_per_s']}/s, "
-        f"cpu {result['cpu_ms_per_event']}, router stages {result['router_stages']}"
+        f"cpu {result['cpu_ms_per_event']}, router stages {result['router_stages']}, "
+        f"router batches {batches}, OPA queries {result['opa_queries']}, admissions {admissions}"
     )
     return result
 
