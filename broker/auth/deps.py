@@ -44,7 +44,14 @@ async def current_caller(request: Request) -> Caller:
                 (state.oidc_keyset),
             )
             audience = settings.oidc_audience or settings.audience
-    claims, org = verify(token, keys, issuer=issuer, audience=audience, org_claim=org_claim)
+    claims, org = verify(
+        token,
+        keys,
+        issuer=issuer,
+        audience=audience,
+        org_claim=org_claim,
+        checked=state.checked_tokens,
+    )
     client_id = str(claims["sub"])
     if issuer == settings.issuer and not await state.client_is_active(client_id):
         raise Unauthenticated("token rejected: the client has been removed")

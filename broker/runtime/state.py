@@ -11,6 +11,7 @@ from fastapi import Request
 from joserfc.jwk import KeySet
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from broker.auth.tokens import CheckedSignatures
 from broker.config import Settings
 from broker.contracts import Contracts
 from broker.infra.kafka import AUDIT
@@ -58,6 +59,8 @@ class AppState:
     token_limiter: RateLimiter = field(init=False)
     publish_limiter: RateLimiter = field(init=False)
     admission_memo: AdmissionMemo = field(init=False)
+    # Bearer tokens whose signature has been verified (broker.auth.tokens.CheckedSignatures).
+    checked_tokens: CheckedSignatures = field(default_factory=CheckedSignatures)
     _client_seen: dict[str, float] = field(default_factory=dict)
     _orgs: dict[str, OrgFacts] = field(default_factory=dict)
     # Municipalities found to have social services (broker.ingest.service: where a report can

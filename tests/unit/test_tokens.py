@@ -13,7 +13,8 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 
-from broker.auth.tokens import issue, verify
+from broker.auth import tokens
+from broker.auth.tokens import CheckedSignatures, issue, verify
 from broker.web.errors import Unauthenticated
 
 KEY = RSAKey.generate_key(2048, private=True, parameters={"kid": "k1"})
@@ -109,3 +110,79 @@ def test_other_key_is_refused() -> None:
     token = jwt.encode({"alg": "RS256", "kid": "k1"}, claims(), other, algorithms=["RS256"])
     with pytest.raises(Unauthenticated):
         verify(token, KEYS, issuer=ISS, audience=AUD)
+
+
+@pytest.fixture
+def decodes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The tokens whose signature joserfc was asked to verify, in order."""
+    seen: list[str] = []
+    decode = jwt.decode
+
+    def counted(token: str, *args: Any, **kwargs: Any) -> Any:
+        seen.append(token)
+        return decode(token, *args, **kwargs)
+
+    monkeypatch.setattr(tokens.jwt, "decode", counted)
+    return seen
+
+
+def test_a_checked_signature_is_not_verified_again(decodes: list[str]) -> None:
+    """The same token against the same key set is verified once; its claims come back whole,
+    and changing them does not change what the next use gets."""
+    checked = CheckedSignatures()
+    token = signed(claims())
+    first, _ = verify(token, KEYS, issuer=ISS, audience=AUD, checked=checked)
+    first["org"] = "annan"
+    second, org = verify(token, KEYS, issuer=ISS, audience=AUD, checked=checked)
+    assert decodes == [token]
+    assert org == "skola"
+    assert second["scope"] == "feed:read"
+
+
+def test_a_checked_token_is_still_refused_once_it_expires(
+    decodes: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the signature is remembered: exp is validated at every use."""
+    checked = CheckedSignatures()
+    token = signed(claims(exp=int(time.time()) + 60))
+    verify(token, KEYS, issuer=ISS, audience=AUD, checked=checked)
+    later = int(time.time()) + 600
+    monkeypatch.setattr("joserfc._rfc7519.claims._generate_now", lambda: later)
+    with pytest.raises(Unauthenticated, match="expired"):
+        verify(token, KEYS, issuer=ISS, audience=AUD, checked=checked)
+    assert decodes == [token]
+
+
+def test_a_checked_token_is_verified_again_with_another_key_set(decodes: list[str]) -> None:
+    """A signature verified with one key set says nothing about another: the token is checked
+    against it, and a set without its key refuses it."""
+    checked = CheckedSignatures()
+    token = signed(claims())
+    verify(token, KEYS, issuer=ISS, audience=AUD, checked=checked)
+    other = KeySet([RSAKey.generate_key(2048, private=True, parameters={"kid": "k1"})])
+    with pytest.raises(Unauthenticated):
+        verify(token, other, issuer=ISS, audience=AUD, checked=checked)
+    assert decodes == [token, token]
+
+
+def test_a_refused_token_is_checked_every_time(decodes: list[str]) -> None:
+    """Failures are not remembered, and a forged token is not taken for the signed one it was
+    made from."""
+    checked = CheckedSignatures()
+    real = signed(claims())
+    verify(real, KEYS, issuer=ISS, audience=AUD, checked=checked)
+    head, _, sig = real.split(".")
+    forged = f"{head}.{b64(claims(org='annan'))}.{sig}"
+    for _ in range(2):
+        with pytest.raises(Unauthenticated):
+            verify(forged, KEYS, issuer=ISS, audience=AUD, checked=checked)
+    assert decodes == [real, forged, forged]
+
+
+def test_only_the_most_recently_used_tokens_are_kept(decodes: list[str]) -> None:
+    """The memory is bounded: past its size, the least recently used token is checked again."""
+    checked = CheckedSignatures(size=2)
+    a, b, c = (signed(claims(jti=j)) for j in "abc")
+    for token in (a, b, a, c, a, b):
+        verify(token, KEYS, issuer=ISS, audience=AUD, checked=checked)
+    assert decodes == [a, b, c, b]
