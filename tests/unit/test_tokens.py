@@ -13,7 +13,6 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 
-from broker.auth import tokens
 from broker.auth.tokens import CheckedSignatures, issue, verify
 from broker.web.errors import Unauthenticated
 
@@ -122,7 +121,7 @@ def decodes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         seen.append(token)
         return decode(token, *args, **kwargs)
 
-    monkeypatch.setattr(tokens.jwt, "decode", counted)
+    monkeypatch.setattr(jwt, "decode", counted)  # the module broker.auth.tokens calls
     return seen
 
 
