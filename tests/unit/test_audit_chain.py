@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import msgspec
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from broker.audit.chain import GENESIS, record_hash, sign_checkpoint, verify
+from broker.audit.chain import (
+    GENESIS,
+    HASHED_FIELDS,
+    canonical,
+    record_hash,
+    sign_checkpoint,
+    verify,
+)
 from broker.audit.records import record
 from broker.records import AuditAction
 
@@ -126,3 +134,26 @@ def test_checkpoints_verify_across_a_key_rotation() -> None:
     verdict = verify(records, cps, {"k2": new.public_key()})
     assert not verdict.ok
     assert verdict.problem == "checkpoint 4 signed by an unknown key"
+
+
+def _stdlib_canonical(body: dict[str, Any]) -> bytes:
+    """The chain's encoding as its first records were hashed."""
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def test_the_canonical_bytes_are_those_the_chain_began_with() -> None:
+    """Every code point (but lone surrogates, which no record can hold) in a value and in a
+    list, nulls, booleans, numbers and the optional fields: the same bytes as the standard
+    library's form, so records sealed before the encoder changed still verify."""
+    text = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF)
+    base = dict.fromkeys(HASHED_FIELDS) | {"seq": 2**40, "review": False}
+    for start in range(0, len(text), 4096):
+        piece = text[start : start + 4096]
+        rec = base | {"purpose": piece, "reasons": [piece, piece[::-1]], "statute": piece[:7]}
+        body = {k: rec.get(k) for k in HASHED_FIELDS} | {"statute": rec["statute"], "review": False}
+        assert canonical(rec) == _stdlib_canonical(body)
+    records, _ = chain(3)
+    for r in records:
+        body = {k: r.get(k) for k in HASHED_FIELDS}
+        body |= {k: r[k] for k in ("statute", "review") if r.get(k) is not None}
+        assert canonical(r) == _stdlib_canonical(body)
