@@ -18,7 +18,7 @@ import msgspec
 import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from prometheus_client import Gauge
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from broker.audit.chain import GENESIS, record_hash, sign_checkpoint
@@ -27,6 +27,7 @@ from broker.audit.followup.queue import refresh_overdue
 from broker.audit.models import AUDIT_RECORDS, AuditCheckpoint, AuditRecord
 from broker.config import Settings
 from broker.infra import kafka, positions
+from broker.infra.bulk import insert_rows
 from broker.infra.db import utcnow
 from broker.records import AuditEntry, decode_audit
 from broker.runtime.supervise import (
@@ -134,7 +135,7 @@ class Sealer:
             prev = digest
         sealed = len(rows)
         if rows:
-            await session.execute(insert(AUDIT_RECORDS), rows)
+            await insert_rows(session, AUDIT_RECORDS, rows)
             await projection.project(session, rows, self.settings.audit_office_hours)
         if sealed:
             CHAIN_LENGTH.set(seq)

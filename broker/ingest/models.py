@@ -47,3 +47,7 @@ class EventRoute(Base):
     event_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     recipients: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     routed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# The table itself, for the materializer's summaries of a batch at once.
+EVENT_ROUTES = cast(Table, EventRoute.__table__)

@@ -13,6 +13,7 @@ from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 
 from broker.auth.tokens import Caller
+from broker.infra.bulk import insert_rows
 from broker.infra.db import transaction, utcnow
 from broker.infra.kafka import EVENTS
 from broker.ingest.models import ACCEPTED_EVENTS, AcceptedEvent
@@ -214,7 +215,7 @@ async def store_together(state: AppState, events: list[Prepared]) -> list[Accept
         return []
     try:
         async with transaction(state.sessions) as session:
-            await session.execute(insert(ACCEPTED_EVENTS), [_row(e) for e in events])
+            await insert_rows(session, ACCEPTED_EVENTS, [_row(e) for e in events])
             await state.kafka_writer.send_keyed(EVENTS, [(e.pseudonym, e.record) for e in events])
     except IntegrityError:
         results: list[Accepted | Problem] = []

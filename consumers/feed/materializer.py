@@ -17,13 +17,14 @@ from datetime import datetime
 
 import msgspec
 import structlog
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from broker.config import Settings
 from broker.infra import kafka, positions
-from broker.infra.db import dialect_insert, utcnow
-from broker.ingest.models import EventRoute
+from broker.infra.bulk import insert_rows
+from broker.infra.db import utcnow
+from broker.ingest.models import EVENT_ROUTES
 from broker.privacy.keyring import SubjectKeys
 from broker.records import (
     ConsentWithdrawn,
@@ -169,7 +170,7 @@ class Materializer:
             }
             for (source_org, event_id), r in routes.items()
         ]
-        await session.execute(dialect_insert(session, EventRoute).on_conflict_do_nothing(), rows)
+        await insert_rows(session, EVENT_ROUTES, rows, skip_conflicts=True)
 
     async def _deliveries(self, session: AsyncSession, ds: list[Delivery]) -> None:
         """Store the deliveries not stored before (idempotent on the delivery id), in order."""
@@ -180,8 +181,9 @@ class Materializer:
         new = [d for d in ds if d.delivery_id not in known]
         if not new:
             return
-        await session.execute(
-            insert(FEED_ITEMS),
+        await insert_rows(
+            session,
+            FEED_ITEMS,
             [
                 {
                     "item_id": d.delivery_id,

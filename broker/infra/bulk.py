@@ -1,0 +1,110 @@
+"""Many rows into one table with one statement: on PostgreSQL an ``INSERT … SELECT FROM unnest``
+of one array per column, on SQLite an ``executemany``.
+
+Why: the read side's writes (feed items, routing summaries, sealed audit records) and a grouped
+publish are batches of tens to hundreds of rows. Through SQLAlchemy's ``executemany`` each row
+is its own bind and execute in asyncpg and in the server, and SQLAlchemy builds its parameters
+row by row; with one array per column asyncpg encodes each array in C and PostgreSQL plans and
+runs one statement. Every value still goes through its column type's own bind processing (JSON
+through the engine's serializer, times through ``UTCDateTime``), and columns left out of the
+rows get their Python-side defaults as an ``INSERT`` would. The arrays are typed without a
+length, so a value too long for its column is refused by the column, never cut to fit. Errors
+come through SQLAlchemy as from any statement.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Column, Table, insert, text
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import TextClause
+
+# "VARCHAR(36)" -> "VARCHAR": the array's element type without its length or precision.
+_MODIFIER = re.compile(r"\(.*?\)")
+
+
+@dataclass(frozen=True)
+class _Plan:
+    statement: TextClause
+    columns: tuple[str, ...]
+    process: tuple[Callable[[Any], Any] | None, ...]
+    defaults: Mapping[str, Any]
+
+
+_plans: dict[tuple[Table, str, frozenset[str], bool], _Plan] = {}
+
+
+async def insert_rows(
+    session: AsyncSession,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    skip_conflicts: bool = False,
+) -> None:
+    """Insert ``rows`` (each with the same keys) into ``table`` in the session's transaction;
+    with ``skip_conflicts`` a row whose unique key is taken is left out (``ON CONFLICT DO
+    NOTHING``), not an error."""
+    if not rows:
+        return
+    keys = frozenset(rows[0])
+    unknown = keys - set(table.columns.keys())
+    if unknown:
+        raise ValueError(f"{table.name} has no column {sorted(unknown)}")
+    dialect = session.get_bind().dialect
+    if dialect.name != "postgresql":
+        stmt = sqlite.insert(table).on_conflict_do_nothing() if skip_conflicts else insert(table)
+        await session.execute(stmt, list(rows))
+        return
+    plan = _plan(table, dialect, keys, skip_conflicts)
+    arrays: dict[str, list[Any]] = {}
+    for i, (name, process) in enumerate(zip(plan.columns, plan.process, strict=True)):
+        if name in plan.defaults:
+            values = [plan.defaults[name]() for _ in rows]
+        else:
+            values = [row[name] for row in rows]
+        arrays[f"p{i}"] = values if process is None else [process(v) for v in values]
+    await session.execute(plan.statement, arrays)
+
+
+def _plan(table: Table, dialect: Dialect, keys: frozenset[str], skip_conflicts: bool) -> _Plan:
+    known = _plans.get((table, dialect.name, keys, skip_conflicts))
+    if known is not None:
+        return known
+    defaults = {c.name: _default(c) for c in table.columns if c.name not in keys and c.default}
+    columns = tuple(c for c in table.columns if c.name in keys or c.name in defaults)
+    quote = dialect.identifier_preparer.quote
+    arrays = ", ".join(
+        f"CAST(:p{i} AS {_MODIFIER.sub('', dialect.type_compiler_instance.process(c.type))}[])"
+        for i, c in enumerate(columns)
+    )
+    # Identifiers and types from the table's own metadata, never from a request.
+    sql = (
+        f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "  # noqa: S608
+        f"({', '.join(quote(c.name) for c in columns)}) SELECT * FROM unnest({arrays})"
+        + (" ON CONFLICT DO NOTHING" if skip_conflicts else "")
+    )
+    plan = _Plan(
+        statement=text(sql),
+        columns=tuple(c.name for c in columns),
+        process=tuple(c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns),
+        defaults=defaults,
+    )
+    _plans[(table, dialect.name, keys, skip_conflicts)] = plan
+    return plan
+
+
+def _default(column: Column[Any]) -> Callable[[], Any]:
+    """The column's Python-side default as a function of nothing (SQLAlchemy wraps a callable
+    default to take the execution context, which none of ours reads)."""
+    default: Any = column.default
+    if default.is_callable:
+        return lambda: default.arg(None)
+    if default.is_scalar:
+        return lambda: default.arg
+    raise ValueError(f"{column} has a default that is not a value or a function")
