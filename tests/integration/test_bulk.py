@@ -6,9 +6,11 @@ kept), and nothing of a failed batch left behind."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,8 +23,18 @@ from broker.infra.bulk import insert_rows
 from broker.infra.db import Base, make_engine, make_sessionmaker
 from broker.ingest.models import EVENT_ROUTES
 from consumers.models import FEED_ITEMS
+from tests.kit import new_postgres_database
 
 T0 = datetime(2026, 12, 4, 9, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def database_url(stack: dict[str, str], tmp_path: Path) -> str:
+    """A database of this test's own on the leg's engine (not the session's shared one: these
+    tests read whole tables)."""
+    if os.environ.get("SAMSYN_TEST_DB", "sqlite") == "postgres":
+        return new_postgres_database(stack, f"bulk_{uuid.uuid4().hex[:10]}")
+    return f"sqlite+aiosqlite:///{tmp_path}/bulk.db"
 
 
 @pytest.fixture
