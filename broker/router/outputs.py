@@ -14,6 +14,7 @@ from broker.audit.followup.vocabulary import obligations
 from broker.audit.records import decision_record_id, record
 from broker.contracts import Contracts
 from broker.infra.kafka import AUDIT, DEAD_LETTERS, DELIVERIES
+from broker.name_ids import name_id
 from broker.policy.client import PolicyAnswer
 from broker.policy.input import Pending
 from broker.policy.projector import project
@@ -40,7 +41,7 @@ DENIED: dict[str, Any] = {"allow": False, "categories": [], "reasons": ["no_deci
 
 def delivery_id(source_org: str, event_id: str, recipient: str) -> str:
     """Deterministic, so a re-decided event yields the same id and downstream dedupes it."""
-    return str(uuid.uuid5(DELIVERY_NAMESPACE, f"{source_org}/{event_id}/{recipient}"))
+    return name_id(DELIVERY_NAMESPACE, f"{source_org}/{event_id}/{recipient}")
 
 
 @dataclass(frozen=True)
