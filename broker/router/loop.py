@@ -279,8 +279,9 @@ class Router:
         fences this one, and Kafka aborts its open transaction."""
         s = self.settings
         await producer.begin_transaction()
-        for out in decided.produced:
-            await producer.send(s.topic(out.topic), out.value, key=out.key)
+        await kafka.send_batched(
+            producer, [(s.topic(out.topic), out.key, out.value) for out in decided.produced]
+        )
         # Each offset names this router: whoever takes the partition over fences it (handover).
         offsets = {tp: (offset, s.router_instance) for tp, offset in decided.offsets.items()}
         await producer.send_offsets_to_transaction(offsets, s.topic(GROUP))
