@@ -120,8 +120,9 @@ POLICY_PER_EVENT = Histogram(
 
 def _observe_ages(at: str, records: list[Any]) -> None:
     now_ms = time.time() * 1000
+    ages = EVENT_AGE.labels(at)
     for r in records:
-        EVENT_AGE.labels(at).observe(max(0.0, now_ms - r.timestamp) / 1000)
+        ages.observe(max(0.0, now_ms - r.timestamp) / 1000)
 
 
 @dataclass
