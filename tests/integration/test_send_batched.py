@@ -13,6 +13,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from broker import records
 from broker.config import Settings
 from broker.infra import kafka
 from broker.records import RoutingSummary
@@ -97,7 +98,7 @@ def test_batched_records_land_where_send_puts_them_in_order_with_their_offsets(
         found = await read_all(settings, "batched", len(values))
         assert len(found) == len(values)
         where = {value: (partition, offset) for partition, offset, value in found}
-        encoded = [kafka.records.encode(v) for v in values]
+        encoded = [records.encode(v) for v in values]
         # Each keyed record is in the partition that send() chose for its key.
         send_partition = {
             k: md.partition for k, md in zip([k for k in keys if k], by_send, strict=True)
@@ -142,5 +143,5 @@ def test_batched_records_join_the_open_transaction(stack: dict[str, str]) -> Non
 
     found = asyncio.run(run())
     assert sorted(v for _, _, v in found) == sorted(
-        kafka.records.encode(summary(100 + i)) for i in range(5)
+        records.encode(summary(100 + i)) for i in range(5)
     )
