@@ -121,5 +121,14 @@ class KafkaWriter:
         topic: str,
         records: Sequence[tuple[str | None, Record | None]],
     ) -> list[int]:
-        futures = [await producer.send(self.settings.topic(topic), v, key=k) for k, v in records]
+        name = self.settings.topic(topic)
+        count = len(await producer.partitions_for(name))
+        # The partition from kafka.key_partition (remembered per key), not the partitioner's
+        # murmur2 in pure Python for every record: the same partition.
+        futures = [
+            await producer.send(
+                name, v, key=k, partition=None if k is None else kafka.key_partition(k, count)
+            )
+            for k, v in records
+        ]
         return [(await fut).offset for fut in futures]

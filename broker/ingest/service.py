@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -225,8 +226,8 @@ async def store_together(state: AppState, events: list[Prepared]) -> list[Accept
             except (Conflict, Unavailable) as err:
                 results.append(err)
         return results
-    for event in events:
-        EVENTS_ACCEPTED.labels(event.envelope["type"]).inc()
+    for event_type, n in Counter(e.envelope["type"] for e in events).items():
+        EVENTS_ACCEPTED.labels(event_type).inc(n)
     return [Accepted(event_id=e.event_id, first_time=True) for e in events]
 
 

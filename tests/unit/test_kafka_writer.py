@@ -35,7 +35,12 @@ class FakeProducer:
     async def stop(self) -> None:
         self.stopped = True
 
-    async def send(self, topic: str, value: Any, key: Any = None) -> asyncio.Future[Any]:
+    async def partitions_for(self, topic: str) -> set[int]:
+        return {0}
+
+    async def send(
+        self, topic: str, value: Any, key: Any = None, partition: int | None = None
+    ) -> asyncio.Future[Any]:
         self.sent.append(value)
         done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         if self.error is not None:
@@ -95,7 +100,9 @@ async def test_a_producer_whose_sender_ended_is_replaced(monkeypatch: pytest.Mon
 class SilentProducer(FakeProducer):
     """Takes every record and never acknowledges it (a sender that no longer delivers)."""
 
-    async def send(self, topic: str, value: Any, key: Any = None) -> asyncio.Future[Any]:
+    async def send(
+        self, topic: str, value: Any, key: Any = None, partition: int | None = None
+    ) -> asyncio.Future[Any]:
         self.sent.append(value)
         return asyncio.get_running_loop().create_future()
 
