@@ -143,11 +143,11 @@ async def send_batched(
 
     Returns, per record, its batch's future and its place in the batch: its offset is the
     batch's base offset plus that place (:func:`offsets`)."""
-    builders: dict[tuple[str, int], Any] = {}
-    placed: list[tuple[tuple[str, int], int, Any]] = []
+    builders: dict[tuple[str, int], Any] = {}  # the open batch of each partition
+    placed: list[tuple[Any, int]] = []  # each record's batch and place in it
+    sent: dict[Any, asyncio.Future[Any]] = {}  # each batch's future, once submitted
     unkeyed: dict[str, int] = {}
     counts: dict[str, int] = {}
-    sent: dict[int, asyncio.Future[Any]] = {}
     for topic, key, value in records:
         if topic not in counts:
             counts[topic] = len(await producer.partitions_for(topic))
@@ -165,15 +165,15 @@ async def send_batched(
         metadata = builder.append(timestamp=None, key=key, value=value)
         if metadata is None:
             # Full: send it and go on in a new one (its records keep their order).
-            sent[id(builder)] = await _submit(producer, builder, tp)
+            sent[builder] = await _submit(producer, builder, tp)
             builder = builders[tp] = producer.create_batch()
             metadata = builder.append(timestamp=None, key=key, value=value)
             if metadata is None:
                 raise ValueError(f"a record for {topic} is larger than a whole batch")
-        placed.append((tp, metadata.offset, builder))
+        placed.append((builder, metadata.offset))
     for tp, builder in builders.items():
-        sent[id(builder)] = await _submit(producer, builder, tp)
-    return [(sent[id(builder)], offset) for _, offset, builder in placed]
+        sent[builder] = await _submit(producer, builder, tp)
+    return [(sent[builder], place) for builder, place in placed]
 
 
 async def _submit(producer: AIOKafkaProducer, builder: Any, tp: tuple[str, int]) -> Any:
