@@ -41,8 +41,9 @@ async def make_topics(settings: Settings, *names: str) -> None:
         await admin.close()
 
 
-async def read_all(settings: Settings, name: str, expect: int) -> list[tuple[int, int, bytes]]:
-    """(partition, offset, value) of every committed record, once ``expect`` have been read."""
+async def read_all(settings: Settings, name: str) -> list[tuple[int, int, bytes]]:
+    """(partition, offset, value) of every committed record: read until each partition's
+    position reaches its end offset (for read_committed, the last stable offset)."""
     consumer = AIOKafkaConsumer(
         settings.topic(name),
         **kafka.connection(settings),
@@ -53,14 +54,16 @@ async def read_all(settings: Settings, name: str, expect: int) -> list[tuple[int
     await consumer.start()
     found: list[tuple[int, int, bytes]] = []
     try:
+        while not consumer.assignment():
+            await consumer.getmany(timeout_ms=200)
+        parts = sorted(consumer.assignment())
+        await consumer.seek_to_beginning(*parts)
+        ends = await consumer.end_offsets(parts)
         for _ in range(60):
+            if all([await consumer.position(tp) >= ends[tp] for tp in parts]):
+                break
             batch = await consumer.getmany(timeout_ms=250)
             found += [(r.partition, r.offset, r.value) for rs in batch.values() for r in rs]
-            if len(found) >= expect:
-                await asyncio.sleep(0.5)  # anything beyond what was expected shows up too
-                batch = await consumer.getmany(timeout_ms=250)
-                found += [(r.partition, r.offset, r.value) for rs in batch.values() for r in rs]
-                break
     finally:
         await consumer.stop()
     return found
@@ -95,7 +98,7 @@ def test_batched_records_land_where_send_puts_them_in_order_with_their_offsets(
             offsets = await kafka.offsets(sent)
         finally:
             await producer.stop()
-        found = await read_all(settings, "batched", len(values))
+        found = await read_all(settings, "batched")
         assert len(found) == len(values)
         where = {value: (partition, offset) for partition, offset, value in found}
         encoded = [records.encode(v) for v in values]
@@ -139,7 +142,7 @@ def test_batched_records_join_the_open_transaction(stack: dict[str, str]) -> Non
             await producer.commit_transaction()
         finally:
             await producer.stop()
-        return await read_all(settings, "txn", 5)
+        return await read_all(settings, "txn")
 
     found = asyncio.run(run())
     assert sorted(v for _, _, v in found) == sorted(
