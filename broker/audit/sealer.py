@@ -27,7 +27,7 @@ from broker.audit.followup.queue import refresh_overdue
 from broker.audit.models import AUDIT_RECORDS, AuditCheckpoint, AuditRecord
 from broker.config import Settings
 from broker.infra import kafka, positions
-from broker.infra.bulk import insert_rows
+from broker.infra.bulk import insert_rows, stored_keys
 from broker.infra.db import utcnow
 from broker.records import AuditEntry, decode_audit
 from broker.runtime.supervise import (
@@ -109,13 +109,7 @@ class Sealer:
         ).first()
         seq, prev = (head[0], head[1]) if head else (0, GENESIS)
         ids = [r.record_id for r in records]
-        known = set(
-            (
-                await session.execute(
-                    select(AuditRecord.record_id).where(AuditRecord.record_id.in_(ids))
-                )
-            ).scalars()
-        )
+        known = await stored_keys(session, AUDIT_RECORDS.c.record_id, ids)
         rows: list[dict[str, Any]] = []
         for entry in records:
             if entry.record_id in known:

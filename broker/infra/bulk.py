@@ -1,5 +1,6 @@
 """Many rows into one table with one statement: on PostgreSQL an ``INSERT … SELECT FROM unnest``
-of one array per column, on SQLite an ``executemany``.
+of one array per column, on SQLite an ``executemany``; and which of many keys a table holds
+already, with one statement of one array (``stored_keys``).
 
 Why: the read side's writes (feed items, routing summaries, sealed audit records) and a grouped
 publish are batches of tens to hundreds of rows. Through SQLAlchemy's ``executemany`` each row
@@ -19,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Column, Table, insert, text
+from sqlalchemy import Column, Table, insert, select, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -38,6 +39,42 @@ class _Plan:
 
 
 _plans: dict[tuple[Table, str, frozenset[str], bool], _Plan] = {}
+
+_lookups: dict[tuple[Column[Any], str], TextClause] = {}
+
+# Planned for the array it is given at each execution, never by a generic plan: a prepared
+# statement's generic plan, made while a table is fresh and not yet analysed, scans the table
+# instead of using its unique index, and stays after the table has grown (session 10 measured
+# PostgreSQL's CPU per event going from 0.2 to 1.4-5 ms that way). Local to the transaction.
+_CUSTOM_PLANS = text("SET LOCAL plan_cache_mode = force_custom_plan")
+
+
+async def stored_keys(session: AsyncSession, column: Column[Any], keys: Sequence[Any]) -> set[Any]:
+    """Which of ``keys`` the unique ``column`` holds already, in the session's transaction.
+
+    Why not ``column.in_(keys)``: SQLAlchemy renders an ``IN`` of one bound parameter per key, a
+    new statement for each length of the list, which asyncpg then prepares and PostgreSQL
+    parses and plans anew; for the read side's lists of up to 2,000 keys that cost about 8 ms of
+    Python and 2 ms of PostgreSQL per lookup. On PostgreSQL this is one statement, ``= ANY`` of
+    one array, planned for the array it is given. On SQLite the ``IN`` stays."""
+    if not keys:
+        return set()
+    dialect = session.get_bind().dialect
+    if dialect.name != "postgresql":
+        return set((await session.execute(select(column).where(column.in_(keys)))).scalars())
+    statement = _lookups.get((column, dialect.name))
+    if statement is None:
+        quote = dialect.identifier_preparer.quote
+        element = _MODIFIER.sub("", dialect.type_compiler_instance.process(column.type))
+        # Identifiers and types from the table's own metadata, never from a request.
+        statement = text(
+            f"SELECT {quote(column.name)} FROM "  # noqa: S608
+            f"{dialect.identifier_preparer.format_table(column.table)} "
+            f"WHERE {quote(column.name)} = ANY(CAST(:keys AS {element}[]))"
+        )
+        _lookups[(column, dialect.name)] = statement
+    await session.execute(_CUSTOM_PLANS)
+    return set((await session.execute(statement, {"keys": list(keys)})).scalars())
 
 
 async def insert_rows(

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from broker.config import Settings
 from broker.infra import kafka, positions
-from broker.infra.bulk import insert_rows
+from broker.infra.bulk import insert_rows, stored_keys
 from broker.infra.db import utcnow
 from broker.ingest.models import EVENT_ROUTES
 from broker.privacy.keyring import SubjectKeys
@@ -174,10 +174,7 @@ class Materializer:
 
     async def _deliveries(self, session: AsyncSession, ds: list[Delivery]) -> None:
         """Store the deliveries not stored before (idempotent on the delivery id), in order."""
-        found = await session.execute(
-            select(FeedItem.item_id).where(FeedItem.item_id.in_([d.delivery_id for d in ds]))
-        )
-        known = set(found.scalars())
+        known = await stored_keys(session, FEED_ITEMS.c.item_id, [d.delivery_id for d in ds])
         new = [d for d in ds if d.delivery_id not in known]
         if not new:
             return

@@ -2,11 +2,13 @@
 (PostgreSQL's one-statement path in the PostgreSQL leg): the same values through the same column
 types, the Python-side defaults of the columns left out, a value too long for its column refused
 (never cut to fit), a repeated unique key an ``IntegrityError`` (or, when asked, the first row
-kept), and nothing of a failed batch left behind."""
+kept), and nothing of a failed batch left behind. ``stored_keys`` finds exactly the keys a table
+holds, whatever the length of the list."""
 
 from __future__ import annotations
 
 import os
+import random
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -14,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, insert, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from broker.audit.models import AUDIT_RECORDS
-from broker.infra.bulk import insert_rows
+from broker.infra.bulk import insert_rows, stored_keys
 from broker.infra.db import Base, make_engine, make_sessionmaker
 from broker.ingest.models import EVENT_ROUTES
 from consumers.models import FEED_ITEMS
@@ -214,3 +216,32 @@ async def nothing_left(
 ) -> None:
     async with sessions() as session:
         assert await stored(session, FEED_ITEMS, "item_id", [r["item_id"] for r in rows]) == []
+
+
+async def test_stored_keys_finds_exactly_the_keys_the_table_holds(
+    sessions: async_sessionmaker[AsyncSession], database_url: str
+) -> None:
+    """Lists of many lengths, more lookups than PostgreSQL's five before a generic plan: stored
+    keys, unknown ones, repeated ones and one longer than the column, each time exactly the
+    stored ones. On PostgreSQL the custom plans asked for stay within the transaction."""
+    mode = text("SELECT current_setting('plan_cache_mode')")
+    rows = audit_rows(1, 600)
+    async with sessions() as session, session.begin():
+        await insert_rows(session, AUDIT_RECORDS, rows)
+    held = [r["record_id"] for r in rows]
+    rnd = random.Random(7)
+    for size in (1, 2, 5, 40, 300, 599, 1_000, 2_000):
+        some = rnd.sample(held, min(size, len(held)) // 2)
+        asked = [*some, *(str(uuid.uuid4()) for _ in range(size - len(some))), *some[:3]]
+        asked.append("x" * 40)  # record_id is String(36)
+        rnd.shuffle(asked)
+        async with sessions() as session, session.begin():
+            assert await stored_keys(session, AUDIT_RECORDS.c.record_id, asked) == set(some)
+    async with sessions() as session, session.begin():
+        assert await stored_keys(session, AUDIT_RECORDS.c.record_id, []) == set()
+        assert await stored_keys(session, FEED_ITEMS.c.item_id, held[:10]) == set()
+        if database_url.startswith("postgresql"):
+            assert (await session.execute(mode)).scalar() == "force_custom_plan"
+    if database_url.startswith("postgresql"):
+        async with sessions() as session:
+            assert (await session.execute(mode)).scalar() == "auto"
