@@ -133,6 +133,10 @@ async def _copy(
     # The DBAPI connection is SQLAlchemy's adaptor of the asyncpg connection (Any: COPY and the
     # error translation are the adaptor's, not in the DBAPI protocol).
     adapted: Any = (await connection.get_raw_connection()).dbapi_connection
+    if not adapted.driver_connection.is_in_transaction():
+        # The adaptor begins the transaction lazily, at its first statement; a COPY that came
+        # first would run outside it and stay when it rolls back. One statement begins it.
+        await connection.exec_driver_sql("SELECT 1")
     try:
         await adapted.driver_connection.copy_records_to_table(
             table.name, schema_name=table.schema, records=records, columns=list(plan.columns)

@@ -201,6 +201,23 @@ async def test_a_repeated_key_is_an_integrity_error_and_nothing_stays(
     await nothing_left(sessions, rows)
 
 
+async def test_rows_written_first_in_a_transaction_go_with_its_rollback(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """The first thing a transaction does (a grouped publish's rows, before Kafka's answer):
+    when the transaction fails afterwards, none of them stays."""
+    rows = feed_rows(50)
+
+    async def write_then_fail() -> None:
+        async with sessions() as session, session.begin():
+            await insert_rows(session, FEED_ITEMS, rows)
+            raise RuntimeError("Kafka did not answer")
+
+    with pytest.raises(RuntimeError, match="Kafka did not answer"):
+        await write_then_fail()
+    await nothing_left(sessions, rows)
+
+
 async def test_an_unknown_column_is_refused_before_the_database(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
