@@ -34,7 +34,7 @@ _MODIFIER = re.compile(r"\(.*?\)")
 
 @dataclass(frozen=True)
 class _Plan:
-    statement: TextClause
+    statement: TextClause | None  # the unnest INSERT where taken keys are skipped; else a COPY
     columns: tuple[str, ...]
     process: tuple[Callable[[Any], Any] | None, ...]
     defaults: Mapping[str, Any]
@@ -101,7 +101,7 @@ async def insert_rows(
         await session.execute(stmt, list(rows))
         return
     plan = _plan(table, dialect, keys, skip_conflicts)
-    if not skip_conflicts:
+    if plan.statement is None:
         await _copy(session, table, plan, rows)
         return
     arrays = {f"p{i}": values for i, values in enumerate(_values(plan, rows))}
@@ -158,25 +158,31 @@ def _plan(table: Table, dialect: Dialect, keys: frozenset[str], skip_conflicts: 
         return known
     defaults = {c.name: _default(c) for c in table.columns if c.name not in keys and c.default}
     columns = tuple(c for c in table.columns if c.name in keys or c.name in defaults)
-    quote = dialect.identifier_preparer.quote
-    arrays = ", ".join(
-        f"CAST(:p{i} AS {_MODIFIER.sub('', dialect.type_compiler_instance.process(c.type))}[])"
-        for i, c in enumerate(columns)
-    )
-    # Identifiers and types from the table's own metadata, never from a request.
-    sql = (
-        f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "  # noqa: S608
-        f"({', '.join(quote(c.name) for c in columns)}) SELECT * FROM unnest({arrays})"
-        + (" ON CONFLICT DO NOTHING" if skip_conflicts else "")
-    )
     plan = _Plan(
-        statement=text(sql),
+        statement=_skipping_insert(table, dialect, columns) if skip_conflicts else None,
         columns=tuple(c.name for c in columns),
         process=tuple(c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns),
         defaults=defaults,
     )
     _plans[(table, dialect.name, keys, skip_conflicts)] = plan
     return plan
+
+
+def _skipping_insert(
+    table: Table, dialect: Dialect, columns: tuple[Column[Any], ...]
+) -> TextClause:
+    """``INSERT … SELECT * FROM unnest(one array per column) ON CONFLICT DO NOTHING``."""
+    quote = dialect.identifier_preparer.quote
+    arrays = ", ".join(
+        f"CAST(:p{i} AS {_MODIFIER.sub('', dialect.type_compiler_instance.process(c.type))}[])"
+        for i, c in enumerate(columns)
+    )
+    # Identifiers and types from the table's own metadata, never from a request.
+    return text(
+        f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "  # noqa: S608
+        f"({', '.join(quote(c.name) for c in columns)}) SELECT * FROM unnest({arrays})"
+        " ON CONFLICT DO NOTHING"
+    )
 
 
 def _default(column: Column[Any]) -> Callable[[], Any]:
