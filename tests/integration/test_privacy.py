@@ -54,6 +54,7 @@ from tests.kit import (
     child,
     eventually,
     new_postgres_database,
+    read_to_end,
     start_samsyn,
 )
 
@@ -116,23 +117,11 @@ def raw_topics(samsyn: Samsyn) -> list[tuple[str, bytes | None, bytes | None]]:
             isolation_level="read_uncommitted",
         )
         await consumer.start()
-        out: list[tuple[str, bytes | None, bytes | None]] = []
         try:
-            while not consumer.assignment():
-                await consumer.getmany(timeout_ms=200)
-            parts = sorted(consumer.assignment())
-            await consumer.seek_to_beginning(*parts)
-            ends = await consumer.end_offsets(parts)
-            while [tp for tp in parts if await consumer.position(tp) < ends[tp]]:
-                batch = await consumer.getmany(timeout_ms=1000)
-                out += [
-                    (r.topic.removeprefix(prefix), r.key, r.value)
-                    for rs in batch.values()
-                    for r in rs
-                ]
+            found = await read_to_end(consumer)
         finally:
             await consumer.stop()
-        return out
+        return [(r.topic.removeprefix(prefix), r.key, r.value) for r in found]
 
     return asyncio.run(read())
 

@@ -17,6 +17,7 @@ from broker import records
 from broker.config import Settings
 from broker.infra import kafka
 from broker.records import RoutingSummary
+from tests.kit import read_to_end
 
 pytestmark = pytest.mark.integration
 PARTITIONS = 3
@@ -42,8 +43,7 @@ async def make_topics(settings: Settings, *names: str) -> None:
 
 
 async def read_all(settings: Settings, name: str) -> list[tuple[int, int, bytes]]:
-    """(partition, offset, value) of every committed record: read until each partition's
-    position reaches its end offset (for read_committed, the last stable offset)."""
+    """(partition, offset, value) of every committed record of the topic."""
     consumer = AIOKafkaConsumer(
         settings.topic(name),
         **kafka.connection(settings),
@@ -52,21 +52,11 @@ async def read_all(settings: Settings, name: str) -> list[tuple[int, int, bytes]
         enable_auto_commit=False,
     )
     await consumer.start()
-    found: list[tuple[int, int, bytes]] = []
     try:
-        while not consumer.assignment():
-            await consumer.getmany(timeout_ms=200)
-        parts = sorted(consumer.assignment())
-        await consumer.seek_to_beginning(*parts)
-        ends = await consumer.end_offsets(parts)
-        for _ in range(60):
-            if all([await consumer.position(tp) >= ends[tp] for tp in parts]):
-                break
-            batch = await consumer.getmany(timeout_ms=250)
-            found += [(r.partition, r.offset, r.value) for rs in batch.values() for r in rs]
+        found = await read_to_end(consumer)
     finally:
         await consumer.stop()
-    return found
+    return [(r.partition, r.offset, r.value) for r in found]
 
 
 def summary(i: int) -> RoutingSummary:

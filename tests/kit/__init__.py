@@ -21,6 +21,7 @@ from tests.kit.stack import (
     stack_env,
     stop_process,
 )
+from tests.kit.topics import read_to_end
 from tests.kit.waiting import answers, eventually
 from tests.kit.webhooks import Push, WebhookReceiver, signature_valid
 
@@ -41,6 +42,7 @@ __all__ = [
     "free_port",
     "luhn_check",
     "new_postgres_database",
+    "read_to_end",
     "shared_and_read",
     "signature_valid",
     "stack_env",
