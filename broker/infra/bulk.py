@@ -67,12 +67,11 @@ async def stored_keys(session: AsyncSession, column: Column[Any], keys: Sequence
     statement = _lookups.get((column, dialect.name))
     if statement is None:
         quote = dialect.identifier_preparer.quote
-        element = _MODIFIER.sub("", dialect.type_compiler_instance.process(column.type))
         # Identifiers and types from the table's own metadata, never from a request.
         statement = text(
             f"SELECT {quote(column.name)} FROM "  # noqa: S608
             f"{dialect.identifier_preparer.format_table(column.table)} "
-            f"WHERE {quote(column.name)} = ANY(CAST(:keys AS {element}[]))"
+            f"WHERE {quote(column.name)} = ANY(CAST(:keys AS {_element_type(dialect, column)}[]))"
         )
         _lookups[(column, dialect.name)] = statement
     await session.execute(_CUSTOM_PLANS)
@@ -174,8 +173,7 @@ def _skipping_insert(
     """``INSERT … SELECT * FROM unnest(one array per column) ON CONFLICT DO NOTHING``."""
     quote = dialect.identifier_preparer.quote
     arrays = ", ".join(
-        f"CAST(:p{i} AS {_MODIFIER.sub('', dialect.type_compiler_instance.process(c.type))}[])"
-        for i, c in enumerate(columns)
+        f"CAST(:p{i} AS {_element_type(dialect, c)}[])" for i, c in enumerate(columns)
     )
     # Identifiers and types from the table's own metadata, never from a request.
     return text(
@@ -183,6 +181,12 @@ def _skipping_insert(
         f"({', '.join(quote(c.name) for c in columns)}) SELECT * FROM unnest({arrays})"
         " ON CONFLICT DO NOTHING"
     )
+
+
+def _element_type(dialect: Dialect, column: Column[Any]) -> str:
+    """The column's type as an array's element type: without its length or precision, so that
+    a value too long for the column is refused by the column, never cut by the cast."""
+    return _MODIFIER.sub("", dialect.type_compiler_instance.process(column.type))
 
 
 def _default(column: Column[Any]) -> Callable[[], Any]:
