@@ -24,5 +24,5 @@ async def read_to_end(consumer: AIOKafkaConsumer) -> list[Any]:
         found: list[Any] = []
         while [tp for tp in parts if await consumer.position(tp) < ends[tp]]:
             batch = await consumer.getmany(timeout_ms=250)
-            found += [r for rs in batch.values() for r in rs]
+            found += [r for tp, rs in batch.items() for r in rs if r.offset < ends[tp]]
         return found
