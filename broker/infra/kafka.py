@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.helpers import create_ssl_context
 from aiokafka.partitioner import murmur2
+from aiokafka.structs import ConsumerRecord
 
 from broker import records
 from broker.config import Settings
@@ -120,6 +121,28 @@ async def gather(
         )
         records = records + [r for rs in fetched.values() for r in rs]
     return records
+
+
+async def read_to_end(
+    consumer: AIOKafkaConsumer, take: Callable[[ConsumerRecord[Any, Any]], None], within_s: float
+) -> None:
+    """Hand ``take`` every record of the started, subscribed ``consumer``'s partitions, from the
+    beginning up to each partition's end offset at the start of the read (for read_committed,
+    its last stable offset): all of it, not whatever has come within a wait; records written
+    after the read began are left out. The assignment, then the read, each within
+    ``within_s`` (``TimeoutError``)."""
+    async with asyncio.timeout(within_s):
+        while not consumer.assignment():
+            await consumer.getmany(timeout_ms=200)
+    partitions = sorted(consumer.assignment())
+    await consumer.seek_to_beginning(*partitions)
+    ends = await consumer.end_offsets(partitions)
+    async with asyncio.timeout(within_s):
+        while any([await consumer.position(tp) < ends[tp] for tp in partitions]):
+            for tp, batch in (await consumer.getmany(timeout_ms=250)).items():
+                for record in batch:
+                    if record.offset < ends[tp]:
+                        take(record)
 
 
 @lru_cache(maxsize=4096)

@@ -32,6 +32,7 @@ from typing import Any, Protocol
 
 import structlog
 from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import ConsumerRecord
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
@@ -101,24 +102,15 @@ async def read_key_log(settings: Settings, timeout_s: float = 60.0) -> dict[str,
         if topic not in await consumer.topics():
             raise RuntimeError(f"topic {topic} does not exist: run `samsyn topics`")
         consumer.subscribe([topic])
-        async with asyncio.timeout(timeout_s):
-            while not consumer.assignment():
-                await consumer.getmany(timeout_ms=200)
-        partitions = sorted(consumer.assignment())
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
         latest: dict[str, Latest] = {}
-        async with asyncio.timeout(timeout_s):
-            while any([await consumer.position(tp) < ends[tp] for tp in partitions]):
-                for tp, batch in (await consumer.getmany(timeout_ms=500)).items():
-                    for msg in batch:
-                        if msg.offset >= ends[tp] or msg.key is None:
-                            continue
-                        pseudonym = msg.key.decode()
-                        if pseudonym == TICK:
-                            continue
-                        value = None if msg.value is None else decode_wrapped_key(msg.value)
-                        latest[pseudonym] = Latest(msg.offset, value)
+
+        def keep(record: ConsumerRecord[bytes, bytes]) -> None:
+            pseudonym = None if record.key is None else record.key.decode()
+            if pseudonym is not None and pseudonym != TICK:
+                value = None if record.value is None else decode_wrapped_key(record.value)
+                latest[pseudonym] = Latest(record.offset, value)
+
+        await kafka.read_to_end(consumer, keep, timeout_s)
         return latest
     finally:
         await consumer.stop()
