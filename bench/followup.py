@@ -35,7 +35,7 @@ from broker.audit.followup import flags, queue, report, samples
 from broker.audit.followup.overview import chain_state, overview
 from broker.infra.db import make_engine, make_sessionmaker
 from broker.infra.migrate import upgrade
-from tests.kit import new_postgres_database, stack_env
+from tests.kit import drop_postgres_database, new_postgres_database, stack_env
 
 ORGS = 60  # org-0 … org-59 in the SQL below
 TARGET_S = 1.0
@@ -282,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         results = asyncio.run(run())
     finally:
         if not args.keep:
-            asyncio.run(_drop(base, name))
+            drop_postgres_database(stack, name)
     worst = max(p95 for _, p95 in results.values())
     verdict = "meets" if worst < TARGET_S else "MISSES"
     print(
@@ -290,14 +290,6 @@ def main(argv: list[str] | None = None) -> int:
         f"({verdict} the {TARGET_S * 1000:.0f} ms target)"
     )
     return 0 if worst < TARGET_S else 1
-
-
-async def _drop(base: str, name: str) -> None:
-    conn = await asyncpg.connect(base.replace("postgresql+asyncpg://", "postgresql://"))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from tests.kit import (
     REPO,
     Samsyn,
     answers,
+    drop_postgres_database,
     free_port,
     new_postgres_database,
     start_samsyn,
@@ -122,19 +123,7 @@ def drop_database(stack: dict[str, str], url: str) -> None:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
         return
-    import asyncpg
-
-    name = url.rsplit("/", 1)[1]
-    base = stack["SAMSYN_TEST_POSTGRES_DSN"].replace("postgresql+asyncpg://", "postgresql://")
-
-    async def drop() -> None:
-        conn = await asyncpg.connect(base)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-    asyncio.run(drop())
+    drop_postgres_database(stack, url.rsplit("/", 1)[1])
 
 
 # ------------------------------------------------------------------------------ deployment

@@ -14,11 +14,13 @@ from pathlib import Path
 import pytest
 
 from tests.kit import REPO, Samsyn, new_postgres_database, stack_env, start_samsyn
+from tests.kit.stack import drop_made_databases
 
 
 @pytest.fixture(scope="session")
-def stack() -> dict[str, str]:
-    return stack_env()
+def stack() -> Iterator[dict[str, str]]:
+    yield stack_env()
+    drop_made_databases()
 
 
 @pytest.fixture(scope="session")
