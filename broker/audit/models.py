@@ -28,7 +28,7 @@ class AuditRecord(Base):
     actor_client: Mapped[str | None] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(40), index=True)
     subject_pseudonym: Mapped[str | None] = mapped_column(String(100))
-    event_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    event_id: Mapped[str | None] = mapped_column(String(128))
     recipient_org: Mapped[str | None] = mapped_column(String(63))
     outcome: Mapped[str] = mapped_column(String(10))
     legal_ground: Mapped[str | None] = mapped_column(String(40))
