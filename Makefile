@@ -85,7 +85,7 @@ faults: stack ## the fault suite on three brokers: EVENTS (3000) events under SI
 	@$(PY) -m bench.faults --events $(EVENTS)
 
 # make bench BENCH_SIZES=10000,100000 for a shorter run (and the other BENCH_* of bench/run.py's --help)
-bench: stack ## throughput, overhead, latency, policy time, RSS at BENCH_SIZES (10k,100k,1M): ~50 min
+bench: stack ## throughput, overhead, latency, policy time, RSS at BENCH_SIZES (10k,100k,1M): ~30 min
 	@$(PY) -m bench.run
 
 # make bench-followup FOLLOWUP_RECORDS=1000000 for a shorter run
