@@ -52,7 +52,7 @@ def new_postgres_database(stack: dict[str, str], name: str) -> str:
     """Create the empty database ``name`` on the stack's PostgreSQL cluster; its async URL. The
     databases a test session made are dropped at its end (``drop_made_databases``)."""
     _run_on_cluster(stack, f'CREATE DATABASE "{name}"')
-    MADE.append((stack["SAMSYN_TEST_POSTGRES_DSN"], name))
+    MADE.append((stack, name))
     return stack["SAMSYN_TEST_POSTGRES_DSN"].rsplit("/", 1)[0] + "/" + name
 
 
@@ -61,8 +61,8 @@ def drop_postgres_database(stack: dict[str, str], name: str) -> None:
     _run_on_cluster(stack, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-# The databases made by new_postgres_database in this process: (the cluster's DSN, the name).
-MADE: list[tuple[str, str]] = []
+# The databases made by new_postgres_database in this process: (the stack, the name).
+MADE: list[tuple[dict[str, str], str]] = []
 
 
 def drop_made_databases() -> None:
@@ -70,8 +70,7 @@ def drop_made_databases() -> None:
     outlives test runs, and each run made some twenty databases that nothing dropped (2 GB after
     a day's runs)."""
     while MADE:
-        dsn, name = MADE.pop()
-        drop_postgres_database({"SAMSYN_TEST_POSTGRES_DSN": dsn}, name)
+        drop_postgres_database(*MADE.pop())
 
 
 def _run_on_cluster(stack: dict[str, str], statement: str) -> None:
