@@ -21,7 +21,7 @@ import httpx
 from bench.load import Template
 from broker.contracts import Contracts
 from broker.infra.db import make_engine, make_sessionmaker, utcnow
-from broker.policy.client import PolicyClient
+from broker.policy.client import PACKAGE, RULE, PolicyClient
 from broker.policy.input import Pending, build_input
 
 
@@ -79,7 +79,8 @@ async def time_policy(
             evaluation: list[float] = []
             for _ in range(max(5, min(50, len(per_event) // 4))):
                 r = await raw.post(
-                    f"{opa_url}/v1/data/samsyn/decide/decisions?metrics=true&provenance=true",
+                    f"{opa_url}/v1/data/{PACKAGE.replace('.', '/')}/{RULE}"
+                    "?metrics=true&provenance=true",
                     json={"input": batch},
                 )
                 m = r.json().get("metrics", {})

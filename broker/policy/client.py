@@ -21,7 +21,9 @@ from broker.runtime.coalesce import Coalesced
 
 log = structlog.get_logger("samsyn.policy")
 PACKAGE = "samsyn.decide"
-RULE = "decisions"
+# The decisions with each distinct Decision once (policies/samsyn/decide.rego): a batch's pairs
+# share a few, and the answer's bytes cost CPU in OPA (twice, with its decision log) and here.
+RULE = "indexed_decisions"
 # The most admission questions in one query when concurrent publishes are asked together: five
 # batched publishes' worth, far below a query that would near OPA's timeout.
 ADMISSION_QUERY_MAX = 500
@@ -138,6 +140,7 @@ class PolicyClient:
         OPA_SECONDS.observe(elapsed)
         if not isinstance(answer, dict) or not isinstance(answer.get("result"), dict):
             raise PolicyUnavailable("OPA returned no result (rule undefined or not loaded)")
+        decisions = _expand(answer["result"])
         faulted = {
             str(ref): sorted(
                 {
@@ -147,9 +150,8 @@ class PolicyClient:
                     for reason in d.get("reasons", [])
                 }
             )
-            for ref, per_org in answer["result"].items()
-            if isinstance(per_org, dict)
-            and any(isinstance(d, dict) and d.get("fault") for d in per_org.values())
+            for ref, per_org in decisions.items()
+            if any(isinstance(d, dict) and d.get("fault") for d in per_org.values())
         }
         wide = POLICY_WIDE_FAULTS.intersection(r for rs in faulted.values() for r in rs)
         if wide:
@@ -161,7 +163,7 @@ class PolicyClient:
         # Bound in the caller's task, a request's or a router batch's, until its next decision.
         structlog.contextvars.bind_contextvars(opa_decision_id=decision_id)
         return PolicyAnswer(
-            decisions=answer["result"],
+            decisions=decisions,
             revision=_revision(answer.get("provenance")),
             decision_id=decision_id,
             seconds=elapsed,
@@ -223,6 +225,24 @@ class PolicyClient:
         if not isinstance(found, dict):
             raise PolicyUnavailable(f"the policy data has no ground {name!r}")
         return found
+
+
+def _expand(indexed: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """event ref -> candidate org -> Decision from the indexed answer (``table``, and ``pairs``
+    of indexes into it). Pairs share their Decision objects, which are read, never changed.
+    An answer that does not hold together raises :class:`PolicyUnavailable`."""
+    table, pairs = indexed.get("table"), indexed.get("pairs")
+    if not isinstance(table, list) or not isinstance(pairs, dict):
+        raise PolicyUnavailable("OPA's answer has no decision table or no pairs")
+    decisions: dict[str, dict[str, Any]] = {}
+    for ref, per_org in pairs.items():
+        if not isinstance(per_org, dict):
+            raise PolicyUnavailable(f"OPA's answer for event {ref!r} is not an object")
+        for index in per_org.values():
+            if type(index) is not int or not 0 <= index < len(table):
+                raise PolicyUnavailable(f"OPA's answer for event {ref!r} names no decision")
+        decisions[ref] = {org: table[index] for org, index in per_org.items()}
+    return decisions
 
 
 def _revision(provenance: Any) -> str:

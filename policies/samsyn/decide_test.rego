@@ -33,6 +33,23 @@ test_every_candidate_of_every_event_decided if {
 	}
 }
 
+# The router's indexed answer is the decisions, each distinct Decision once in its table.
+test_indexed_answer_is_the_decisions if {
+	candidates := [
+		fx.candidate("vc", "health", ["listed", "barnteam_member"]),
+		fx.candidate("vc2", "health", ["listed"]),
+		fx.candidate("polis", "police", ["case_open"]),
+	]
+	events := [fx.event({"ref": ref, "candidates": candidates}) | some ref in ["0", "1", "2"]]
+	batch := {"now": fx.now, "events": array.concat(events, [fx.event({"ref": "3", "legal_basis": "emergency", "candidates": candidates})])}
+	answer := decide.indexed_decisions with input as batch
+	plain := decide.decisions with input as batch
+	{ref: {org: answer.table[i] | some org, i in per_org} | some ref, per_org in answer.pairs} == plain
+	count(answer.table) == count({d | some d in answer.table})
+	count(answer.table) == count({d | some per_org in plain; some d in per_org})
+	count(answer.table) < 12
+}
+
 # An empty batch has no decisions; an event with no candidates is answered with none.
 test_empty_batches if {
 	fx.decide_batch([]) == {}

@@ -76,9 +76,10 @@ with_categories(e, cats) := with_keys(e, {"categories": cats, "fields": fields_f
 # ceiling: without one the data exceeds the ceiling).
 ceiling_with(name, g) := object.union(ceiling.grounds, {name: g})
 
-# The router's query for a batch of events.
-decide_batch(events) := out if {
-	out := decide.decisions with input as {"now": now, "events": events}
+# The router's query for a batch of events (indexed_decisions), read back as event ref ->
+# candidate org -> Decision, as the router reads it.
+decide_batch(events) := {ref: {org: answer.table[i] | some org, i in per_org} | some ref, per_org in answer.pairs} if {
+	answer := decide.indexed_decisions with input as {"now": now, "events": events}
 }
 
 # The decision for one event and one candidate organisation.

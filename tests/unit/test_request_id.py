@@ -56,7 +56,11 @@ async def test_a_decision_binds_its_opa_decision_id(monkeypatch: pytest.MonkeyPa
     policy = PolicyClient("http://127.0.0.1:1", 1.0)
 
     async def answer(*_: Any, **__: Any) -> dict[str, Any]:
-        return {"result": {}, "decision_id": "d-7", "provenance": {"revision": "r"}}
+        return {
+            "result": {"table": [], "pairs": {}},
+            "decision_id": "d-7",
+            "provenance": {"revision": "r"},
+        }
 
     monkeypatch.setattr(policy._client, "query_rule", answer)
     try:
