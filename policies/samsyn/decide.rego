@@ -72,8 +72,15 @@ duplicate_ref_decisions(ref) := {c.org: constant_denial("duplicate_event_ref") |
 #   per organisation (duplicate_candidate). Always defined.
 event_decisions(e) := {c.org: constant_denial("duplicate_candidate") | some c in e.candidates} if {
 	not candidates_unique(e)
-} else := {c.org: pair_decision(ev, recipient_view(c)) | some c in e.candidates} if {
+} else := {org: pair_decision(ev, view) | some org, view in views} if {
 	ev := event_view(e)
+
+	# What other_than_source and consent.recipient_in_scope compare a candidate's org with.
+	views := candidates_as_read(
+		e.candidates,
+		object.get(e, ["source", "org"], null),
+		object.get(e, ["consent", "scope", "to_orgs"], null),
+	)
 } else := {c.org: constant_denial("indeterminate") | some c in e.candidates}
 
 # METADATA
@@ -325,6 +332,36 @@ candidate_well_formed(c) if {
 	config.is_string_array(c.roles)
 	is_boolean(object.get(c, "stated_reason", false))
 }
+
+# METADATA
+# title: The candidates as the pair's rules read them, by org
+# description: |
+#   A function of the candidates and what their orgs are compared with, so that OPA evaluates
+#   it once per candidate list (children with the same organisations around them) and source.
+candidates_as_read(candidates, source_org, scope_orgs) := {c.org: view |
+	some c in candidates
+	view := org_as_read(recipient_view(c), source_org, scope_orgs)
+}
+
+# METADATA
+# title: The candidate with its org as the pair's rules read it
+# description: |
+#   Two rules read a candidate's org: the recipient is not the event's source
+#   (other_than_source), and the consent's scope may name it (consent.recipient_in_scope).
+#   Where neither holds for the org, nor for "", the view carries "" instead: those rules
+#   answer the same for both, and OPA, which caches pair_decision by its arguments, then
+#   decides once the candidates that differ only in their org (the children of one school
+#   with different health centres). A rule that read the org otherwise would have to be added
+#   to the conditions here. A malformed candidate keeps its org, to be refused.
+org_as_read(view, source_org, scope_orgs) := object.union(view, {"org": ""}) if {
+	candidate_well_formed(view)
+	not _read_by_rules(view.org, source_org, scope_orgs)
+	not _read_by_rules("", source_org, scope_orgs)
+} else := view
+
+_read_by_rules(org, source_org, _) if org == source_org
+
+_read_by_rules(org, _, scope_orgs) if org in scope_orgs
 
 # METADATA
 # title: The candidate as the rules see it

@@ -250,6 +250,42 @@ test_events_alike_for_candidates_decided_apart if {
 	out.p.polis.categories == ["identity", "police"]
 }
 
+# Candidates that differ only in their org are read as one by the pair's rules (org ""), so
+# that OPA decides them once; an org that the source or the consent's scope names keeps it.
+test_org_read_only_where_a_rule_reads_it if {
+	scope := object.union(fx.consent({}).scope, {"to_orgs": ["vc-named"]})
+	e := fx.event({"consent": fx.consent({"scope": scope})})
+	views := decide.candidates_as_read(
+		[
+			fx.candidate("vc-a", "health", ["listed"]),
+			fx.candidate("vc-b", "health", ["listed"]),
+			fx.candidate("vc-named", "health", ["listed"]),
+			fx.candidate("skola", "school", ["enrolled"]),
+			{"org": "odd", "kind": "health", "roles": "listed"},
+		],
+		e.source.org, scope.to_orgs,
+	)
+	views["vc-a"] == views["vc-b"]
+	views["vc-a"].org == ""
+	views["vc-named"].org == "vc-named"
+	views.skola.org == "skola"
+	views.odd.org == "odd"
+}
+
+# Where "" itself is what a rule compares with (an event whose source org is "", a scope
+# naming ""), every org is read as it is: "" would answer those rules otherwise.
+test_org_read_as_is_where_empty_would_answer_otherwise if {
+	vc := fx.candidate("vc", "health", ["listed", "barnteam_member"])
+	from_empty := fx.event({"source": {"org": "", "kind": "school", "municipality": "1492"}})
+	fx.allowed(fx.decision(from_empty, "vc"))
+	scope := object.union(fx.consent({}).scope, {"to_kinds": ["school"], "to_orgs": [""]})
+	to_empty := fx.event({"consent": fx.consent({"scope": scope}), "candidates": [vc]})
+	fx.denied(fx.decision(to_empty, "vc"), "consent_recipient_out_of_scope")
+	every e in [from_empty, to_empty] {
+		decide.candidates_as_read([vc], e.source.org, e.consent.scope.to_orgs).vc.org == "vc"
+	}
+}
+
 # ---------------------------------------------------------------------------------------------
 # the safety net
 
