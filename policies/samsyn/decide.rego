@@ -355,7 +355,8 @@ candidates_as_read(candidates, source_org, scope_orgs) := {c.org: view |
 #   to the conditions here. A malformed candidate keeps its org, to be refused.
 org_as_read(view, source_org, scope_orgs) := object.union(view, {"org": ""}) if {
 	candidate_well_formed(view)
-	not _read_by_rules(view.org, source_org, scope_orgs)
+	org := view.org
+	not _read_by_rules(org, source_org, scope_orgs)
 	not _read_by_rules("", source_org, scope_orgs)
 } else := view
 
