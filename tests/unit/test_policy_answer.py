@@ -11,6 +11,7 @@ import pytest
 from aiohttp import web
 
 from broker.policy.client import PolicyClient, PolicyUnavailable
+from tests.kit import free_port
 
 ALLOW = {"allow": True, "categories": ["concern", "identity"], "reasons": [], "fault": False}
 DENY = {"allow": False, "categories": [], "reasons": ["no_relationship"], "fault": False}
@@ -43,9 +44,8 @@ async def opa() -> AsyncIterator[tuple[FakeOpa, str]]:
     app.router.add_post("/v1/data/{path:.*}", fake.handle)
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
     try:
         yield fake, f"http://127.0.0.1:{port}"
     finally:
