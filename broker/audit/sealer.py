@@ -16,6 +16,7 @@ from typing import Any
 
 import msgspec
 import structlog
+from aiokafka.structs import TopicPartition
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from prometheus_client import Gauge
 from sqlalchemy import func, select
@@ -27,7 +28,7 @@ from broker.audit.followup.queue import refresh_overdue
 from broker.audit.models import AUDIT_RECORDS, AuditCheckpoint, AuditRecord
 from broker.config import Settings
 from broker.infra import kafka, positions
-from broker.infra.bulk import insert_rows, stored_keys
+from broker.infra.bulk import insert_rows, stored_keys, written_optimistically
 from broker.infra.db import utcnow
 from broker.records import AuditEntry, decode_audit
 from broker.runtime.supervise import (
@@ -80,17 +81,9 @@ class Sealer:
                 due = time.monotonic() - last_checkpoint >= self.settings.audit_checkpoint_seconds
                 if not records and not due:
                     continue
-                async with self.sessions() as session, session.begin():
-                    await self.seal(session, records)
-                    await positions.save(
-                        session, self.settings.topic(GROUP), positions.next_offsets(raw)
-                    )
-                    if due:
-                        await self.checkpoint(session)
-                        await refresh_overdue(
-                            session, utcnow(), self.settings.audit_review_overdue_days
-                        )
-                        last_checkpoint = time.monotonic()
+                await self._store_batch(records, positions.next_offsets(raw), due)
+                if due:
+                    last_checkpoint = time.monotonic()
                 if records:
                     await within(
                         consumer.commit(), self.settings.kafka_deadline_s, "the offset commit"
@@ -99,7 +92,30 @@ class Sealer:
         finally:
             await close_within(consumer.stop(), log, "sealer consumer")
 
-    async def seal(self, session: AsyncSession, records: list[AuditEntry]) -> int:
+    async def _store_batch(
+        self, records: list[AuditEntry], offsets: dict[TopicPartition, int], due: bool
+    ) -> None:
+        """Seal a batch and save the positions after it in one transaction (written as if none
+        of its records were sealed before: ``written_optimistically``); when ``due``, sign the
+        head and refresh the overdue reviews in it too."""
+
+        async def write(look_first: bool) -> None:
+            async with self.sessions() as session, session.begin():
+                await self.seal(session, records, look_first=look_first)
+                await positions.save(session, self.settings.topic(GROUP), offsets)
+                if due:
+                    await self.checkpoint(session)
+                    await refresh_overdue(
+                        session, utcnow(), self.settings.audit_review_overdue_days
+                    )
+
+        await written_optimistically(write)
+
+    async def seal(
+        self, session: AsyncSession, records: list[AuditEntry], *, look_first: bool = True
+    ) -> int:
+        """Chain and store the records not sealed before (the ones already stored are looked up
+        first; not ``look_first``, a record stored before fails the insert: IntegrityError)."""
         if not records:
             return 0
         head = (
@@ -109,7 +125,9 @@ class Sealer:
         ).first()
         seq, prev = (head[0], head[1]) if head else (0, GENESIS)
         ids = [r.record_id for r in records]
-        known = await stored_keys(session, AUDIT_RECORDS.c.record_id, ids)
+        known: set[str] = (
+            await stored_keys(session, AUDIT_RECORDS.c.record_id, ids) if look_first else set()
+        )
         rows: list[dict[str, Any]] = []
         for entry in records:
             if entry.record_id in known:

@@ -17,12 +17,13 @@ from datetime import datetime
 
 import msgspec
 import structlog
+from aiokafka.structs import TopicPartition
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from broker.config import Settings
 from broker.infra import kafka, positions
-from broker.infra.bulk import insert_rows, stored_keys
+from broker.infra.bulk import insert_rows, stored_keys, written_optimistically
 from broker.infra.db import utcnow
 from broker.ingest.models import EVENT_ROUTES
 from broker.privacy.keyring import SubjectKeys
@@ -106,42 +107,55 @@ class Materializer:
                 self.progress.hold(bool(records))
                 if not records:
                     continue
-                self._stored = 0
-                async with self.sessions() as session, session.begin():
-                    await lock_feed(session)
-                    await self.apply_all(
-                        session, [(decode(r.topic, r.value), r.timestamp) for r in records]
-                    )
-                    await positions.save(
-                        session, self.settings.topic(GROUP), positions.next_offsets(records)
-                    )
+                await self.store_batch(
+                    [(decode(r.topic, r.value), r.timestamp) for r in records],
+                    positions.next_offsets(records),
+                )
                 DELIVERIES_MATERIALISED.inc(self._stored)
                 await within(consumer.commit(), self.settings.kafka_deadline_s, "the offset commit")
                 self.progress.moved()
         finally:
             await close_within(consumer.stop(), log, "materializer consumer")
 
+    async def store_batch(self, records: list[Timed], offsets: dict[TopicPartition, int]) -> None:
+        """Apply a batch of records and save the positions after it, in one transaction (written
+        as if none of its deliveries were stored before: ``written_optimistically``)."""
+
+        async def write(look_first: bool) -> None:
+            self._stored = 0
+            async with self.sessions() as session, session.begin():
+                await lock_feed(session)
+                await self.apply_all(session, records, look_first=look_first)
+                await positions.save(session, self.settings.topic(GROUP), offsets)
+
+        await written_optimistically(write)
+
     async def apply(
         self, session: AsyncSession, record: DeliveriesRecord | RegistryRecord, timestamp_ms: int
     ) -> None:
         await self.apply_all(session, [(record, timestamp_ms)])
 
-    async def apply_all(self, session: AsyncSession, records: list[Timed]) -> None:
+    async def apply_all(
+        self, session: AsyncSession, records: list[Timed], *, look_first: bool = True
+    ) -> None:
         """Apply records in their order. A run of deliveries and routing summaries between two
-        registry records is stored with a few statements (one lookup, one bulk insert) instead
-        of a round trip per record; registry records are applied where they stand."""
+        registry records is stored with a few statements (a lookup of the deliveries stored
+        already unless not ``look_first``, one bulk insert) instead of a round trip per record;
+        registry records are applied where they stand."""
         run: list[DeliveriesRecord] = []
         for value, timestamp_ms in records:
             if isinstance(value, Delivery | RoutingSummary):
                 run.append(value)
                 continue
-            await self._store(session, run)
+            await self._store(session, run, look_first)
             run = []
             if isinstance(value, ConsentWithdrawn):
                 await self._withdrawn(session, value.consent_id, timestamp_ms)
-        await self._store(session, run)
+        await self._store(session, run, look_first)
 
-    async def _store(self, session: AsyncSession, values: list[DeliveriesRecord]) -> None:
+    async def _store(
+        self, session: AsyncSession, values: list[DeliveriesRecord], look_first: bool
+    ) -> None:
         deliveries: dict[str, Delivery] = {}
         routes: dict[tuple[str, str], RoutingSummary] = {}
         for v in values:
@@ -150,7 +164,7 @@ class Materializer:
             else:
                 routes.setdefault((v.source_org, v.event_id), v)
         if deliveries:
-            await self._deliveries(session, list(deliveries.values()))
+            await self._deliveries(session, list(deliveries.values()), look_first)
         if routes:
             await self._routes(session, routes)
 
@@ -172,9 +186,16 @@ class Materializer:
         ]
         await insert_rows(session, EVENT_ROUTES, rows, skip_conflicts=True)
 
-    async def _deliveries(self, session: AsyncSession, ds: list[Delivery]) -> None:
-        """Store the deliveries not stored before (idempotent on the delivery id), in order."""
-        known = await stored_keys(session, FEED_ITEMS.c.item_id, [d.delivery_id for d in ds])
+    async def _deliveries(
+        self, session: AsyncSession, ds: list[Delivery], look_first: bool
+    ) -> None:
+        """Store the deliveries not stored before (idempotent on the delivery id), in order; not
+        ``look_first``, a delivery stored before fails the insert (IntegrityError)."""
+        known: set[str] = (
+            await stored_keys(session, FEED_ITEMS.c.item_id, [d.delivery_id for d in ds])
+            if look_first
+            else set()
+        )
         new = [d for d in ds if d.delivery_id not in known]
         if not new:
             return
