@@ -1,7 +1,8 @@
 """Many rows into one table at once: on PostgreSQL a binary ``COPY`` (an ``INSERT … SELECT FROM
 unnest`` of one array per column where rows whose key is taken are to be skipped), on SQLite an
-``executemany``; and which of many keys a table holds already, with one statement of one array
-(``stored_keys``).
+``executemany``; which of many keys a table holds already, with one statement of one array
+(``stored_keys``); and a batch written without that look-up unless it meets a key stored before
+(``written_optimistically``).
 
 Why: the read side's writes (feed items, routing summaries, sealed audit records) and a grouped
 publish are batches of tens to hundreds of rows. Through SQLAlchemy's ``executemany`` each row
