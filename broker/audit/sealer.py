@@ -81,7 +81,7 @@ class Sealer:
                 due = time.monotonic() - last_checkpoint >= self.settings.audit_checkpoint_seconds
                 if not records and not due:
                     continue
-                await self._store_batch(records, positions.next_offsets(raw), due)
+                await self.store_batch(records, positions.next_offsets(raw), due)
                 if due:
                     last_checkpoint = time.monotonic()
                 if records:
@@ -92,7 +92,7 @@ class Sealer:
         finally:
             await close_within(consumer.stop(), log, "sealer consumer")
 
-    async def _store_batch(
+    async def store_batch(
         self, records: list[AuditEntry], offsets: dict[TopicPartition, int], due: bool
     ) -> None:
         """Seal a batch and save the positions after it in one transaction (written as if none

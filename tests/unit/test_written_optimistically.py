@@ -149,15 +149,16 @@ async def test_sealer_batches(engine: AsyncEngine) -> None:
     sealer = Sealer(Settings(), sessions, Ed25519PrivateKey.generate(), "k1")
 
     with look_ups(engine, "audit_records") as seen:
-        await sealer._store_batch([_entry(1), _entry(2)], {TP: 2}, due=False)
+        await sealer.store_batch([_entry(1), _entry(2)], {TP: 2}, due=False)
     assert seen == []
 
     with look_ups(engine, "audit_records") as seen:
-        await sealer._store_batch([_entry(3), _entry(2), _entry(4), _entry(3)], {TP: 6}, due=True)
+        await sealer.store_batch([_entry(3), _entry(2), _entry(4), _entry(3)], {TP: 6}, due=True)
     assert len(seen) == 1
     async with sessions() as session:
-        chain = list((await session.execute(select(AuditRecord).order_by(AuditRecord.seq))).all())
-    rows = [r[0] for r in chain]
+        rows = list(
+            (await session.execute(select(AuditRecord).order_by(AuditRecord.seq))).scalars()
+        )
     assert [(r.seq, r.record_id) for r in rows] == [(1, "r-1"), (2, "r-2"), (3, "r-3"), (4, "r-4")]
     assert [r.prev_hash for r in rows] == [GENESIS, *(r.hash for r in rows[:-1])]
     assert list((await _positions(sessions)).values()) == [6]
