@@ -115,11 +115,9 @@ class Settings(BaseSettings):
     # linger.ms, on the consuming side), unless router_batch_max come sooner. Every batch costs
     # an OPA query, a Kafka transaction and the read side's transactions whatever its size; under
     # steady load small batches spend the cores on those instead of on events.
-    # 20 ms: against 50, events visible 20-25 ms sooner at the median at 100/s and at 500/s,
-    # for about a tenth fewer events/s through the API one per request (734-781 against
-    # 834-847); in batches, and direct, batches fill before the linger ends (README, Benchmark,
-    # session 16). Without a linger each event was its own batch (session 8).
-    router_linger_ms: int = Field(default=20, ge=0, le=1_000)
+    # 50 ms: through the API, one event per request, it carried 367 and 503 events/s against 276
+    # and 304 without, at the same latency at 100/s (README, Benchmark, session 8).
+    router_linger_ms: int = Field(default=50, ge=0, le=1_000)
     # How long a transaction of a router that died without a successor of the same name stays
     # open before Kafka aborts it. Consumers reading read_committed stop at an open transaction,
     # so this bounds how long the deliveries and audit partitions it touched are held up. A
