@@ -408,8 +408,14 @@ def latency_phase(
         await reading
         return pub
 
-    with Sampler({k: [v] for k, v in dep.pids().items()}) as sampler:
+    sampled = {k: [v] for k, v in dep.pids().items()} | procs.stack_pids()
+    sampled["opa"] = [dep.opa.proc.pid] if dep.opa.proc else []
+    bench_cpu0 = procs.self_cpu()
+    with Sampler(sampled) as sampler:
         pub = asyncio.run(go())
+    cpu = sampler.cpu()
+    # the load generator and the watcher (or the feed readers) run in this process
+    cpu["bench"] = round(procs.self_cpu() - bench_cpu0, 2)
     router1 = dep.router_metrics()
     by_event: dict[str, list[float]] = {}
     for (event_id, _org), seen_at in readers.seen.items():
@@ -445,6 +451,10 @@ def latency_phase(
             for at in ("fetched", "committed")
         },
         "peak_rss_mb": {name: round(sampler.peak(name), 1) for name in procs.SAMSYN_PROCESSES},
+        # per event sent; the pipeline's fixed costs per batch weigh more here than in the
+        # throughput phases, whose batches are larger
+        "cpu_ms_per_event": {k: round(v / max(1, len(pub.sent)) * 1000, 3) for k, v in cpu.items()},
+        "machine_busy_cores": sampler.busy_cores(),
     }
 
 
@@ -529,7 +539,8 @@ def run_size(cfg: Config, stack: dict[str, str], opa: PrivateOpa, n: int) -> dic
                 log(
                     f"  latency at {rate:.0f}/s: p50 {got['p50_ms']} p95 {got['p95_ms']} p99 "
                     f"{got['p99_ms']} ms, {got['events_complete']} of {got['sent']} seen, "
-                    f"policy {got['policy_per_event']}, router stages {got['router_stages']}"
+                    f"policy {got['policy_per_event']}, router stages {got['router_stages']}, "
+                    f"cpu {got['cpu_ms_per_event']}"
                 )
             out["latency"] = out["latency_by_rate"][f"{cfg.rates[0]:.0f}"]
             out["latency_direct_by_rate"] = {}
@@ -542,7 +553,7 @@ def run_size(cfg: Config, stack: dict[str, str], opa: PrivateOpa, n: int) -> dic
                     f"  latency at {rate:.0f}/s (no ingest): p50 {got['p50_ms']} p95 "
                     f"{got['p95_ms']} p99 {got['p99_ms']} ms, {got['events_complete']} of "
                     f"{got['sent']} seen, router stages {got['router_stages']}, "
-                    f"event age p50 {got['router_event_age_p50_ms']}"
+                    f"event age p50 {got['router_event_age_p50_ms']}, cpu {got['cpu_ms_per_event']}"
                 )
         if cfg.policy:
             inputs = asyncio.run(policy.policy_inputs(database_url, templates, [1, 10, 100, 500]))
