@@ -3,8 +3,8 @@
 A record that does not decode as an :class:`~broker.records.AuditEntry` stops the sealer (it
 starts again from the committed offset): the chain never skips a record it cannot read.
 Idempotent: a record id already sealed is skipped, so re-reading the topic after a crash yields
-the same chain. Offsets are committed after the SQL commit. Every N records or T seconds the
-head is signed (a checkpoint).
+the same chain. The positions are saved in the same SQL transaction. Every N records or T
+seconds the head is signed (a checkpoint).
 """
 
 from __future__ import annotations
@@ -70,6 +70,7 @@ class Sealer:
             self.settings, group_id=GROUP, instance=self.settings.worker_instance
         )
         positions.subscribe(consumer, self.sessions, self.settings, GROUP, *TOPICS)
+        marks = positions.LagMarks(consumer, self.settings.kafka_deadline_s)
         last_checkpoint = time.monotonic()
         try:
             await within(consumer.start(), self.settings.kafka_deadline_s, "starting the consumer")
@@ -80,15 +81,16 @@ class Sealer:
                 self.progress.hold(bool(records))
                 due = time.monotonic() - last_checkpoint >= self.settings.audit_checkpoint_seconds
                 if not records and not due:
+                    await marks.idle()
                     continue
                 await self.store_batch(records, positions.next_offsets(raw), due)
                 if due:
                     last_checkpoint = time.monotonic()
                 if records:
-                    await within(
-                        consumer.commit(), self.settings.kafka_deadline_s, "the offset commit"
-                    )
+                    await marks.stored()
                     self.progress.moved()
+                else:
+                    await marks.idle()
         finally:
             await close_within(consumer.stop(), log, "sealer consumer")
 

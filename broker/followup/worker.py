@@ -2,7 +2,7 @@
 (``audit.v1``: decisions, consents, nödöppningar) and adds them to the follow-up store.
 
 A batch is applied in one SQL transaction together with its consumer positions (as the
-materializer keeps its own), then its offsets are committed to Kafka too. Should a batch be read
+materializer keeps its own); Kafka is told of them for the lag (``positions.LagMarks``). Should a batch be read
 again all the same, each child's ledger remembers the facts it has counted, so nothing counts
 twice.
 """
@@ -64,6 +64,7 @@ class Followup:
             self.settings, group_id=GROUP, instance=self.settings.worker_instance
         )
         positions.subscribe(consumer, self.sessions, self.settings, GROUP, *TOPICS)
+        marks = positions.LagMarks(consumer, self.settings.kafka_deadline_s)
         try:
             await within(consumer.start(), self.settings.kafka_deadline_s, "starting the consumer")
             while not self.stopping.is_set():
@@ -73,6 +74,7 @@ class Followup:
                 )
                 self.progress.hold(bool(records))
                 if not records:
+                    await marks.idle()
                     continue
                 decoded = [decode(r.topic, r.value) for r in records]
                 # Before the transaction: a key made for a child commits on its own.
@@ -83,7 +85,7 @@ class Followup:
                     await positions.save(
                         session, self.settings.topic(GROUP), positions.next_offsets(records)
                     )
-                await within(consumer.commit(), self.settings.kafka_deadline_s, "the offset commit")
+                await marks.stored()
                 self.progress.moved()
         finally:
             await close_within(consumer.stop(), log, "followup consumer")

@@ -2,7 +2,7 @@
 
 The materializer and the sealer write their rows and their next offsets in one SQL transaction,
 and start from these offsets when partitions are assigned to them. Kafka's committed offsets are
-still committed after each batch (consumer lag is measured from them), but the database is the
+still committed (consumer lag is measured from them: :class:`LagMarks`), but the database is the
 truth: a database restored from a backup starts each consumer where that backup's rows end, so
 the read model and the audit chain catch up from Kafka by themselves (their inserts are
 idempotent, so what was already there is not written twice).
@@ -10,7 +10,8 @@ idempotent, so what was already there is not written twice).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
@@ -21,6 +22,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from broker.config import Settings
 from broker.infra.db import Base, dialect_insert
+from broker.runtime.supervise import within
+
+# How stale Kafka's copy of a read-side consumer's positions may be while it is busy.
+LAG_MARK_EVERY_S = 1.0
 
 
 class ConsumerPosition(Base):
@@ -56,6 +61,49 @@ async def save(session: AsyncSession, group_id: str, offsets: dict[TopicPartitio
             set_={"next_offset": stmt.excluded.next_offset},
         )
     )
+
+
+class LagMarks:
+    """Kafka's committed offsets of a consumer whose positions the database holds (:func:`save`).
+
+    Only consumer lag (the metric, the stall watchdog's question) is read from them, so they are
+    committed at most every ``LAG_MARK_EVERY_S`` while batches keep coming, and at once when a
+    fetch brings nothing (caught up, the lag reads 0 again), rather than after every batch: an
+    offset commit is a round trip and a write to ``__consumer_offsets``, and the read side made
+    two per routed batch. Call :meth:`stored` right after a batch's transaction has committed
+    and :meth:`idle` after an empty fetch: the consumer's position is then what is stored, which
+    is what ``commit()`` sends.
+
+    A new session counts as behind: Kafka's offsets may lag the database's after a stop (or a
+    crash between the SQL commit and Kafka's), and with nothing new to fetch they would never be
+    committed again, so the lag would not read 0 and the watchdog would take the idle consumer
+    for a stalled one."""
+
+    def __init__(
+        self,
+        consumer: AIOKafkaConsumer,
+        deadline_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.consumer = consumer
+        self.deadline_s = deadline_s
+        self.clock = clock
+        self._next = 0.0  # monotonic time of the next commit while busy
+        self._behind = True  # Kafka may not have been told of everything stored
+
+    async def stored(self) -> None:
+        self._behind = True
+        if self.clock() >= self._next:
+            await self._commit()
+
+    async def idle(self) -> None:
+        if self._behind and self.consumer.assignment():
+            await self._commit()
+
+    async def _commit(self) -> None:
+        await within(self.consumer.commit(), self.deadline_s, "the offset commit")
+        self._behind = False
+        self._next = self.clock() + LAG_MARK_EVERY_S
 
 
 def subscribe(

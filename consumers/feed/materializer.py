@@ -3,7 +3,8 @@
 One consumer reads the deliveries and the registry changes, serially, so the two withdrawal
 paths cannot miss each other: a delivery under an already-withdrawn consent is named in a notice
 when it is stored, and a withdrawal names every delivery stored before it. Inserts are idempotent
-on the delivery id; offsets are committed after the SQL commit (at least once in, once out).
+on the delivery id; the positions are saved in the same SQL transaction (at least once in, once
+out).
 A record that does not decode as what its topic holds fails the batch, which is read again: the
 materializer stops there rather than skip a delivery or a withdrawal.
 """
@@ -97,6 +98,7 @@ class Materializer:
             self.settings, group_id=GROUP, instance=self.settings.worker_instance
         )
         positions.subscribe(consumer, self.sessions, self.settings, GROUP, *TOPICS)
+        marks = positions.LagMarks(consumer, self.settings.kafka_deadline_s)
         try:
             await within(consumer.start(), self.settings.kafka_deadline_s, "starting the consumer")
             while not self.stopping.is_set():
@@ -106,13 +108,14 @@ class Materializer:
                 )
                 self.progress.hold(bool(records))
                 if not records:
+                    await marks.idle()
                     continue
                 await self.store_batch(
                     [(decode(r.topic, r.value), r.timestamp) for r in records],
                     positions.next_offsets(records),
                 )
                 DELIVERIES_MATERIALISED.inc(self._stored)
-                await within(consumer.commit(), self.settings.kafka_deadline_s, "the offset commit")
+                await marks.stored()
                 self.progress.moved()
         finally:
             await close_within(consumer.stop(), log, "materializer consumer")
