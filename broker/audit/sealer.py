@@ -120,12 +120,20 @@ class Sealer:
         first; not ``look_first``, a record stored before fails the insert: IntegrityError)."""
         if not records:
             return 0
+        # The head and the last checkpoint in one round trip (only this writer adds to them).
         head = (
             await session.execute(
-                select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()).limit(1)
+                select(
+                    AuditRecord.seq,
+                    AuditRecord.hash,
+                    select(func.max(AuditCheckpoint.seq)).scalar_subquery(),
+                )
+                .order_by(AuditRecord.seq.desc())
+                .limit(1)
             )
         ).first()
-        seq, prev = (head[0], head[1]) if head else (0, GENESIS)
+        # No record, no checkpoint: one signs a record.
+        seq, prev, last_cp = (head[0], head[1], head[2] or 0) if head else (0, GENESIS, 0)
         ids = [r.record_id for r in records]
         known: set[str] = (
             await stored_keys(session, AUDIT_RECORDS.c.record_id, ids) if look_first else set()
@@ -153,9 +161,7 @@ class Sealer:
             await projection.project(session, rows, self.settings.audit_office_hours)
         if sealed:
             CHAIN_LENGTH.set(seq)
-        need = self.settings.audit_checkpoint_every
-        last_cp = (await session.execute(select(func.max(AuditCheckpoint.seq)))).scalar() or 0
-        if sealed and seq - last_cp >= need:
+        if sealed and seq - last_cp >= self.settings.audit_checkpoint_every:
             await session.flush()
             await self.checkpoint(session)
         return sealed
