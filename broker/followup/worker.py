@@ -2,9 +2,9 @@
 (``audit.v1``: decisions, consents, nödöppningar) and adds them to the follow-up store.
 
 A batch is applied in one SQL transaction together with its consumer positions (as the
-materializer keeps its own); Kafka is told of them for the lag (``positions.LagMarks``). Should a batch be read
-again all the same, each child's ledger remembers the facts it has counted, so nothing counts
-twice.
+materializer keeps its own); Kafka is told of them for the lag (``positions.LagMarks``). Should
+a batch be read again all the same, each child's ledger remembers the facts it has counted, so
+nothing counts twice.
 """
 
 from __future__ import annotations
