@@ -54,12 +54,13 @@ async def save(session: AsyncSession, group_id: str, offsets: dict[TopicPartitio
         {"group_id": group_id, "topic": tp.topic, "partition": tp.partition, "next_offset": o}
         for tp, o in offsets.items()
     ]
-    stmt = dialect_insert(session, ConsumerPosition).values(rows)
+    stmt = dialect_insert(session, ConsumerPosition)
     await session.execute(
         stmt.on_conflict_do_update(
             index_elements=["group_id", "topic", "partition"],
             set_={"next_offset": stmt.excluded.next_offset},
-        )
+        ),
+        rows,
     )
 
 

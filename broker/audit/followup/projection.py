@@ -93,9 +93,7 @@ async def project(
 
 async def _queue(session: AsyncSession, items: list[dict[str, Any]]) -> None:
     if items:
-        await session.execute(
-            dialect_insert(session, ReviewItem).values(items).on_conflict_do_nothing()
-        )
+        await session.execute(dialect_insert(session, ReviewItem).on_conflict_do_nothing(), items)
 
 
 def _item(rec: dict[str, Any], moment: datetime) -> dict[str, Any]:
@@ -169,12 +167,13 @@ async def _count(
         }
         for k, n in daily.items()
     ]
-    stmt = dialect_insert(session, AuditDaily).values(rows)
+    stmt = dialect_insert(session, AuditDaily)
     await session.execute(
         stmt.on_conflict_do_update(
             index_elements=DAILY_KEY,
             set_={"count": AuditDaily.count + stmt.excluded.count},
-        )
+        ),
+        rows,
     )
 
 
@@ -183,19 +182,21 @@ async def _count_children(session: AsyncSession, seen: set[tuple[date, str, str]
     if not seen:
         return
     rows = [{"day": d, "org": o, "subject_pseudonym": s} for d, o, s in seen]
-    stmt = dialect_insert(session, DailyChild).values(rows).on_conflict_do_nothing()
+    stmt = dialect_insert(session, DailyChild).on_conflict_do_nothing()
     new = Counter(
-        (d, o) for d, o in (await session.execute(stmt.returning(DailyChild.day, DailyChild.org)))
+        (d, o)
+        for d, o in await session.execute(stmt.returning(DailyChild.day, DailyChild.org), rows)
     )
     if not new:
         return
     counts = [{"day": d, "org": o, "children": n} for (d, o), n in new.items()]
-    up = dialect_insert(session, DailyReader).values(counts)
+    up = dialect_insert(session, DailyReader)
     await session.execute(
         up.on_conflict_do_update(
             index_elements=["day", "org"],
             set_={"children": DailyReader.children + up.excluded.children},
-        )
+        ),
+        counts,
     )
 
 
