@@ -27,12 +27,17 @@ SCRIPT = REPO / "deploy/local/kafka-secure.sh"
 
 
 @pytest.fixture(scope="module")
-def secure() -> dict[str, str]:
+def secure() -> Iterator[dict[str, str]]:
     """The secured node (started when it is not up yet) and its client settings: bootstrap, CA,
-    the ``samsyn`` user and one organisation's user with generated passwords."""
+    the ``samsyn`` user and one organisation's user with generated passwords. A node started
+    here is stopped after the module: it is optional, and left running it kept a JVM (about
+    half a GB) and a little CPU from whatever ran next, a benchmark included."""
+    was_up = subprocess.run([str(SCRIPT), "status"], capture_output=True).returncode == 0
     subprocess.run([str(SCRIPT), "start"], check=True)
     out = subprocess.run([str(SCRIPT), "env"], check=True, capture_output=True, text=True).stdout
-    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    yield dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    if not was_up:
+        subprocess.run([str(SCRIPT), "stop"], check=True)
 
 
 def client_args(
