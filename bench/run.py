@@ -250,13 +250,11 @@ def pipeline_phase(
         router0 = dep.router_metrics()
         started = time.time()
     api0, opa0 = dep.api_metrics(), dep.opa_queries()
-    sampler_procs = {k: [v] for k, v in dep.pids().items()} | procs.stack_pids()
-    sampler_procs["opa"] = [dep.opa.proc.pid] if dep.opa.proc else []
     bench_cpu0 = procs.self_cpu()
     spy_dir = VAR / "profile" / f"{mode}-{n}"
     spied = {**dep.pids(), "bench": os.getpid()}
     spy = PySpy(spied, spy_dir) if profile else contextlib.nullcontext()
-    with Sampler(sampler_procs) as sampler, spy:
+    with Sampler(sampled_processes(dep)) as sampler, spy:
         if mode in ("http", "http_batch"):
             if mode == "http":
                 log(f"  publishing {n} events through the API ({concurrency} clients)")
@@ -360,6 +358,13 @@ def passthrough_phase(dep: Deployment, records: int) -> dict[str, Any]:
     return result
 
 
+def sampled_processes(dep: Deployment) -> dict[str, list[int]]:
+    """The processes whose CPU a phase counts: Samsyn's, the stack's and the private OPA."""
+    sampled = {k: [v] for k, v in dep.pids().items()} | procs.stack_pids()
+    sampled["opa"] = [dep.opa.proc.pid] if dep.opa.proc else []
+    return sampled
+
+
 def latency_phase(
     dep: Deployment,
     world: World,
@@ -408,10 +413,8 @@ def latency_phase(
         await reading
         return pub
 
-    sampled = {k: [v] for k, v in dep.pids().items()} | procs.stack_pids()
-    sampled["opa"] = [dep.opa.proc.pid] if dep.opa.proc else []
     bench_cpu0 = procs.self_cpu()
-    with Sampler(sampled) as sampler:
+    with Sampler(sampled_processes(dep)) as sampler:
         pub = asyncio.run(go())
     cpu = sampler.cpu()
     # the load generator and the watcher (or the feed readers) run in this process

@@ -132,7 +132,7 @@ class Sealer:
                 .limit(1)
             )
         ).first()
-        # No record, no checkpoint: one signs a record.
+        # An empty chain has no checkpoint either (a checkpoint signs a record).
         seq, prev, last_cp = (head[0], head[1], head[2] or 0) if head else (0, GENESIS, 0)
         ids = [r.record_id for r in records]
         known: set[str] = (
