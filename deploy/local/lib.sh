@@ -310,3 +310,19 @@ policy_revision() {
       xargs -0 -r sha256sum | sha256sum | cut -d' ' -f1
   )"
 }
+
+# record_policy_data_check STAGE: write STAGE/policy_data_check/data.json, the outcome of
+# checking the staged bundle's policy data (samsyn.ceiling.checked_data_failures) with the
+# SHA-256 of that data, so that OPA reads the outcome instead of checking again at every query
+# (policies/samsyn/ceiling.rego, data_failures). A record already in STAGE is refused: it could
+# be of other data (OPA would then check at each query, which is slow but still right).
+record_policy_data_check() {
+  local stage=$1 record
+  [[ ! -e $stage/policy_data_check ]] ||
+    die "policies/ holds a policy_data_check: it is made by the bundle build, remove it"
+  record=$("$OPA_BIN" eval --bundle "$stage" --format raw \
+    '{"sha256": crypto.sha256(json.marshal(data.data)), "failures": sort(data.samsyn.ceiling.checked_data_failures)}') ||
+    die "could not check the policy data in $stage"
+  mkdir -p "$stage/policy_data_check"
+  printf '%s\n' "$record" >"$stage/policy_data_check/data.json"
+}

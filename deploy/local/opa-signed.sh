@@ -20,8 +20,9 @@
 # in its config for bundles it downloads). See docs/operations.md.
 #
 # The bundle holds what opa.sh's holds: policies/ without *_test.rego and README.md, the revision
-# of policies/ (lib.sh policy_revision) in .manifest, and data.system.log.drop so that decision
-# logging can hand out decision ids while logging nothing.
+# of policies/ (lib.sh policy_revision) in .manifest, data.system.log.drop so that decision
+# logging can hand out decision ids while logging nothing, and data.policy_data_check (lib.sh
+# record_policy_data_check).
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -77,6 +78,7 @@ package system.log
 
 drop := true
 EOF
+  record_policy_data_check "$stage"
   mkdir -p "$(dirname "$out")"
   # Run inside the stage so that the bundle's file names are relative (policies/…, not /tmp/…).
   (cd "$stage" && "$OPA_BIN" build --bundle . --ignore '*_test.rego' --revision "$rev" \

@@ -63,7 +63,8 @@ serves_revision() { [[ $(served_revision) == "$1" ]]; }
 
 # build_bundle: stage policies/ with a .manifest carrying the current revision and the
 # decision-log drop rule, check it with `opa check --bundle` (a policy that does not compile is
-# refused here), pack it and replace the bundle file atomically. Prints the revision.
+# refused here), record the outcome of checking its policy data (lib.sh
+# record_policy_data_check), pack it and replace the bundle file atomically. Prints the revision.
 # The tarball is packed with tar rather than `opa build`: OPA v1.22.3's `opa build` panics
 # ("hash of unhashable type: ast.Ref") on a rule annotated `entrypoint: true` whose head ref has
 # a non-variable term such as decisions[e.ref][c.org]; `opa check` and `opa run` load it fine.
@@ -88,6 +89,7 @@ EOF
   fi
   "$OPA_BIN" check --bundle "$stage" >&2 ||
     die "opa check failed for $POLICIES_DIR; the served bundle is unchanged"
+  record_policy_data_check "$stage"
   find "$stage" -mindepth 1 -maxdepth 1 -printf '%P\0' |
     tar -C "$stage" --null -T - -czf "$BUNDLE.tmp"
   mv -f "$BUNDLE.tmp" "$BUNDLE"

@@ -45,10 +45,8 @@ _verdict(e) := {
 
 _refusals(e) := {"malformed_input"} if {
 	not input_well_formed(e)
-} else := {"config_malformed"} if {
-	not config.well_formed
-} else := {"config_exceeds_ceiling"} if {
-	count(ceiling.violations) > 0
+} else := ceiling.data_failures if {
+	count(ceiling.data_failures) > 0
 } else := f if {
 	f := grounds.admission_failures(e, decide.ground_or_empty(e))
 	count(f & {"unknown_ground", "ground_malformed"}) > 0

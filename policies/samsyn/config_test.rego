@@ -162,3 +162,44 @@ test_widened_data_is_a_fault if {
 	ceiling.data_faults == ["grounds.consent.requires_relationship"] with data.data.grounds.consent.requires_relationship as false
 	ceiling.data_faults == ["config_malformed"] with data.data.matrix as []
 }
+
+# ---------------------------------------------------------------------------------------------
+# the bundle's record of the check (data.policy_data_check, made by the bundle build): read
+# instead of checking again only when it is of this very data.
+
+_recorded(failures) := {"sha256": crypto.sha256(json.marshal(data.data)), "failures": failures}
+
+test_record_of_this_data_is_read if {
+	ceiling.data_check_recorded with data.policy_data_check as _recorded([])
+	ceiling.data_failures == set() with data.policy_data_check as _recorded([])
+
+	# A record that lists a fault is what decisions and admission then read.
+	faulty := _recorded(["config_exceeds_ceiling"])
+	ceiling.data_failures == {"config_exceeds_ceiling"} with data.policy_data_check as faulty
+	d := fx.decision(fx.event({}), "vc") with data.policy_data_check as faulty
+	fx.denied(d, "config_exceeds_ceiling")
+	d.fault == true
+}
+
+# A record made before the data changed hides nothing: the changed data is checked.
+test_record_of_other_data_is_not_read if {
+	clean := _recorded([])
+	not ceiling.data_check_recorded with data.policy_data_check as clean
+		with data.data.grounds.consent.requires_relationship as false
+	d := fx.decision(fx.event({}), "vc") with data.policy_data_check as clean
+		with data.data.grounds.consent.requires_relationship as false
+	fx.denied(d, "config_exceeds_ceiling")
+	ceiling.data_failures == {"config_malformed"} with data.policy_data_check as clean
+		with data.data.matrix as []
+}
+
+# Without a record, or with a malformed one, the data is checked at each query.
+test_no_or_malformed_record_is_not_read if {
+	not ceiling.data_check_recorded
+	ceiling.data_failures == set()
+	digest := crypto.sha256(json.marshal(data.data))
+	not ceiling.data_check_recorded with data.policy_data_check as {"sha256": digest}
+	not ceiling.data_check_recorded with data.policy_data_check as {"sha256": digest, "failures": "none"}
+	not ceiling.data_check_recorded with data.policy_data_check as {"sha256": digest, "failures": ["fine"]}
+	ceiling.data_failures == set() with data.policy_data_check as {"sha256": digest, "failures": ["fine"]}
+}

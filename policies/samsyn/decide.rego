@@ -230,10 +230,8 @@ ground_or_empty(e) := g if {
 #   on it. Always defined.
 event_failures(e, g) := {"malformed_input"} if {
 	not event_well_formed(e)
-} else := {"config_malformed"} if {
-	not config.well_formed
-} else := {"config_exceeds_ceiling"} if {
-	count(ceiling.violations) > 0
+} else := ceiling.data_failures if {
+	count(ceiling.data_failures) > 0
 } else := grounds.event_failures(ground_facts(e), g)
 
 # METADATA

@@ -217,9 +217,12 @@ def test_signed_bundle_is_served_and_its_revision_audited(
     stack: dict[str, str], bundles: Bundles, opa: VerifyingOpa, tmp_path: Path
 ) -> None:
     """OPA with --verification-key activates the signed bundle; a routed event's audit record
-    carries that bundle's revision."""
+    carries that bundle's revision; the bundle records the check of its data."""
     opa.run_file(bundles.signed, bundles.public_key)
     opa.wait_health(200)
+    # opa build rewrote the data into one file: the check's record still names this data.
+    recorded = httpx.post(opa.url + "/v1/data/samsyn/ceiling/data_check_recorded", json={})
+    assert recorded.json()["result"] is True
     samsyn = samsyn_on(stack, opa.url, tmp_path)
     try:
         skola, soc = samsyn.org("school", "1460"), samsyn.org("social_services", "1460")
