@@ -297,15 +297,19 @@ data_failures := {f | some f in data.policy_data_check.failures} if {
 } else := checked_data_failures
 
 # METADATA
+# scope: document
 # title: The policy data checked
 # description: Always defined; the one place that turns the checks into reason codes.
+default checked_data_failures := set()
+
 checked_data_failures := {"config_malformed"} if {
 	not config.well_formed
 } else := {"config_exceeds_ceiling"} if {
 	count(violations) > 0
-} else := set()
+}
 
 # METADATA
+# scope: document
 # title: The bundle carries the outcome of checking this very data
 # description: |
 #   data.policy_data_check names data.data's SHA-256 and lists failures that are reason codes
@@ -315,11 +319,11 @@ default data_check_recorded := false
 
 data_check_recorded if {
 	record := data.policy_data_check
+	record.sha256 == crypto.sha256(json.marshal(data.data))
 	is_array(record.failures)
 	every f in record.failures {
 		f in {"config_malformed", "config_exceeds_ceiling"}
 	}
-	record.sha256 == crypto.sha256(json.marshal(data.data))
 }
 
 # METADATA
