@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.kit import REPO
+from tests.kit import REPO, opa_binary
 
 pytestmark = pytest.mark.integration
 
@@ -38,14 +38,8 @@ def record(stage: Path) -> subprocess.CompletedProcess[str]:
 
 
 def evaluate(stage: Path, query: str) -> Any:
-    binary = subprocess.run(
-        [str(REPO / "deploy/local/install.sh"), "opa-path"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
     out = subprocess.run(
-        [binary, "eval", "--bundle", str(stage), "--format", "raw", query],
+        [opa_binary(), "eval", "--bundle", str(stage), "--format", "raw", query],
         check=True,
         capture_output=True,
         text=True,

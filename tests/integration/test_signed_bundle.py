@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.kit import REPO, Org, Samsyn, audit_for, child, free_port, start_samsyn
+from tests.kit import REPO, Org, Samsyn, audit_for, child, free_port, opa_binary, start_samsyn
 
 pytestmark = [pytest.mark.integration, pytest.mark.stack_security]
 
@@ -81,15 +81,6 @@ def bundles(tmp_path_factory: pytest.TempPathFactory) -> Bundles:
     data["data"]["grounds"]["mandatory_report"]["recipient_kinds"].append("police")
     tampered = _pack(tmp / "tampered.tar.gz", {**members, "data.json": json.dumps(data).encode()})
     return Bundles(revision, public_key, signed, unsigned, tampered)
-
-
-def opa_binary() -> str:
-    return subprocess.run(
-        [str(REPO / "deploy/local/install.sh"), "opa-path"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
 
 
 class VerifyingOpa:

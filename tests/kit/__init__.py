@@ -19,6 +19,7 @@ from tests.kit.stack import (
     drop_postgres_database,
     free_port,
     new_postgres_database,
+    opa_binary,
     stack_env,
     stop_process,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "free_port",
     "luhn_check",
     "new_postgres_database",
+    "opa_binary",
     "read_to_end",
     "shared_and_read",
     "signature_valid",

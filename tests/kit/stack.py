@@ -24,6 +24,16 @@ def free_port() -> int:
         return port
 
 
+def opa_binary() -> str:
+    """The OPA the stack installs (deploy/local/install.sh, cached)."""
+    return subprocess.run(
+        [str(REPO / "deploy/local/install.sh"), "opa-path"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+
+
 def stack_env() -> dict[str, str]:
     """Start (or reuse) the real local stack and return its addresses. Never skips: a missing
     Kafka, OPA or PostgreSQL fails the test run."""
@@ -142,12 +152,7 @@ class Opa:
     def __init__(self, port: int | None = None, policies: Path = REPO / "policies") -> None:
         self.port = port or free_port()
         self.policies = policies
-        self.binary = subprocess.run(
-            [str(REPO / "deploy/local/install.sh"), "opa-path"],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
+        self.binary = opa_binary()
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
