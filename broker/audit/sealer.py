@@ -80,12 +80,10 @@ class Sealer:
                 records = [decode_audit(r.value) for r in raw]
                 self.progress.hold(bool(records))
                 due = time.monotonic() - last_checkpoint >= self.settings.audit_checkpoint_seconds
-                if not records and not due:
-                    await marks.idle()
-                    continue
-                await self.store_batch(records, positions.next_offsets(raw), due)
-                if due:
-                    last_checkpoint = time.monotonic()
+                if records or due:
+                    await self.store_batch(records, positions.next_offsets(raw), due)
+                    if due:
+                        last_checkpoint = time.monotonic()
                 if records:
                     await marks.stored()
                     self.progress.moved()
