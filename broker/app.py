@@ -37,6 +37,7 @@ from broker.runtime.metrics import HttpMetrics
 from broker.runtime.readiness import dependency_checks, keys_check, readiness, worker_checks
 from broker.runtime.state import AppState
 from broker.runtime.workers import build_workers, start_after_key_import, stop_workers
+from broker.web import telemetry
 from broker.web.docs import install_docs
 from broker.web.errors import install_handlers
 from broker.web.head import HeadAsGet
@@ -136,6 +137,7 @@ def create_app(
         # Operation ids are the handlers' names (create_consent, publish, feed): what a client
         # generated from the document calls its functions.
         generate_unique_id_function=lambda route: route.name,
+        telemetry=telemetry.OFF,
     )
     install_handlers(app)
     app.add_middleware(HeadAsGet)

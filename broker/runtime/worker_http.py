@@ -17,12 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from broker.config import Settings
 from broker.policy.client import PolicyClient
 from broker.runtime.readiness import Check, dependency_checks, readiness
+from broker.web import telemetry
 
 
 def worker_app(
     settings: Settings, engine: AsyncEngine, policy: PolicyClient | None, workers: dict[str, Check]
 ) -> FastAPI:
-    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None, telemetry=telemetry.OFF)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
