@@ -20,22 +20,34 @@ def band(value: Any, bands: list[dict[str, Any]]) -> str | None:
     return None
 
 
+class Projection:
+    """One decision's projection, read from the decision once: the router applies each distinct
+    decision of a batch to many events (pairs share the policy's Decision objects)."""
+
+    __slots__ = ("allowed", "transforms")
+
+    def __init__(self, decision: dict[str, Any]) -> None:
+        self.allowed = set(decision.get("categories") or [])
+        # (field, its bands, or None for a transform that is not banding: the field is dropped)
+        self.transforms = [
+            (t.get("field"), (t.get("bands") or []) if t.get("op") == "band" else None)
+            for t in decision.get("transforms") or []
+        ]
+
+    def __call__(self, data: dict[str, Any], field_categories: dict[str, str]) -> dict[str, Any]:
+        out = {f: v for f, v in data.items() if field_categories.get(f) in self.allowed}
+        for field, bands in self.transforms:
+            if field not in out:
+                continue
+            banded = band(out[field], bands) if bands is not None else None
+            if banded is None:
+                del out[field]
+            else:
+                out[field] = banded
+        return out
+
+
 def project(
     data: dict[str, Any], field_categories: dict[str, str], decision: dict[str, Any]
 ) -> dict[str, Any]:
-    allowed = set(decision.get("categories") or [])
-    out = {f: v for f, v in data.items() if field_categories.get(f) in allowed}
-    for transform in decision.get("transforms") or []:
-        field = transform.get("field")
-        if field not in out:
-            continue
-        banded = (
-            band(out[field], transform.get("bands") or [])
-            if (transform.get("op") == "band")
-            else None
-        )
-        if banded is None:
-            del out[field]
-        else:
-            out[field] = banded
-    return out
+    return Projection(decision)(data, field_categories)

@@ -17,7 +17,7 @@ from broker.infra.kafka import AUDIT, DEAD_LETTERS, DELIVERIES
 from broker.name_ids import name_id
 from broker.policy.client import PolicyAnswer
 from broker.policy.input import Pending
-from broker.policy.projector import project
+from broker.policy.projector import Projection
 from broker.privacy.payloads import (
     Personal,
     event_ad,
@@ -102,6 +102,39 @@ def parked(
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class _Verdict:
+    """A decision as a pair's records use it, read from the decision once per batch."""
+
+    allow: bool
+    ground: Any
+    shared: list[str]  # the categories that go, sorted; none for a denial
+    projection: Projection | None  # an allow's
+    reasons: list[str]  # the audit record's
+    obligations: list[Any]
+    statute: Any
+    review: bool | None
+
+
+def _verdict(decision: dict[str, Any]) -> _Verdict:
+    allow = decision.get("allow") is True
+    names = decision.get("obligations") or []
+    return _Verdict(
+        allow=allow,
+        ground=decision.get("legal_ground"),
+        shared=sorted(decision.get("categories") or []) if allow else [],
+        projection=Projection(decision) if allow else None,
+        reasons=[
+            *(decision.get("reasons") or (["allowed"] if allow else [])),
+            # The follow-up queues a disclosure whose obligations say review.
+            *(obligations(names) if allow else []),
+        ],
+        obligations=names,
+        statute=decision.get("statute"),
+        review=decision.get("review") is True if allow else None,
+    )
+
+
 def outputs(
     contracts: Contracts,
     events: list[Pending],
@@ -113,24 +146,31 @@ def outputs(
     Each delivery's number and slice are sealed under the child's key (``keys``)."""
     out: list[Output] = []
     relied_on: set[str] = set()
+    at = now.isoformat()
+    # By the decision's identity: the pairs of a batch share a few Decision objects (the
+    # policy's indexed answer), which stay alive in ``answer`` meanwhile.
+    verdicts: dict[int, _Verdict] = {}
     for ref, ev in enumerate(events):
         per_org = answer.decisions.get(str(ref), {})
-        event_type = contracts.events[ev.envelope["type"]]
-        data = ev.envelope["data"]
+        envelope = ev.envelope
+        event_type = contracts.events[envelope["type"]]
+        event_id, consent_id, purpose = ev.event_id, ev.consent_id, envelope["purpose"]
+        data = envelope["data"]
         present = sorted({event_type.categories[f] for f in data if f in event_type.categories})
         recipients: list[RoutedRecipient] = []
         for cand in ev.candidates:
             org = cand["org"]
             found = per_org.get(org)
             decision: dict[str, Any] = found if isinstance(found, dict) else DENIED
-            allow = decision.get("allow") is True
-            sliced = project(data, event_type.categories, decision) if allow else {}
-            if allow and not sliced:
+            v = verdicts.get(id(decision))
+            if v is None:
+                v = verdicts[id(decision)] = _verdict(decision)
+            sliced = v.projection(data, event_type.categories) if v.projection else {}
+            if v.allow and not sliced:
                 # Nothing but identity would go; a bare "something happened" is information too.
-                allow, decision = False, {**decision, "reasons": ["nothing_necessary"]}
-            shared = sorted(decision.get("categories") or []) if allow else []
-            ground = decision.get("legal_ground")
-            did = delivery_id(ev.source_org, ev.event_id, org) if allow else None
+                v = _verdict({**decision, "allow": False, "reasons": ["nothing_necessary"]})
+            allow, ground, shared = v.allow, v.ground, v.shared
+            did = delivery_id(ev.source_org, event_id, org) if allow else None
             recipients.append(
                 RoutedRecipient(
                     org=org,
@@ -141,8 +181,8 @@ def outputs(
                 )
             )
             if did is not None:
-                if ground == "consent" and ev.consent_id:
-                    relied_on.add(ev.consent_id)
+                if ground == "consent" and consent_id:
+                    relied_on.add(consent_id)
                 out.append(
                     Output(
                         DELIVERIES,
@@ -150,23 +190,23 @@ def outputs(
                         Delivery(
                             delivery_id=did,
                             org=org,
-                            event_id=ev.event_id,
-                            type=ev.envelope["type"],
+                            event_id=event_id,
+                            type=envelope["type"],
                             subject_pseudonym=ev.pseudonym,
-                            time=ev.envelope.get("time") or now.isoformat(),
+                            time=envelope.get("time") or at,
                             source_org=ev.source_org,
                             source_kind=ev.source_kind,
-                            purpose=ev.envelope["purpose"],
+                            purpose=purpose,
                             legal_ground=ground,
-                            consent_id=ev.consent_id if ground == "consent" else None,
+                            consent_id=consent_id if ground == "consent" else None,
                             categories=shared,
                             sealed=seal_personal(
                                 keys[ev.pseudonym],
-                                Personal(subject=ev.envelope["subject"], data=sliced),
+                                Personal(subject=envelope["subject"], data=sliced),
                                 feed_ad(did),
                             ),
-                            obligations=decision.get("obligations") or [],
-                            statute=decision.get("statute"),
+                            obligations=v.obligations,
+                            statute=v.statute,
                         ),
                     )
                 )
@@ -175,27 +215,23 @@ def outputs(
                     AUDIT,
                     None,
                     record(
-                        record_id=decision_record_id(ev.source_org, ev.event_id, org),
+                        record_id=decision_record_id(ev.source_org, event_id, org),
                         action=AuditAction.DECISION,
                         outcome="allow" if allow else "deny",
                         actor_org=ev.source_org,
                         subject_pseudonym=ev.pseudonym,
-                        event_id=ev.event_id,
+                        event_id=event_id,
                         recipient_org=org,
                         legal_ground=ground,
-                        purpose=ev.envelope["purpose"],
+                        purpose=purpose,
                         categories_shared=shared,
                         categories_withheld=[c for c in present if c not in shared],
-                        reasons=[
-                            *(decision.get("reasons") or (["allowed"] if allow else [])),
-                            # The follow-up queues a disclosure whose obligations say review.
-                            *(obligations(decision.get("obligations") or []) if allow else []),
-                        ],
+                        reasons=v.reasons,
                         policy_revision=answer.revision,
                         decision_id=answer.decision_id,
-                        statute=decision.get("statute") if allow else None,
-                        review=decision.get("review") is True if allow else None,
-                        time=now,
+                        statute=v.statute if allow else None,
+                        review=v.review,
+                        time=at,
                     ),
                 )
             )
@@ -207,9 +243,7 @@ def outputs(
             Output(
                 DELIVERIES,
                 ev.source_org,
-                RoutingSummary(
-                    source_org=ev.source_org, event_id=ev.event_id, recipients=recipients
-                ),
+                RoutingSummary(source_org=ev.source_org, event_id=event_id, recipients=recipients),
             )
         )
     return out, relied_on
