@@ -33,6 +33,7 @@ from tests.kit import (
     drop_postgres_database,
     free_port,
     new_postgres_database,
+    opa_binary,
     start_samsyn,
     start_worker,
     stop_process,
@@ -60,12 +61,7 @@ class PrivateOpa:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        binary = subprocess.run(
-            [str(REPO / "deploy/local/install.sh"), "opa-path"],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
+        binary = opa_binary()
         bundle = STACK_OPA_DIR / "samsyn"
         if not bundle.is_file():
             raise RuntimeError(f"no OPA bundle at {bundle}: run deploy/local/stack.sh up")
