@@ -114,8 +114,8 @@ class _Verdict:
     projection: Projection | None  # an allow's
     reasons: list[str]  # the audit record's
     obligations: list[Any]
-    statute: Any
-    review: bool | None
+    statute: Any  # an allow's
+    review: bool | None  # an allow's
 
 
 def _verdict(decision: dict[str, Any]) -> _Verdict:
@@ -132,7 +132,7 @@ def _verdict(decision: dict[str, Any]) -> _Verdict:
             *(obligations(names) if allow else []),
         ],
         obligations=names,
-        statute=decision.get("statute"),
+        statute=decision.get("statute") if allow else None,
         review=decision.get("review") is True if allow else None,
     )
 
@@ -231,7 +231,7 @@ def outputs(
                         reasons=v.reasons,
                         policy_revision=answer.revision,
                         decision_id=answer.decision_id,
-                        statute=v.statute if allow else None,
+                        statute=v.statute,
                         review=v.review,
                         time=at,
                     ),
