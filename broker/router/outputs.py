@@ -137,25 +137,36 @@ def _verdict(decision: dict[str, Any]) -> _Verdict:
     )
 
 
-def outputs(
-    contracts: Contracts,
-    events: list[Pending],
-    answer: PolicyAnswer,
-    now: datetime,
-    keys: Mapping[str, AESGCM],
-) -> tuple[list[Output], set[str]]:
-    """Deliveries, routing summaries and audit records; plus consents the allows relied on.
-    Each delivery's number and slice are sealed under the child's key (``keys``)."""
-    out: list[Output] = []
-    relied_on: set[str] = set()
-    at = now.isoformat()
-    # By the decision's identity: the pairs of a batch share a few Decision objects (the
-    # policy's indexed answer), which stay alive in ``answer`` meanwhile.
-    verdicts: dict[int, _Verdict] = {}
-    for ref, ev in enumerate(events):
+class Outputs:
+    """The output records of one answered query, built event by event (the router builds them
+    in slices between its other work); and the consents the allows relied on."""
+
+    def __init__(
+        self,
+        contracts: Contracts,
+        answer: PolicyAnswer,
+        now: datetime,
+        keys: Mapping[str, AESGCM],
+    ) -> None:
+        self.records: list[Output] = []
+        self.relied_on: set[str] = set()
+        self._contracts = contracts
+        self._answer = answer
+        self._now = now
+        self._at = now.isoformat()
+        self._keys = keys
+        # By the decision's identity: the pairs of a batch share a few Decision objects (the
+        # policy's indexed answer), which stay alive in ``answer`` meanwhile.
+        self._verdicts: dict[int, _Verdict] = {}
+
+    def add(self, ref: int, ev: Pending) -> None:
+        """Deliveries, routing summary and audit records of the query's event ``ref``. Each
+        delivery's number and slice are sealed under the child's key."""
+        answer, at, verdicts = self._answer, self._at, self._verdicts
+        out, relied_on = self.records, self.relied_on
         per_org = answer.decisions.get(str(ref), {})
         envelope = ev.envelope
-        event_type = contracts.events[envelope["type"]]
+        event_type = self._contracts.events[envelope["type"]]
         event_id, consent_id, purpose = ev.event_id, ev.consent_id, envelope["purpose"]
         data = envelope["data"]
         present = sorted({event_type.categories[f] for f in data if f in event_type.categories})
@@ -203,7 +214,7 @@ def outputs(
                             consent_id=consent_id if ground == "consent" else None,
                             categories=shared,
                             sealed=seal_personal(
-                                keys[ev.pseudonym],
+                                self._keys[ev.pseudonym],
                                 Personal(subject=envelope["subject"], data=sliced),
                                 feed_ad(did),
                             ),
@@ -239,7 +250,9 @@ def outputs(
             )
         if not ev.candidates:
             out.append(
-                denied_whole(ev, answer, now, reasons=["no_candidate_recipients"], withheld=present)
+                denied_whole(
+                    ev, answer, self._now, reasons=["no_candidate_recipients"], withheld=present
+                )
             )
         out.append(
             Output(
@@ -248,7 +261,21 @@ def outputs(
                 RoutingSummary(source_org=ev.source_org, event_id=event_id, recipients=recipients),
             )
         )
-    return out, relied_on
+
+
+def outputs(
+    contracts: Contracts,
+    events: list[Pending],
+    answer: PolicyAnswer,
+    now: datetime,
+    keys: Mapping[str, AESGCM],
+) -> tuple[list[Output], set[str]]:
+    """Deliveries, routing summaries and audit records of ``events`` (one query's, in its
+    order); plus consents the allows relied on."""
+    built = Outputs(contracts, answer, now, keys)
+    for ref, ev in enumerate(events):
+        built.add(ref, ev)
+    return built.records, built.relied_on
 
 
 def erased_outputs(erased: list[IngestedEvent], now: datetime) -> list[Output]:
