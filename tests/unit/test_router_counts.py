@@ -5,9 +5,10 @@ from __future__ import annotations
 from prometheus_client import REGISTRY
 
 from broker.audit.records import record
-from broker.records import AuditAction, Delivery, RoutingSummary
+from broker.records import AuditAction
 from broker.router.loop import Router
 from broker.router.outputs import Output
+from tests.unit.test_materializer_batch import delivery, summary
 
 
 def _decided(outcome: str, ground: str | None) -> Output:
@@ -28,6 +29,7 @@ def test_counts_each_decision_by_outcome_and_ground_and_each_routed_event() -> N
         "deny": _value("samsyn_decisions_total", outcome="deny", legal_ground="-"),
         "routed": _value("samsyn_events_routed_total"),
     }
+    shared = delivery("b")
     produced = [
         _decided("allow", "consent"),
         _decided("allow", "consent"),
@@ -38,28 +40,9 @@ def test_counts_each_decision_by_outcome_and_ground_and_each_routed_event() -> N
             None,
             record(action=AuditAction.FEED_READ, outcome="allow", actor_org="a"),
         ),
-        Output(
-            "deliveries.v1",
-            "b",
-            Delivery(
-                delivery_id="d",
-                org="b",
-                event_id="e",
-                type="t",
-                subject_pseudonym="p",
-                time="2026-01-01T00:00:00+00:00",
-                source_org="a",
-                source_kind="school",
-                purpose="support",
-                legal_ground="consent",
-                consent_id="c",
-                categories=[],
-                sealed="",
-                obligations=[],
-            ),
-        ),
-        Output("deliveries.v1", "a", RoutingSummary(source_org="a", event_id="e", recipients=[])),
-        Output("deliveries.v1", "a", RoutingSummary(source_org="a", event_id="f", recipients=[])),
+        Output("deliveries.v1", "b", shared),
+        Output("deliveries.v1", "a", summary(shared)),
+        Output("deliveries.v1", "a", summary(delivery("c"))),
     ]
     Router._count(produced)
     assert _value("samsyn_decisions_total", outcome="allow", legal_ground="consent") == (
