@@ -2,6 +2,7 @@ package samsyn.decide_test
 
 import data.samsyn.decide
 import data.samsyn.fixtures_test as fx
+import data.samsyn.grounds
 
 decision_keys := {"allow", "legal_ground", "statute", "categories", "withheld", "transforms", "obligations", "review", "reasons", "fault"}
 
@@ -235,6 +236,27 @@ test_facts_keep_what_the_rules_read if {
 	object.keys(decide.ground_facts(e)) == {"type", "legal_basis", "purpose", "source", "age", "consent"}
 	decide.ground_facts(e).consent == e.consent
 	not "age" in object.keys(decide.ground_facts(object.remove(e, ["age"])))
+	object.keys(grounds.admission_facts(e)) == {"type", "legal_basis", "purpose", "source", "age"}
+	shape := {"type", "source", "purpose", "legal_basis", "municipality_extension", "categories", "fields"}
+	object.keys(decide.event_shape(e)) == shape
+}
+
+# Events of one shape (one source, type and data) are still checked apart where they differ
+# in what the shape leaves out: the ref, the child's age, the consent.
+test_events_of_one_shape_checked_apart if {
+	e := fx.event({"ref": "ok"})
+	out := fx.decide_batch([
+		e,
+		fx.with_keys(e, {"ref": "age", "age": "ten"}),
+		fx.with_keys(e, {"ref": "old", "age": 19}),
+		fx.with_keys(e, {"ref": "withdrawn", "consent": fx.consent({"withdrawn": true})}),
+		fx.with_keys(e, {"ref": "none", "consent": null}),
+	])
+	fx.allowed(out.ok.vc)
+	out.age.vc.reasons == ["malformed_input"]
+	fx.denied(out.old.vc, "consent_age_rule")
+	out.withdrawn.vc.reasons == ["consent_withdrawn"]
+	out.none.vc.reasons == ["consent_missing"]
 }
 
 # Events that look alike to the candidate rules but differ elsewhere (age, categories) are

@@ -20,10 +20,21 @@ import data.samsyn.consent
 #   The ground's checks that depend on the event alone (admission_failures) and the consent's
 #   event checks. Empty when they all pass. Always defined. g is the ground's record ({} for
 #   an unknown ground). unknown_ground and ground_malformed are reported alone.
-event_failures(e, g) := f if {
-	f := admission_failures(e, g)
-	count(f & {"unknown_ground", "ground_malformed"}) > 0
-} else := union({admission_failures(e, g), consent.event_failures(e, g)})
+event_failures(e, g) := _with_consent(admission_failures(admission_facts(e), g), e, g)
+
+_with_consent(admission, e, g) := admission if {
+	count(admission & {"unknown_ground", "ground_malformed"}) > 0
+} else := admission | consent.event_failures(e, g)
+
+# METADATA
+# title: What the admission checks read of the event
+# description: |
+#   The event reduced to type, legal_basis, purpose, source and age, each as in the event or
+#   missing as in the event. Why: OPA caches a function's result by its arguments, and
+#   without the consent a source's events of one type about children of one age agree on
+#   these, so they are checked once in a batch. A check that read another attribute would
+#   find it missing and fail closed.
+admission_facts(e) := object.filter(e, ["type", "legal_basis", "purpose", "source", "age"])
 
 # METADATA
 # title: Reason codes that no later fact can change
