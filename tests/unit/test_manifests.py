@@ -213,6 +213,27 @@ def test_k8s_router_has_opa_sidecar_with_verification_key() -> None:
     assert env["SAMSYN_ROUTER_INSTANCE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
 
 
+def _mebibytes(quantity: str) -> int:
+    m = re.fullmatch(r"(\d+)(Mi|MiB|Gi|GiB)", quantity)
+    assert m is not None, quantity
+    return int(m.group(1)) * (1024 if m.group(2).startswith("G") else 1)
+
+
+def test_opa_collects_garbage_as_the_local_stack_does() -> None:
+    """The OPA of the manifests runs with the local stack's GOGC (what the benchmark measures),
+    and in Kubernetes with a GOMEMLIMIT below its container's memory limit."""
+    local = re.search(r"SAMSYN_OPA_GOGC:-(\d+)", (REPO / "deploy/local/opa.sh").read_text())
+    assert local is not None
+    assert compose()["services"]["opa"]["environment"]["GOGC"] == local.group(1)
+    specs = dict(pod_specs())
+    for pod in ("samsyn-api", "samsyn-router"):
+        [opa] = [c for c in specs[pod]["containers"] if c["name"] == "opa"]
+        env = {e["name"]: e["value"] for e in opa["env"]}
+        assert env["GOGC"] == local.group(1), pod
+        limit = _mebibytes(opa["resources"]["limits"]["memory"])
+        assert _mebibytes(env["GOMEMLIMIT"]) < limit, pod
+
+
 def test_k8s_read_side_is_a_statefulset_of_static_members_without_opa() -> None:
     """The materializer and the sealer run in their own StatefulSet (not in the API pods),
     each pod a static member under its pod name (stable across restarts, never another pod's);
