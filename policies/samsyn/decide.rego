@@ -72,7 +72,7 @@ duplicate_ref_decisions(ref) := {c.org: constant_denial("duplicate_event_ref") |
 #   per organisation (duplicate_candidate). Always defined.
 event_decisions(e) := {c.org: constant_denial("duplicate_candidate") | some c in e.candidates} if {
 	not candidates_unique(e)
-} else := {org: pair_decision(ev, view) | some org, view in views} if {
+} else := candidate_decisions(ev, views) if {
 	ev := event_view(e)
 
 	# What other_than_source and consent.recipient_in_scope compare a candidate's org with.
@@ -82,6 +82,15 @@ event_decisions(e) := {c.org: constant_denial("duplicate_candidate") | some c in
 		object.get(e, ["consent", "scope", "to_orgs"], null),
 	)
 } else := {c.org: constant_denial("indeterminate") | some c in e.candidates}
+
+# METADATA
+# title: Decisions for an event view and its candidates as read
+# description: |
+#   A function of its own, so that OPA, which caches a function's result by its arguments,
+#   serves the events of a batch that have one view and the same candidates as read (children
+#   of one school with the same organisations around them, in the same relationships) with
+#   one look-up for all their candidates instead of one per candidate.
+candidate_decisions(ev, views) := {org: pair_decision(ev, view) | some org, view in views}
 
 # METADATA
 # title: Candidate organisations unique in the event
