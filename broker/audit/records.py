@@ -2,7 +2,8 @@
 
 Every process that decides, reads or changes something produces these to ``audit.v1``; the sealer
 gives them ``seq``, ``prev_hash`` and ``hash``. Decision records get deterministic ids, so a
-decision re-made after a crash is the same record and is sealed once.
+decision re-made after a crash is the same record and is sealed once; every record's id begins
+with its time (``broker.name_ids``).
 """
 
 from __future__ import annotations
@@ -11,14 +12,16 @@ import uuid
 from datetime import datetime
 
 from broker.infra.db import utcnow
-from broker.name_ids import name_id
+from broker.name_ids import name_id, time_id
 from broker.records import AuditAction, AuditEntry
 
 NAMESPACE = uuid.UUID("8a6b1f0e-6f5c-4d8e-9a51-5a3c2b1d0e7f")
 
 
-def decision_record_id(source_org: str, event_id: str, recipient: str | None) -> str:
-    return name_id(NAMESPACE, f"decision/{source_org}/{event_id}/{recipient or '-'}")
+def decision_record_id(
+    source_org: str, event_id: str, recipient: str | None, accepted_ms: int
+) -> str:
+    return name_id(NAMESPACE, f"decision/{source_org}/{event_id}/{recipient or '-'}", accepted_ms)
 
 
 def record(
@@ -45,7 +48,7 @@ def record(
     """``time`` (now if None) may come as its ISO 8601 text already: the router's records of a
     batch share one time, and formatting an aware datetime was a third of the record's cost."""
     return AuditEntry(
-        record_id=record_id or str(uuid.uuid4()),
+        record_id=record_id or time_id(),
         time=time if isinstance(time, str) else (time or utcnow()).isoformat(),
         actor_org=actor_org,
         actor_client=actor_client,

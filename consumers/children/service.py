@@ -15,6 +15,7 @@ from broker.audit.followup.vocabulary import obligations
 from broker.audit.records import record
 from broker.infra.db import transaction, utcnow
 from broker.ingest.models import AcceptedEvent
+from broker.name_ids import millis
 from broker.policy.client import PolicyUnavailable
 from broker.policy.input import Pending, build_input
 from broker.policy.projector import project
@@ -93,6 +94,7 @@ async def emergency_access(
                     source_kind=kind,
                     pseudonym=pseudonym,
                     envelope={**envelope, "purpose": "emergency", "legalbasis": "emergency"},
+                    accepted_ms=millis(e.accepted_at),
                 )
             )
         if not events:

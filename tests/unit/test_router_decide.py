@@ -20,6 +20,7 @@ import consumers.models  # noqa: F401
 from broker.config import Settings
 from broker.contracts import Contracts
 from broker.infra.db import Base, make_engine, make_sessionmaker, utcnow
+from broker.name_ids import millis
 from broker.policy.client import PolicyAnswer, PolicyTimeout, PolicyUnavailable
 from broker.privacy.kek import LocalKeks
 from broker.privacy.payloads import (
@@ -307,3 +308,34 @@ async def test_a_fault_for_one_event_parks_it_and_the_rest_is_routed(
     delivered = {o.value.event_id for o in decided.produced if isinstance(o.value, Delivery)}
     assert bad["id"] not in delivered
     assert EVENTS_PARKED._value.get() == parked_before + 1
+
+
+async def test_ids_begin_with_the_acceptance_time_and_are_made_again_alike(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Decided twice (a crash before the commit), an event gets the same decision and delivery
+    ids, each beginning with the time ingest accepted it, for an erased child's too: so the
+    read side recognises them, and new rows go to the right edge of the unique indexes."""
+    records = await _world(sessions, 3)
+    async with sessions() as session, session.begin():
+        await key_ring(sessions, KEKS).shred(session, [f"k1:{0:064x}"])
+    accepted = {r.event_id: millis(decode_ingested(r.value).accepted_at) for r in records}
+    runs = []
+    for _ in range(2):
+        decided = await _router(sessions, FakeOpa(), 500)._decide(records, {})
+        assert decided is not None
+        runs.append(
+            sorted(
+                (o.value.event_id, o.value.recipient_org, o.value.record_id)
+                if isinstance(o.value, AuditEntry)
+                else (o.value.event_id, o.value.org, o.value.delivery_id)
+                for o in decided.produced
+                if isinstance(o.value, AuditEntry | Delivery)
+            )
+        )
+    assert runs[0] == runs[1]
+    assert {e for e, _, _ in runs[0]} == set(accepted)
+    assert any(org is None for _, org, _ in runs[0])  # the erased child's deny
+    for event_id, _, made in runs[0]:
+        u = uuid.UUID(made)
+        assert (u.version, u.int >> 80) == (8, accepted[event_id])
