@@ -164,6 +164,14 @@ def test_batch_bounds(samsyn: Samsyn, setting: Setting) -> None:
     assert status.status_code == 404
     r = post(setting, {"content-type": BATCH}, json.dumps({"id": "x"}).encode())
     assert r.status_code == 422, r.text
+    # An event over the single event's limit (64 KiB) is rejected alone; the others go.
+    fits, also = attendance(setting), attendance(setting)
+    large = attendance(setting, note="ö" * (32 * 1024))  # 64 KiB of UTF-8, and the rest
+    r = post(setting, {"content-type": BATCH}, batch_body(fits, large, also))
+    assert r.status_code == 200, r.text
+    assert [x["status"] for x in r.json()] == ["accepted", "rejected", "accepted"]
+    assert r.json()[1]["problem"]["status"] == 413
+    assert "65536 bytes" in r.json()[1]["problem"]["detail"]
 
 
 def test_feed_as_cloudevents(setting: Setting) -> None:
