@@ -18,6 +18,7 @@ from broker.infra.keys import pem
 from broker.records import AuditAction
 from broker.runtime.state import AppState
 from broker.subjects.input import subject_of
+from broker.times import rfc3339
 from broker.web.cursors import decode_cursor, encode_cursor
 from broker.web.errors import InvalidInput
 from broker.web.openapi import PROBLEMS
@@ -89,8 +90,7 @@ def _time(value: str | None, pointer: str) -> datetime | None:
     if value is None:
         return None
     try:
-        # RFC 3339 lets "T" and "Z" be lower case; fromisoformat wants them upper case.
-        return datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+        return rfc3339(value)
     except ValueError as err:
         raise InvalidInput(
             f"{pointer}: {err}", errors=[{"pointer": pointer, "detail": str(err)}]

@@ -27,6 +27,7 @@ from broker.followup.catalogue import (
     periods,
 )
 from broker.subjects.personnummer import InvalidPersonnummer, Personnummer
+from broker.times import rfc3339
 
 FOLLOW_UP_WITHIN = timedelta(days=30)
 EVENT_MILESTONES = {
@@ -131,7 +132,7 @@ def _short(text: str) -> str:
 def _time(raw: str | None, fallback: datetime) -> datetime:
     if not raw:
         return fallback
-    return datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    return rfc3339(raw)
 
 
 def from_event(

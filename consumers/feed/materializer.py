@@ -46,6 +46,7 @@ from broker.runtime.supervise import (
     keep_running,
     within,
 )
+from broker.times import rfc3339
 from consumers.models import FEED_ITEMS, FeedItem, lock_feed
 from consumers.notices import CONSENT_WITHDRAWN, notice
 from consumers.reads import Opened, opened
@@ -68,7 +69,7 @@ class WithdrawalNotCommitted(Exception):
 def _time(raw: str | None) -> datetime:
     if not raw:
         return utcnow()
-    return datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    return rfc3339(raw)
 
 
 def decode(topic: str, raw: bytes | None) -> DeliveriesRecord | RegistryRecord:

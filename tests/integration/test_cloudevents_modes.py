@@ -88,6 +88,17 @@ def test_structured_mode(setting: Setting) -> None:
     assert delivered(setting, event.get_id())["data"]
 
 
+def test_a_time_in_lower_case_is_a_time(setting: Setting) -> None:
+    """RFC 3339 (and the envelope's pattern) lets "T" and "Z" be lower case: such an event is
+    accepted, delivered, and its time is the feed item's."""
+    event = attendance(setting)
+    body = json.loads(to_structured(event, FORMAT).body)
+    body["time"] = "2026-10-01t08:30:00.25z"
+    r = post(setting, {"content-type": "application/cloudevents+json"}, json.dumps(body).encode())
+    assert r.status_code == 202, r.text
+    assert delivered(setting, event.get_id())["time"].startswith("2026-10-01T08:30:00.25")
+
+
 def test_binary_mode_with_extensions_as_headers(setting: Setting) -> None:
     """Binary mode: ce-* headers (incl. purpose, legalbasis, consentref), Content-Type as
     datacontenttype, the data as the body; the same event in structured mode is a repeat."""
