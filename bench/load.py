@@ -18,7 +18,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from bench.scenario import World
 from broker.config import Settings
-from broker.infra.db import make_engine, make_sessionmaker, utcnow
+from broker.demo.story import iso
+from broker.infra.db import make_engine, make_sessionmaker
 from broker.infra.kafka_writer import KafkaWriter
 from broker.infra.keys import load_keys, subject_keys_of
 from broker.privacy.keylog import KafkaKeyLog
@@ -366,14 +367,13 @@ async def _read_records(bootstrap: str, topic: str) -> list[IngestedEvent]:
 
 def _fresh(template: Template) -> IngestedEvent:
     """An ``events.v1`` record as ingest wrote ``template``, under a new event id (sealed anew:
-    the event id is part of the ciphertext's associated data), accepted now (the router stamps
-    that time on the ids of the event's decisions)."""
+    the event id is part of the ciphertext's associated data) and with the time of now, as the
+    events sent through the API have (``bench.scenario.World.envelope``)."""
     event_id = str(uuid.uuid4())
     record = template.record
     return msgspec.structs.replace(
         record,
-        accepted_at=utcnow().isoformat(),
-        envelope={**record.envelope, "id": event_id},
+        envelope={**record.envelope, "id": event_id, "time": iso()},
         sealed=seal_personal(
             template.key, template.personal, event_ad(record.source_org, event_id)
         ),

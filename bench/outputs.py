@@ -27,7 +27,6 @@ from broker.router.outputs import outputs
 from tests.kit import REPO, stack_env
 
 INPUT = REPO / "var/bench/policy-input-100.json"
-ACCEPTED_MS = 1_796_119_200_000  # 2026-12-01T10:00:00Z, the events' time
 
 
 def pending(contracts: Contracts, event: dict[str, Any]) -> Pending:
@@ -47,7 +46,6 @@ def pending(contracts: Contracts, event: dict[str, Any]) -> Pending:
             "consentref": str(uuid.uuid4()) if event.get("consent") else None,
             "data": {f: 12 if "percent" in f else "2026-11-01" for f in event["fields"]},
         },
-        accepted_ms=ACCEPTED_MS,
         candidates=event["candidates"],
     )
 

@@ -21,7 +21,6 @@ import httpx
 from bench.load import Template
 from broker.contracts import Contracts
 from broker.infra.db import make_engine, make_sessionmaker, utcnow
-from broker.name_ids import millis
 from broker.policy.client import PACKAGE, RULE, PolicyClient
 from broker.policy.input import Pending, build_input
 
@@ -50,7 +49,6 @@ async def policy_inputs(
                     source_kind=t.record.source_kind,
                     pseudonym=t.record.subject_pseudonym,
                     envelope=t.envelope,
-                    accepted_ms=millis(t.record.accepted_at),
                 )
                 for t in picked
             ]

@@ -1,14 +1,15 @@
 """Name-based ids that sort by time: the same name and time give the same id, so a decision or a
-delivery made again after a crash is recognised downstream, and ids made later sort later.
+delivery made again is recognised downstream, and ids of later events mostly sort later.
 
 ``name_id`` is ``uuid.uuid5(namespace, name)`` with its first 48 bits replaced by a time in
 Unix milliseconds (where UUIDv7 keeps it) and its version 8 (RFC 9562 §5.8, a layout of one's
-own): 74 bits of the name's SHA-1 remain. The router stamps each event's acceptance time on the
-ids of its decisions and deliveries. With uuid5's random order each new row of ``audit_records``
-and ``feed_items`` went to a random leaf of the unique index on its id, which at a few million
-rows no longer fits PostgreSQL's buffers: at 400,000 events those two indexes took 730,000
-block reads, ten times any other index (README, session 22). By time, new ids land on the
-indexes' right edge.
+own): 74 bits of the name's SHA-1 remain. The router gives the ids of an event's decisions and
+deliveries the event's own ``time`` (``event_millis``): a client's retry sends the same body, so
+an event that reached ``events.v1`` twice (the API stopped between Kafka and its ledger) is
+decided twice under the same ids and kept once; the time of acceptance would differ. With
+uuid5's random order each new row of ``audit_records`` and ``feed_items`` went to a random leaf
+of the unique index on its id, which at a few million rows no longer fits PostgreSQL's buffers
+(README, session 22); by time, new ids land near the indexes' right edge.
 
 ``time_id`` is a UUIDv7 (time and random bits) for records that have no name to derive from.
 
@@ -23,7 +24,8 @@ import hashlib
 import os
 import time
 import uuid
-from datetime import datetime
+
+from broker.times import rfc3339
 
 # The variant's hex digit for each first hex digit of the clock sequence: its top two bits set
 # to the RFC's 10.
@@ -45,7 +47,9 @@ def time_id() -> str:
     return f"{t[:8]}-{t[8:]}-7{r[:3]}-{_VARIANT[r[3]]}{r[4:7]}-{r[7:19]}"
 
 
-def millis(at: datetime | str) -> int:
-    """Unix milliseconds of a time with its offset, or of its ISO 8601 text (an event's
-    ``accepted_at``)."""
-    return int((datetime.fromisoformat(at) if isinstance(at, str) else at).timestamp() * 1000)
+def event_millis(time_text: str | None) -> int:
+    """An event's ``time`` (RFC 3339, optional) in Unix milliseconds: 0 without one or before
+    1970, which the envelope's pattern allows back to 1900."""
+    if not time_text:
+        return 0
+    return max(0, int(rfc3339(time_text).timestamp() * 1000))

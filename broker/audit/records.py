@@ -3,7 +3,7 @@
 Every process that decides, reads or changes something produces these to ``audit.v1``; the sealer
 gives them ``seq``, ``prev_hash`` and ``hash``. Decision records get deterministic ids, so a
 decision re-made after a crash is the same record and is sealed once; every record's id begins
-with its time (``broker.name_ids``).
+with a time, a decision's with its event's (``broker.name_ids``).
 """
 
 from __future__ import annotations
@@ -18,10 +18,8 @@ from broker.records import AuditAction, AuditEntry
 NAMESPACE = uuid.UUID("8a6b1f0e-6f5c-4d8e-9a51-5a3c2b1d0e7f")
 
 
-def decision_record_id(
-    source_org: str, event_id: str, recipient: str | None, accepted_ms: int
-) -> str:
-    return name_id(NAMESPACE, f"decision/{source_org}/{event_id}/{recipient or '-'}", accepted_ms)
+def decision_record_id(source_org: str, event_id: str, recipient: str | None, event_ms: int) -> str:
+    return name_id(NAMESPACE, f"decision/{source_org}/{event_id}/{recipient or '-'}", event_ms)
 
 
 def record(

@@ -32,7 +32,6 @@ class Pending:
     source_kind: str
     pseudonym: str
     envelope: dict[str, Any]
-    accepted_ms: int  # when ingest accepted it (Unix ms): the time its decisions' ids begin with
     candidates: list[dict[str, Any]] = field(default_factory=list)
 
     @property

@@ -35,7 +35,6 @@ from broker.config import Settings
 from broker.contracts import Contracts
 from broker.infra import kafka, positions
 from broker.infra.db import utcnow
-from broker.name_ids import millis
 from broker.policy.client import PolicyAnswer, PolicyClient, PolicyTimeout, PolicyUnavailable
 from broker.policy.input import Pending, policy_input
 from broker.privacy.aead import Unreadable
@@ -453,7 +452,6 @@ class Router:
                     source_kind=e.source_kind,
                     pseudonym=e.subject_pseudonym,
                     envelope=join_envelope(e.envelope, personal),
-                    accepted_ms=millis(e.accepted_at),
                 )
             )
         return events, erased, keys

@@ -14,7 +14,7 @@ from broker.audit.followup.vocabulary import obligations
 from broker.audit.records import decision_record_id, record
 from broker.contracts import Contracts
 from broker.infra.kafka import AUDIT, DEAD_LETTERS, DELIVERIES
-from broker.name_ids import millis, name_id
+from broker.name_ids import event_millis, name_id
 from broker.policy.client import PolicyAnswer
 from broker.policy.input import Pending
 from broker.policy.projector import Projection
@@ -39,9 +39,9 @@ DELIVERY_NAMESPACE = uuid.UUID("2f1c7d3e-93a4-4b0c-8d55-1e6f0b9a7c21")
 DENIED: dict[str, Any] = {"allow": False, "categories": [], "reasons": ["no_decision"]}
 
 
-def delivery_id(source_org: str, event_id: str, recipient: str, accepted_ms: int) -> str:
+def delivery_id(source_org: str, event_id: str, recipient: str, event_ms: int) -> str:
     """Deterministic, so a re-decided event yields the same id and downstream dedupes it."""
-    return name_id(DELIVERY_NAMESPACE, f"{source_org}/{event_id}/{recipient}", accepted_ms)
+    return name_id(DELIVERY_NAMESPACE, f"{source_org}/{event_id}/{recipient}", event_ms)
 
 
 class Output(NamedTuple):
@@ -62,7 +62,9 @@ def denied_whole(
         AUDIT,
         None,
         record(
-            record_id=decision_record_id(ev.source_org, ev.event_id, None, ev.accepted_ms),
+            record_id=decision_record_id(
+                ev.source_org, ev.event_id, None, event_millis(ev.envelope.get("time"))
+            ),
             action=AuditAction.DECISION,
             outcome="deny",
             actor_org=ev.source_org,
@@ -168,6 +170,7 @@ class Outputs:
         envelope = ev.envelope
         event_type = self._contracts.events[envelope["type"]]
         event_id, consent_id, purpose = ev.event_id, ev.consent_id, envelope["purpose"]
+        event_ms = event_millis(envelope.get("time"))
         data = envelope["data"]
         present = sorted({event_type.categories[f] for f in data if f in event_type.categories})
         recipients: list[RoutedRecipient] = []
@@ -183,7 +186,7 @@ class Outputs:
                 # Nothing but identity would go; a bare "something happened" is information too.
                 v = _verdict({**decision, "allow": False, "reasons": ["nothing_necessary"]})
             allow, ground, shared = v.allow, v.ground, v.shared
-            did = delivery_id(ev.source_org, event_id, org, ev.accepted_ms) if allow else None
+            did = delivery_id(ev.source_org, event_id, org, event_ms) if allow else None
             recipients.append(
                 RoutedRecipient(
                     org=org,
@@ -228,7 +231,7 @@ class Outputs:
                     AUDIT,
                     None,
                     record(
-                        record_id=decision_record_id(ev.source_org, event_id, org, ev.accepted_ms),
+                        record_id=decision_record_id(ev.source_org, event_id, org, event_ms),
                         action=AuditAction.DECISION,
                         outcome="allow" if allow else "deny",
                         actor_org=ev.source_org,
@@ -291,7 +294,7 @@ def erased_outputs(erased: list[IngestedEvent], now: datetime) -> list[Output]:
                 None,
                 record(
                     record_id=decision_record_id(
-                        ev.source_org, event_id, None, millis(ev.accepted_at)
+                        ev.source_org, event_id, None, event_millis(ev.envelope.get("time"))
                     ),
                     action=AuditAction.DECISION,
                     outcome="deny",

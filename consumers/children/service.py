@@ -15,7 +15,6 @@ from broker.audit.followup.vocabulary import obligations
 from broker.audit.records import record
 from broker.infra.db import transaction, utcnow
 from broker.ingest.models import AcceptedEvent
-from broker.name_ids import millis
 from broker.policy.client import PolicyUnavailable
 from broker.policy.input import Pending, build_input
 from broker.policy.projector import project
@@ -94,7 +93,6 @@ async def emergency_access(
                     source_kind=kind,
                     pseudonym=pseudonym,
                     envelope={**envelope, "purpose": "emergency", "legalbasis": "emergency"},
-                    accepted_ms=millis(e.accepted_at),
                 )
             )
         if not events:

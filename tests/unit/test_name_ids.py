@@ -9,7 +9,7 @@ import time
 import uuid
 
 from broker.audit.records import NAMESPACE
-from broker.name_ids import millis, name_id, time_id
+from broker.name_ids import event_millis, name_id, time_id
 from broker.router.outputs import DELIVERY_NAMESPACE
 
 MS_48 = (1 << 48) - 1
@@ -59,6 +59,9 @@ def test_time_ids_are_uuid7_in_order() -> None:
     assert [i[:13] for i in ids] == sorted(i[:13] for i in ids)
 
 
-def test_millis_of_an_acceptance_time() -> None:
-    assert millis("2026-12-01T10:00:00+00:00") == 1_796_119_200_000
-    assert millis("2026-12-01T11:00:00.123456+01:00") == 1_796_119_200_123
+def test_an_events_time_in_milliseconds() -> None:
+    assert event_millis("2026-12-01T10:00:00Z") == 1_796_119_200_000
+    assert event_millis("2026-12-01t11:00:00.123456789+01:00") == 1_796_119_200_123
+    assert event_millis("2026-12-01t10:00:00.5z") == 1_796_119_200_500
+    # Without a time, or before 1970 (the pattern allows 1900): the first 48 bits are zero.
+    assert event_millis(None) == event_millis("") == event_millis("1969-12-31T23:59:59Z") == 0

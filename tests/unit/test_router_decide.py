@@ -20,7 +20,7 @@ import consumers.models  # noqa: F401
 from broker.config import Settings
 from broker.contracts import Contracts
 from broker.infra.db import Base, make_engine, make_sessionmaker, utcnow
-from broker.name_ids import millis
+from broker.name_ids import event_millis
 from broker.policy.client import PolicyAnswer, PolicyTimeout, PolicyUnavailable
 from broker.privacy.kek import LocalKeks
 from broker.privacy.payloads import (
@@ -310,16 +310,26 @@ async def test_a_fault_for_one_event_parks_it_and_the_rest_is_routed(
     assert EVENTS_PARKED._value.get() == parked_before + 1
 
 
-async def test_ids_begin_with_the_acceptance_time_and_are_made_again_alike(
+async def test_ids_begin_with_the_events_time_and_are_made_again_alike(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    """Decided twice (a crash before the commit), an event gets the same decision and delivery
-    ids, each beginning with the time ingest accepted it, for an erased child's too: so the
-    read side recognises them, and new rows go to the right edge of the unique indexes."""
-    records = await _world(sessions, 3)
+    """Decided twice (a crash before the commit, or the event twice in events.v1 after the API
+    stopped between Kafka and its ledger and the client sent it again), an event gets the same
+    decision and delivery ids, whenever it was accepted: each begins with the event's own time
+    (zero without one), for an erased child's too. So the read side keeps it once, and new rows
+    go near the right edge of the unique indexes."""
+    records = await _world(sessions, 4)
+    times = ["2026-10-01T08:30:00.25Z", "2026-10-02t09:00:00+02:00", None, "2026-10-03T10:00:00Z"]
+    for r, t in zip(records, times, strict=True):
+        ingested = decode_ingested(r.value)
+        envelope = {k: v for k, v in ingested.envelope.items() if k != "time"}
+        r.value = encode(
+            msgspec.structs.replace(ingested, envelope=envelope | ({"time": t} if t else {}))
+        )
     async with sessions() as session, session.begin():
-        await key_ring(sessions, KEKS).shred(session, [f"k1:{0:064x}"])
-    accepted = {r.event_id: millis(decode_ingested(r.value).accepted_at) for r in records}
+        await key_ring(sessions, KEKS).shred(session, [f"k1:{3:064x}"])
+    expected = {r.event_id: event_millis(t) for r, t in zip(records, times, strict=True)}
+    assert sorted(expected.values())[0] == 0
     runs = []
     for _ in range(2):
         decided = await _router(sessions, FakeOpa(), 500)._decide(records, {})
@@ -333,9 +343,13 @@ async def test_ids_begin_with_the_acceptance_time_and_are_made_again_alike(
                 if isinstance(o.value, AuditEntry | Delivery)
             )
         )
+        # Accepted again later: the same event, another acceptance time.
+        for r in records:
+            again = decode_ingested(r.value)
+            r.value = encode(msgspec.structs.replace(again, accepted_at=utcnow().isoformat()))
     assert runs[0] == runs[1]
-    assert {e for e, _, _ in runs[0]} == set(accepted)
+    assert {e for e, _, _ in runs[0]} == set(expected)
     assert any(org is None for _, org, _ in runs[0])  # the erased child's deny
     for event_id, _, made in runs[0]:
         u = uuid.UUID(made)
-        assert (u.version, u.int >> 80) == (8, accepted[event_id])
+        assert (u.version, u.int >> 80) == (8, expected[event_id])
