@@ -329,7 +329,7 @@ async def test_ids_begin_with_the_events_time_and_are_made_again_alike(
     async with sessions() as session, session.begin():
         await key_ring(sessions, KEKS).shred(session, [f"k1:{3:064x}"])
     expected = {r.event_id: event_millis(t) for r, t in zip(records, times, strict=True)}
-    assert sorted(expected.values())[0] == 0
+    assert 0 in expected.values()  # one event without a time
     runs = []
     for _ in range(2):
         decided = await _router(sessions, FakeOpa(), 500)._decide(records, {})
