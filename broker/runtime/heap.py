@@ -5,20 +5,26 @@ schemas, the ORM's mappings), and with the many short-lived objects the router a
 side make per event those collections took about a fifth of the router's CPU. Frozen, the
 objects of start-up are never walked again.
 
-The collector's thresholds stay the interpreter's: an abandoned session's clients (a worker
-session left behind, its Kafka client or its database connection with a transaction open) are
-closed when a full collection finds them (``broker/runtime/supervise.py``). With young
-collections every 20,000 allocations instead of 700, a left-behind session held SQLite's write
-lock for minutes after a Kafka restart (``test_kafka_restart``); frozen alone, the router's
-CPU was the same (README, Benchmark, session 8).
+Young collections come every 10,000 net allocations of container objects instead of the
+interpreter's 700. A router or read-side batch keeps thousands of objects alive until it is
+committed; at 700 each batch set off young collections that moved them into the older
+generations, whose collections then walked them again: 8-9 % of the router's and the read
+side's CPU (README, Benchmark, session 23), 2-3 % at 10,000, where a young collection takes
+about 1.6 ms. The older generations keep the interpreter's ratios, so full collections, rarer
+now, are not what closes a worker session left behind: the supervisor asks for them while one
+is (``broker/runtime/supervise.py``).
 """
 
 from __future__ import annotations
 
 import gc
 
+YOUNG_COLLECTION_EVERY = 10_000
+
 
 def tune_collector() -> None:
     """Call once the process has imported and built what it keeps for its whole life."""
     gc.collect()
     gc.freeze()
+    _, middle, oldest = gc.get_threshold()
+    gc.set_threshold(YOUNG_COLLECTION_EVERY, middle, oldest)

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -34,6 +36,12 @@ BACKOFF_MAX_S = 10.0
 # How long a cancelled session may take to close its clients before it is left behind (a
 # client whose connection is dead can wait on it for ever; the next session must not).
 TEARDOWN_S = 10.0
+# While a session is left behind, a full collection this often: what it holds is closed when
+# the collector finds it unreachable (SQLAlchemy rolls back and returns a connection lost that
+# way), and with the process's thresholds (broker/runtime/heap.py) a full collection may not
+# come by itself for a long time; meanwhile an SQLite transaction of that session would hold
+# the database's write lock.
+LEFT_BEHIND_COLLECT_S = 5.0
 
 SESSION_RESTARTS = Counter(
     "samsyn_worker_restarts_total",
@@ -230,8 +238,31 @@ async def close_within(closing: Awaitable[None], log: Any, what: str) -> None:
         log.warning(f"{what} not closed cleanly", error=f"{type(err).__name__}: {err}")
 
 
+# The collecting tasks, held until they end (the event loop keeps only weak references).
+_collecting: set[asyncio.Task[None]] = set()
+
+
 async def _left_behind(running: asyncio.Task[None], log: Any, name: str) -> None:
-    """Wait for a cancelled session to close its clients, at most ``TEARDOWN_S``."""
+    """Wait for a cancelled session to close its clients, at most ``TEARDOWN_S``; past that,
+    collect until the session has ended or been collected."""
     done, _ = await asyncio.wait({running}, timeout=TEARDOWN_S)
     if not done:
         log.error(f"{name} session did not close within {TEARDOWN_S:.0f} s; left behind")
+        collecting = asyncio.create_task(
+            _collect_until_gone(weakref.ref(running), log, name), name=f"{name}-left-behind"
+        )
+        _collecting.add(collecting)
+        collecting.add_done_callback(_collecting.discard)
+
+
+async def _collect_until_gone(left: weakref.ref[asyncio.Task[None]], log: Any, name: str) -> None:
+    """A full collection every ``LEFT_BEHIND_COLLECT_S`` until the session ``left`` behind has
+    ended or the collector has closed it; a weak reference, so as not to keep it alive."""
+    while True:
+        await asyncio.sleep(LEFT_BEHIND_COLLECT_S)
+        gc.collect()
+        session = left()
+        if session is None or session.done():
+            log.info(f"{name} session left behind is closed")
+            return
+        del session

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from broker.runtime.heap import tune_collector
+from broker.runtime.heap import YOUNG_COLLECTION_EVERY, tune_collector
 
 
 @pytest.fixture
@@ -19,13 +19,14 @@ def restored_collector() -> Iterator[None]:
 
 
 @pytest.mark.usefixtures("restored_collector")
-def test_start_up_objects_are_frozen_and_thresholds_kept() -> None:
+def test_start_up_objects_are_frozen_and_young_collections_made_rarer() -> None:
     gc.unfreeze()
-    before = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)
     tune_collector()
     assert gc.get_freeze_count() > 0
-    # Abandoned sessions' clients are closed by full collections: not made rarer.
-    assert gc.get_threshold() == before
+    # The older generations keep the interpreter's ratios to the young one.
+    assert gc.get_threshold() == (YOUNG_COLLECTION_EVERY, 10, 10)
+    assert YOUNG_COLLECTION_EVERY > 700
 
 
 @pytest.mark.usefixtures("restored_collector")

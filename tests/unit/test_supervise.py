@@ -5,7 +5,9 @@ or has nothing to do, is left alone; /readyz says not ready in between."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
+from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -31,6 +33,7 @@ class FakeWorker:
         self.progress = Progress()
         self.stopping = asyncio.Event()
         self.ready_seen: list[bool] = []
+        self.closed_by_collector = asyncio.Event()
 
     async def backlog(self) -> int:
         return self.lag
@@ -53,6 +56,16 @@ class FakeWorker:
                         await asyncio.sleep(STALL_S / 10)
                     except asyncio.CancelledError:
                         continue
+            elif script == "hang-unreachable":  # when cancelled, waits on what nothing holds
+                self.progress.hold(True)
+                try:
+                    await asyncio.Event().wait()
+                except asyncio.CancelledError:
+                    try:
+                        await asyncio.get_running_loop().create_future()
+                    finally:
+                        # Reached when the collector closes the abandoned coroutine.
+                        self.closed_by_collector.set()
             elif script == "wait-on-opa":  # holds a batch while OPA is away for 3 deadlines
                 self.progress.hold(True)
                 await self.progress.meanwhile(asyncio.sleep(3 * STALL_S), every_s=STALL_S / 5)
@@ -142,6 +155,27 @@ async def test_a_session_that_will_not_close_is_left_behind(monkeypatch: Any) ->
     took = await worker.run()
     assert worker.started == 2
     assert took < 10 * STALL_S  # not waiting for the deaf session to end
+
+
+@pytest.fixture
+def no_automatic_collections() -> Iterator[None]:
+    """Only the collections asked for: in these processes full ones are rare (heap.py)."""
+    gc.disable()
+    yield
+    gc.enable()
+
+
+@pytest.mark.usefixtures("no_automatic_collections")
+async def test_a_session_left_behind_is_collected(monkeypatch: Any) -> None:
+    """A session left behind waiting on something unreachable holds its clients (an SQLite
+    transaction, the write lock) until a full collection closes it: the supervisor asks for
+    them until it is gone."""
+    monkeypatch.setattr("broker.runtime.supervise.TEARDOWN_S", 0.2)
+    monkeypatch.setattr("broker.runtime.supervise.LEFT_BEHIND_COLLECT_S", 0.1)
+    worker = FakeWorker("hang-unreachable")
+    await worker.run()
+    assert worker.started == 2
+    await asyncio.wait_for(worker.closed_by_collector.wait(), 5)
 
 
 async def test_readyz_check_follows_the_progress() -> None:
