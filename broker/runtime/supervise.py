@@ -265,4 +265,5 @@ async def _collect_until_gone(left: weakref.ref[asyncio.Task[None]], log: Any, n
         if session is None or session.done():
             log.info(f"{name} session left behind is closed")
             return
+        # Held over the next sleep, this reference would keep the session from being collected.
         del session
