@@ -15,7 +15,8 @@ of the unique index on its id, which at a few million rows no longer fits Postgr
 
 Both are made as text from hex digits, without the ``UUID`` object or a byte array on the way:
 the router makes two per event and candidate, and the object's construction and formatting were
-two thirds of their cost.
+two thirds of their cost. A :class:`Namespace` keeps its SHA-1 begun over its own 16 bytes, so
+that each id copies that state rather than hashing them again (2.6 -> 2.15 µs an id).
 """
 
 from __future__ import annotations
@@ -32,9 +33,21 @@ from broker.times import rfc3339
 _VARIANT = {d: "89ab"[int(d, 16) & 0x3] for d in "0123456789abcdef"}
 
 
-def name_id(namespace: uuid.UUID, name: str, millis: int) -> str:
+class Namespace:
+    """A uuid5 namespace, its SHA-1 begun over its 16 bytes (every name of it starts so)."""
+
+    __slots__ = ("begun", "uuid")
+
+    def __init__(self, namespace: uuid.UUID) -> None:
+        self.uuid = namespace
+        self.begun = hashlib.sha1(namespace.bytes, usedforsecurity=False)
+
+
+def name_id(namespace: Namespace, name: str, millis: int) -> str:
     """``uuid5(namespace, name)`` with ``millis`` in its first 48 bits and version 8."""
-    h = hashlib.sha1(namespace.bytes + name.encode(), usedforsecurity=False).hexdigest()
+    sha1 = namespace.begun.copy()
+    sha1.update(name.encode())
+    h = sha1.hexdigest()
     t = f"{millis:012x}"
     # The thirteenth hex digit is the version, the seventeenth carries the variant.
     return f"{t[:8]}-{t[8:]}-8{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"

@@ -12,10 +12,10 @@ import uuid
 from datetime import datetime
 
 from broker.infra.db import utcnow
-from broker.name_ids import name_id, time_id
+from broker.name_ids import Namespace, name_id, time_id
 from broker.records import AuditAction, AuditEntry
 
-NAMESPACE = uuid.UUID("8a6b1f0e-6f5c-4d8e-9a51-5a3c2b1d0e7f")
+NAMESPACE = Namespace(uuid.UUID("8a6b1f0e-6f5c-4d8e-9a51-5a3c2b1d0e7f"))
 
 
 def decision_record_id(source_org: str, event_id: str, recipient: str | None, event_ms: int) -> str:

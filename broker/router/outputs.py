@@ -14,7 +14,7 @@ from broker.audit.followup.vocabulary import obligations
 from broker.audit.records import decision_record_id, record
 from broker.contracts import Contracts
 from broker.infra.kafka import AUDIT, DEAD_LETTERS, DELIVERIES
-from broker.name_ids import event_millis, name_id
+from broker.name_ids import Namespace, event_millis, name_id
 from broker.policy.client import PolicyAnswer
 from broker.policy.input import Pending
 from broker.policy.projector import Projection
@@ -35,7 +35,7 @@ from broker.records import (
     RoutingSummary,
 )
 
-DELIVERY_NAMESPACE = uuid.UUID("2f1c7d3e-93a4-4b0c-8d55-1e6f0b9a7c21")
+DELIVERY_NAMESPACE = Namespace(uuid.UUID("2f1c7d3e-93a4-4b0c-8d55-1e6f0b9a7c21"))
 DENIED: dict[str, Any] = {"allow": False, "categories": [], "reasons": ["no_decision"]}
 
 

@@ -9,7 +9,7 @@ import time
 import uuid
 
 from broker.audit.records import NAMESPACE
-from broker.name_ids import event_millis, name_id, time_id
+from broker.name_ids import Namespace, event_millis, name_id, time_id
 from broker.router.outputs import DELIVERY_NAMESPACE
 
 MS_48 = (1 << 48) - 1
@@ -31,10 +31,10 @@ def test_name_ids_are_uuid5_with_the_time_in_front() -> None:
         for _ in range(2000)
     ]
     times = [0, 1, 1_796_119_200_000, MS_48] + [rng.randrange(MS_48) for _ in range(50)]
-    for namespace in (NAMESPACE, DELIVERY_NAMESPACE, uuid.NAMESPACE_URL):
+    for namespace in (NAMESPACE, DELIVERY_NAMESPACE, Namespace(uuid.NAMESPACE_URL)):
         for i, name in enumerate(names):
             ms = times[i % len(times)]
-            assert name_id(namespace, name, ms) == reference(namespace, name, ms)
+            assert name_id(namespace, name, ms) == reference(namespace.uuid, name, ms)
 
 
 def test_name_ids_differ_by_name_and_sort_by_time() -> None:
