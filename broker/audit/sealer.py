@@ -137,21 +137,22 @@ class Sealer:
             await stored_keys(session, AUDIT_RECORDS.c.record_id, ids) if look_first else set()
         )
         rows: list[dict[str, Any]] = []
+        # The records of a router batch share one time: parsed once.
+        times: dict[str, datetime] = {}
         for entry in records:
             if entry.record_id in known:
                 continue
             known.add(entry.record_id)
             seq += 1
-            rec = {**msgspec.structs.asdict(entry), "seq": seq}
-            digest = record_hash(prev, rec)
-            rows.append(
-                {
-                    **rec,
-                    "time": datetime.fromisoformat(entry.time),
-                    "prev_hash": prev,
-                    "hash": digest,
-                }
-            )
+            # One dict per record, hashed as the record says and then completed as its row.
+            row = msgspec.structs.asdict(entry)
+            row["seq"] = seq
+            digest = record_hash(prev, row)
+            moment = times.get(entry.time)
+            if moment is None:
+                moment = times[entry.time] = datetime.fromisoformat(entry.time)
+            row["time"], row["prev_hash"], row["hash"] = moment, prev, digest
+            rows.append(row)
             prev = digest
         sealed = len(rows)
         if rows:

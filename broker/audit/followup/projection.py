@@ -67,24 +67,34 @@ async def project(
     daily: Counter[tuple[date, str, str, str, str, str, bool]] = Counter()
     children: set[tuple[date, str, str]] = set()
     items: list[dict[str, Any]] = []
+    # The records of a router batch share one time: its UTC day worked out once.
+    days: dict[datetime, date] = {}
     for rec in records:
         moment = _moment(rec["time"])
-        day = moment.astimezone(UTC).date()
-        action, outcome = rec["action"], rec["outcome"]
-        ground = (rec.get("legal_ground") or "") if action == DECISION else ""
-        late = action in READS and off_hours(moment, office_hours)
-        daily[(day, rec.get("actor_org") or "", ACTOR, action, outcome, ground, late)] += 1
-        if action == DECISION and rec.get("recipient_org"):
-            daily[(day, rec["recipient_org"], RECIPIENT, action, outcome, ground, False)] += 1
-        if rec["action"] in READS and rec.get("actor_org") and rec.get("subject_pseudonym"):
-            children.add((day, rec["actor_org"], rec["subject_pseudonym"]))
+        day = days.get(moment)
+        if day is None:
+            day = days[moment] = moment.astimezone(UTC).date()
+        action, outcome, actor = rec["action"], rec["outcome"], rec.get("actor_org")
+        if action == DECISION:
+            ground = rec.get("legal_ground") or ""
+            daily[(day, actor or "", ACTOR, action, outcome, ground, False)] += 1
+            recipient = rec.get("recipient_org")
+            if recipient:
+                daily[(day, recipient, RECIPIENT, action, outcome, ground, False)] += 1
+        elif action in READS:
+            late = off_hours(moment, office_hours)
+            daily[(day, actor or "", ACTOR, action, outcome, "", late)] += 1
+            if actor and rec.get("subject_pseudonym"):
+                children.add((day, actor, rec["subject_pseudonym"]))
+        else:
+            daily[(day, actor or "", ACTOR, action, outcome, "", False)] += 1
         if needs_review(rec):
             items.append(_item(rec, moment))
-        elif rec["action"] in (SAMPLE, VERDICT):
+        elif action in (SAMPLE, VERDICT):
             # A verdict may name an item of this very batch: queue those first.
             await _queue(session, items)
             items = []
-            await (_sample if rec["action"] == SAMPLE else _verdict)(session, rec, moment)
+            await (_sample if action == SAMPLE else _verdict)(session, rec, moment)
     await _queue(session, items)
     await _count(session, daily)
     await _count_children(session, children)
