@@ -75,19 +75,15 @@ async def project(
         if day is None:
             day = days[moment] = moment.astimezone(UTC).date()
         action, outcome, actor = rec["action"], rec["outcome"], rec.get("actor_org")
-        if action == DECISION:
-            ground = rec.get("legal_ground") or ""
-            daily[(day, actor or "", ACTOR, action, outcome, ground, False)] += 1
-            recipient = rec.get("recipient_org")
-            if recipient:
-                daily[(day, recipient, RECIPIENT, action, outcome, ground, False)] += 1
-        elif action in READS:
-            late = off_hours(moment, office_hours)
-            daily[(day, actor or "", ACTOR, action, outcome, "", late)] += 1
-            if actor and rec.get("subject_pseudonym"):
-                children.add((day, actor, rec["subject_pseudonym"]))
-        else:
-            daily[(day, actor or "", ACTOR, action, outcome, "", False)] += 1
+        decision = action == DECISION
+        read = not decision and action in READS
+        ground = (rec.get("legal_ground") or "") if decision else ""
+        late = read and off_hours(moment, office_hours)
+        daily[(day, actor or "", ACTOR, action, outcome, ground, late)] += 1
+        if decision and (recipient := rec.get("recipient_org")):
+            daily[(day, recipient, RECIPIENT, action, outcome, ground, False)] += 1
+        if read and actor and rec.get("subject_pseudonym"):
+            children.add((day, actor, rec["subject_pseudonym"]))
         if needs_review(rec):
             items.append(_item(rec, moment))
         elif action in (SAMPLE, VERDICT):
