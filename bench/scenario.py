@@ -1,12 +1,17 @@
 """The benchmark's world: a few municipalities, fictional children, and the events they cause.
 
-Per municipality a school (the publisher), student health and social services; one regional
-health centre and one police authority. Every child (serial 98x, see
+Per municipality a school (the publisher), student health and social services; in the region
+four health centres and one police authority. Every child (serial 98x, see
 ``broker.demo.story.fictional_child``) is enrolled at its school; student health (enrolled and
-barnteam member), the health centre (listed), social services (case open) and the police (case
-open) are related to it: four candidate recipients for every event. The guardians consent to the
-school sharing attendance and concerns with student health, health and social services for early
-support; the police are outside the consent.
+barnteam member), its own health centre (listed), social services (case open) and the police
+(case open) are related to it: four candidate recipients for every event. The guardians consent
+to the school sharing attendance and concerns with student health, health and social services
+for early support, each child's guardians on a day of their own and for a period of their own;
+the police are outside the consent.
+
+Why several health centres and consents of their own: OPA remembers a function's answer for the
+rest of a query, so a batch whose children all have the same organisations around them and
+consents alike to the second is decided more cheaply than a municipality's (README, Benchmark).
 
 So each event gets four decisions: three allows, each with its own slice (student health sees
 absence percentages as they are and a concern's description, being in the barnteam; the health
@@ -28,6 +33,7 @@ from broker.demo.story import fictional_child, iso
 from tests.kit import Org, Samsyn
 
 MUNICIPALITIES = ("1438", "1460")
+HEALTH_CENTRES = 4
 AREAS = ["trygghet", "halsa", "utveckling", "omsorg", "fritid", "respekt", "ansvar"]
 ROLES = ["teacher", "mentor", "school nurse", "principal"]
 CONSENT_SCOPE = {
@@ -101,9 +107,9 @@ def build(samsyn: Samsyn, children: int, concurrency: int = 16) -> World:
         eh[m] = samsyn.org("student_health", m)
         soc[m] = samsyn.org("social_services", m)
         recipients += [eh[m], soc[m]]
-    vc = samsyn.org("health")
+    health_centres = [samsyn.org("health") for _ in range(HEALTH_CENTRES)]
     police = samsyn.org("police")
-    recipients.append(vc)
+    recipients += health_centres
     world = World(schools, recipients, police)
     numbers: set[str] = set()
     while len(numbers) < children:  # distinct children (serial 98x leaves few numbers per day)
@@ -113,8 +119,11 @@ def build(samsyn: Samsyn, children: int, concurrency: int = 16) -> World:
         for i, number in enumerate(sorted(numbers))
     ]
 
-    async def one(client: httpx.AsyncClient, c: Child) -> None:
+    async def one(client: httpx.AsyncClient, i: int, c: Child) -> None:
         m = c.municipality
+        # Every other child is in the other municipality: i // 2 spreads each one's children
+        # over all the health centres.
+        vc = health_centres[i // len(MUNICIPALITIES) % HEALTH_CENTRES]
 
         async def post(org: Org, path: str, body: dict[str, Any]) -> str:
             r = await client.post(
@@ -138,8 +147,8 @@ def build(samsyn: Samsyn, children: int, concurrency: int = 16) -> World:
                 "subject": c.number,
                 "given_by": [{"role": "guardian"}],
                 "scope": CONSENT_SCOPE,
-                "valid_from": iso(-1),
-                "valid_until": iso(365),
+                "valid_from": iso(-random.uniform(1, 300)),
+                "valid_until": iso(random.uniform(30, 365)),
             },
         )
 
@@ -147,11 +156,11 @@ def build(samsyn: Samsyn, children: int, concurrency: int = 16) -> World:
         sem = asyncio.Semaphore(concurrency)
         async with httpx.AsyncClient(timeout=60) as client:
 
-            async def limited(c: Child) -> None:
+            async def limited(i: int, c: Child) -> None:
                 async with sem:
-                    await one(client, c)
+                    await one(client, i, c)
 
-            await asyncio.gather(*(limited(c) for c in world.children))
+            await asyncio.gather(*(limited(i, c) for i, c in enumerate(world.children)))
 
     asyncio.run(all_children())
     return world
