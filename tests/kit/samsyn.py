@@ -3,6 +3,7 @@ shared arrangements and audit look-ups that tests use."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from tests.kit.fictional import child
 from tests.kit.stack import (
     REPO,
     free_port,
+    listens,
     stop_process,
 )
 from tests.kit.waiting import eventually
@@ -325,7 +327,30 @@ def start_samsyn(
     ``ready=False`` no topics are created either, so Kafka may be away.
 
     ``workers`` (SAMSYN_WORKERS, a JSON list) sets the API's workers; a test that sets it gets
-    no read-side process unless it asks for one (``read_side=True``): it says what runs."""
+    no read-side process unless it asks for one (``read_side=True``): it says what runs.
+
+    Started again on new ports, up to twice, when another process took one of its ports first."""
+    args = (stack, database_url, workers, read_side, extra_env, prefix, log_dir, ready)
+    for _ in range(2):
+        with contextlib.suppress(PortTaken):
+            return _start_samsyn(*args)
+    return _start_samsyn(*args)
+
+
+class PortTaken(RuntimeError):
+    """A process could not listen on its port: another took it after free_port() gave it."""
+
+
+def _start_samsyn(
+    stack: dict[str, str],
+    database_url: str,
+    workers: str | None,
+    read_side: bool | None,
+    extra_env: dict[str, str] | None,
+    prefix: str | None,
+    log_dir: Path | None,
+    ready: bool,
+) -> Samsyn:
     port = free_port()
     prefix = prefix or f"t{uuid.uuid4().hex[:8]}."
     admin_id, admin_secret = "test-admin", uuid.uuid4().hex
@@ -389,11 +414,16 @@ def start_samsyn(
 def _wait_up(
     s: Samsyn, proc: subprocess.Popen[bytes], url: str, log_path: Path, ready: bool, deadline: float
 ) -> None:
+    port = int(url.rsplit(":", 1)[1])
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"samsyn exited: {log_path.read_text()[-3000:]}")
+            log = log_path.read_text()
+            if "address already in use" in log:
+                raise PortTaken(f"port {port} taken: {log[-1000:]}")
+            raise RuntimeError(f"samsyn exited: {log[-3000:]}")
         try:
-            if s.http.get(url + ("/readyz" if ready else "/healthz")).status_code == 200:
+            answer = s.http.get(url + ("/readyz" if ready else "/healthz"))
+            if answer.status_code == 200 and listens(proc.pid, port):
                 return
         except httpx.TransportError:
             pass

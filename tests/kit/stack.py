@@ -4,6 +4,7 @@ children, PostgreSQL databases, and private Kafka, OPA and PostgreSQL for fault 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import subprocess
@@ -22,6 +23,26 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def listens(pid: int, port: int) -> bool:
+    """Whether process ``pid`` holds the socket that listens on ``port`` (Linux's /proc). A port
+    from free_port() is free only when it is asked for: another test's process may bind it
+    before ours does, and its answers must not pass for ours."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(FileNotFoundError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                # local address as HEXIP:HEXPORT, state 0A is LISTEN, the socket's inode
+                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    inodes.add(f"socket:[{fields[9]}]")
+    with contextlib.suppress(FileNotFoundError):  # the process has ended
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):  # a descriptor closed meanwhile
+                if os.readlink(fd) in inodes:
+                    return True
+    return False
 
 
 def opa_binary() -> str:
