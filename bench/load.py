@@ -259,7 +259,7 @@ class FeedWatcher:
 
         # Never a sequential scan: the table's statistics lag its growth during a run, and with
         # them the planner chose to scan every row of it every 5 ms, about a third of a core
-        # of PostgreSQL's CPU taken from the processes measured (README, Benchmark, session 16).
+        # of PostgreSQL's CPU taken from the processes measured (docs/bench/journal.md, session 16).
         conn = await asyncpg.connect(
             self.database_url.replace("postgresql+asyncpg://", "postgresql://"),
             server_settings={"enable_seqscan": "off"},

@@ -11,7 +11,8 @@ the police are outside the consent.
 
 Why several health centres and consents of their own: OPA remembers a function's answer for the
 rest of a query, so a batch whose children all have the same organisations around them and
-consents alike to the second is decided more cheaply than a municipality's (README, Benchmark).
+consents alike to the second is decided more cheaply than a municipality's
+(docs/bench/journal.md, session 25).
 
 So each event gets four decisions: three allows, each with its own slice (student health sees
 absence percentages as they are and a concern's description, being in the barnteam; the health

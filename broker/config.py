@@ -116,7 +116,7 @@ class Settings(BaseSettings):
     # an OPA query, a Kafka transaction and the read side's transactions whatever its size; under
     # steady load small batches spend the cores on those instead of on events.
     # 50 ms: through the API, one event per request, it carried 367 and 503 events/s against 276
-    # and 304 without, at the same latency at 100/s (README, Benchmark, session 8).
+    # and 304 without, at the same latency at 100/s (docs/bench/journal.md, session 8).
     router_linger_ms: int = Field(default=50, ge=0, le=1_000)
     # How long a transaction of a router that died without a successor of the same name stays
     # open before Kafka aborts it. Consumers reading read_committed stop at an open transaction,

@@ -9,7 +9,7 @@ an event that reached ``events.v1`` twice (the API stopped between Kafka and its
 decided twice under the same ids and kept once; the time of acceptance would differ. With
 uuid5's random order each new row of ``audit_records`` and ``feed_items`` went to a random leaf
 of the unique index on its id, which at a few million rows no longer fits PostgreSQL's buffers
-(README, session 22); by time, new ids land near the indexes' right edge.
+(docs/bench/journal.md, session 22); by time, new ids land near the indexes' right edge.
 
 ``time_id`` is a UUIDv7 (time and random bits) for records that have no name to derive from.
 

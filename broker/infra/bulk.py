@@ -89,7 +89,7 @@ async def written_optimistically(write: Callable[[bool], Awaitable[T]]) -> T:
     (its insert fails on the unique key and its transaction rolls back) is written again,
     looking first. Why: keys are stored already only for an event decided again, which is rare,
     and without the look-up of every batch PostgreSQL's CPU per event in the direct run fell
-    from 0.145-0.148 to 0.119-0.125 ms (README, Benchmark, session 15)."""
+    from 0.145-0.148 to 0.119-0.125 ms (docs/bench/journal.md, session 15)."""
     try:
         return await write(False)
     except IntegrityError:
@@ -155,7 +155,8 @@ async def _copy(
         # first would run outside it and stay when it rolls back. One statement begins it,
         # through SQLAlchemy: the adaptor's own begin, called directly, saved 0.2 ms of CPU but
         # let a dead connection's error past SQLAlchemy's translation and pool invalidation (the
-        # API answered 500 instead of 503 while the database was down; README, session 17).
+        # API answered 500 instead of 503 while the database was down; docs/bench/journal.md,
+        # session 17).
         await connection.exec_driver_sql("SELECT 1")
     try:
         await adapted.driver_connection.copy_records_to_table(

@@ -9,7 +9,7 @@ Young collections come every 10,000 net allocations of container objects instead
 interpreter's 700. A router or read-side batch keeps thousands of objects alive until it is
 committed; at 700 each batch set off young collections that moved them into the older
 generations, whose collections then walked them again: 8-9 % of the router's and the read
-side's CPU (README, Benchmark, session 23), 3.4 and 2.0 % at 10,000, where a young collection
+side's CPU (docs/bench/journal.md, session 23), 3.4 and 2.0 % at 10,000, where a young collection
 takes 1.6-3.4 ms. The older generations keep the interpreter's ratios, so full collections, rarer
 now, are not what closes a worker session left behind: the supervisor asks for them while one
 is (``broker/runtime/supervise.py``).

@@ -37,7 +37,7 @@ DECISION_LOG="${SAMSYN_OPA_DECISION_LOG:-drop}"
 START_TIMEOUT="${SAMSYN_OPA_START_TIMEOUT:-30}"
 # Go's garbage collector target. Evaluating a batch allocates much short-lived memory; at 200
 # (Go's default is 100) OPA spends 15-20 % less CPU per decision for ~70 MB more RSS (bench/,
-# README "Benchmark"). Decision logging with the drop rule converts each answer once more
+# docs/bench/journal.md). Decision logging with the drop rule converts each answer once more
 # (5-13 ms per 100-event query with the plain decisions; nothing measurable with the router's
 # indexed answer, which is a tenth of the size).
 GOGC_PERCENT="${SAMSYN_OPA_GOGC:-200}"

@@ -3,7 +3,7 @@
 No query reads the audit trail by event id (the search filters by child, organisation, time,
 outcome, action and ground; an event's status is read from event_routes). The index cost a
 quarter of PostgreSQL's CPU per audit record written: event ids are random UUIDs, so every
-insert landed on a random leaf page (README, Benchmark, session 13).
+insert landed on a random leaf page (docs/bench/journal.md, session 13).
 
 Revision ID: 0012
 Revises: 0011
